@@ -1,0 +1,62 @@
+"""The evaluation protocol end to end on small generated domains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_domain
+from xcross_core.evaluation.protocol import compare, comparison_table, evaluate, mean_metric
+from xcross_core.evaluation.splits import make_split
+from xcross_core.models.popularity import Popularity
+
+
+def test_popularity_metrics_by_hand() -> None:
+    # Item 0 is bought most, then 1; user 2's target is item 0 which is also in their history.
+    domain = make_domain([[0, 1, 0, 2], [0, 1, 3], [0, 0]], n_items=5)
+    split = make_split(domain, "loo")
+    model = Popularity(domain).fit_sequences(split.train)
+    assert model.counts.tolist() == [3, 1, 0, 0, 0]  # train = [0, 1], [0], []
+    result = evaluate(model, split.test)
+    # user 0: history {0,1,0} excluded, target 2 ties with 3 and 4 -> ranks 1..3
+    # user 1: history {0,1} excluded, target 3 ties with 2 and 4 -> ranks 1..3
+    # user 2: history {0}; the target 0 stays in and is the most popular -> rank 1
+    assert result.per_case["hit@1"].tolist() == pytest.approx([1 / 3, 1 / 3, 1.0])
+    assert result.summary["hit@1"].mean == pytest.approx(5 / 9)
+    kept = evaluate(model, split.test, exclude_history=False)
+    # Without exclusion user 0's target 2 is beaten by 0 and 1 and ties with 3, 4 -> ranks 3..5
+    assert kept.per_case["hit@1"].tolist()[0] == 0
+    assert kept.per_case["mrr"].tolist()[0] == pytest.approx((1 / 3 + 1 / 4 + 1 / 5) / 3)
+
+
+def test_sampled_protocol_is_labelled_and_flatters(cyclic_domain) -> None:
+    full = make_split(cyclic_domain, "loo", seed=0)
+    sampled = make_split(cyclic_domain, "loo", seed=0, sampled_negatives=9)
+    model = Popularity(cyclic_domain).fit_sequences(full.train)
+    a, b = evaluate(model, full.test), evaluate(model, sampled.test)
+    assert a.protocol == "full" and b.protocol == "sampled-9"
+    assert b.summary["hit@10"].mean == pytest.approx(1.0)  # 10 candidates: everything is in the top 10
+    assert a.summary["hit@10"].mean < 0.6
+
+
+def test_history_length_breakdown_counts_every_case(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "loo")
+    result = evaluate(Popularity(cyclic_domain).fit_sequences(split.train), split.test)
+    table = result.by_history_length()
+    assert table["users"].sum() == len(split.test)
+    assert list(table["bucket"]) == ["1-2", "3-5", "6-10", "11+"]
+    assert result.to_dict()["metrics"]["ndcg@10"]["low"] <= result.summary["ndcg@10"].mean
+
+
+def test_compare_requires_the_same_cases(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "loo")
+    pop = evaluate(Popularity(cyclic_domain).fit_sequences(split.train), split.test)
+    other = evaluate(Popularity(cyclic_domain).fit_sequences(split.train), split.test.subset(np.arange(10)))
+    with pytest.raises(ValueError, match="same cases"):
+        compare(pop, other)
+    assert compare(pop, pop).p_value == 1.0
+    table = comparison_table([pop], reference="popularity")
+    assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high"} <= set(table.columns)
+    assert mean_metric(Popularity(cyclic_domain).fit_sequences(split.train), split.test) == pytest.approx(
+        pop.summary["ndcg@10"].mean
+    )

@@ -1,0 +1,68 @@
+"""Splits: who is held out, what each model trains on, and seeded sampled candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_domain
+from xcross_core.evaluation.splits import make_split
+
+
+def test_leave_one_out_by_hand() -> None:
+    domain = make_domain([[0, 1, 2, 3], [4, 5], [6]], n_items=8)
+    split = make_split(domain, "loo")
+    assert split.test.users.tolist() == [0, 1]
+    assert split.test.targets.tolist() == [3, 5]
+    assert [h.tolist() for h in split.test.histories] == [[0, 1, 2], [4]]
+    assert split.valid.users.tolist() == [0]
+    assert split.valid.targets.tolist() == [2]
+    assert [s.tolist() for s in split.train] == [[0, 1], [4]]  # user 2 has nothing before its target
+
+
+def test_user_split_holds_users_out_entirely(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "users", seed=3, test_share=0.2, valid_share=0.1)
+    test, valid, train = set(split.test.users), set(split.valid.users), set(split.train_users)
+    assert not (test & valid) and not (test & train) and not (valid & train)
+    assert len(test) == 60 and len(valid) == 30
+    for u, hist, target in zip(split.test.users, split.test.histories, split.test.targets, strict=True):
+        seq = cyclic_domain.sequence(u)
+        assert hist.tolist() == seq[:-1].tolist() and target == seq[-1]
+
+
+def test_fractions_keep_the_held_out_cases_and_nest(cyclic_domain) -> None:
+    splits = {f: make_split(cyclic_domain, "users", seed=1, fraction=f) for f in (0.1, 0.25, 0.5, 1.0)}
+    for s in splits.values():
+        assert s.test.users.tolist() == splits[1.0].test.users.tolist()
+    sizes = [len(splits[f].train_users) for f in (0.1, 0.25, 0.5, 1.0)]
+    assert sizes == sorted(sizes) and sizes[-1] == 240
+    assert set(splits[0.1].train_users) <= set(splits[0.25].train_users) <= set(splits[0.5].train_users)
+
+
+def test_splits_are_seeded(cyclic_domain) -> None:
+    a = make_split(cyclic_domain, "users", seed=4)
+    b = make_split(cyclic_domain, "users", seed=4)
+    c = make_split(cyclic_domain, "users", seed=5)
+    assert a.test.users.tolist() == b.test.users.tolist() != c.test.users.tolist()
+
+
+def test_sampled_candidates_avoid_history_and_repeat(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "loo", seed=2, sampled_negatives=20)
+    cand = split.test.candidates
+    assert cand.shape == (len(split.test), 21)
+    assert (cand[:, 0] == split.test.targets).all()
+    for row, hist in zip(cand, split.test.histories, strict=True):
+        assert len(set(row.tolist())) == 21
+        assert not set(row[1:].tolist()) & set(hist.tolist())
+    again = make_split(cyclic_domain, "loo", seed=2, sampled_negatives=20)
+    assert np.array_equal(again.test.candidates, cand)
+    assert split.summary()["protocol"] == "sampled-20"
+
+
+def test_bad_arguments_are_explained(cyclic_domain) -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        make_split(cyclic_domain, fraction=0)
+    with pytest.raises(ValueError, match="mode"):
+        make_split(cyclic_domain, "random")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="negatives"):
+        make_split(cyclic_domain, sampled_negatives=39)

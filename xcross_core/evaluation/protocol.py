@@ -1,0 +1,159 @@
+"""The evaluation protocol: rank, score per case, summarise with CIs, compare models pairwise.
+
+Full-catalogue ranking is the default. With sampled candidates on the cases (see `splits`), each
+case is ranked among its stored candidates only and the result is labelled ``sampled-N``.
+Already-bought items are removed from the ranking unless `exclude_history=False` (repeat-purchase
+domains); the target itself always stays in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xcross_core.evaluation.metrics import METRICS, metrics_from_ranks, rank_counts
+from xcross_core.evaluation.splits import EvalCases
+from xcross_core.evaluation.stats import Estimate, PairedTest, bootstrap_ci, paired_test
+from xcross_core.models.base import Recommender, pad_histories
+
+#: History-length buckets for the cold-start breakdown: (label, min prior items, max prior items).
+HISTORY_BUCKETS = (("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11+", 11, None))
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One model on one set of cases: per-case metrics and their summaries."""
+
+    model: str
+    protocol: str  # "full" or "sampled-N"
+    per_case: pd.DataFrame  # user, history_length, and one column per metric
+    summary: dict[str, Estimate]
+    seconds: float
+
+    def by_history_length(self, metric: str = "ndcg@10", seed: int = 0) -> pd.DataFrame:
+        """Metric with CI per history-length bucket (cold-start users with 1-2 prior items first)."""
+        rows = []
+        lengths = self.per_case["history_length"]
+        for label, lo, hi in HISTORY_BUCKETS:
+            mask = (lengths >= lo) & (lengths <= (hi if hi is not None else np.inf))
+            est = bootstrap_ci(self.per_case.loc[mask, metric].to_numpy(), seed=seed)
+            rows.append(
+                {
+                    "bucket": label,
+                    "users": int(mask.sum()),
+                    "mean": est.mean,
+                    "low": est.low,
+                    "high": est.high,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "protocol": self.protocol,
+            "cases": len(self.per_case),
+            "seconds": self.seconds,
+            "metrics": {name: est.to_dict() for name, est in self.summary.items()},
+            "by_history_length": self.by_history_length().to_dict(orient="records"),
+        }
+
+
+def rank_cases(
+    model: Recommender,
+    cases: EvalCases,
+    *,
+    exclude_history: bool = True,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(greater, ties) of every case's target under `model`, in batches of users."""
+    greater, ties = [], []
+    n_items = model.domain.n_items
+    for start in range(0, len(cases), batch_size):
+        index = np.arange(start, min(start + batch_size, len(cases)))
+        batch = cases.subset(index)
+        with torch.no_grad():
+            scores = model.score(batch.histories).float()
+        exclude = None
+        if exclude_history:
+            # Column n_items is a sink for padding, dropped again below.
+            hist = pad_histories(
+                batch.histories, max(1, int(batch.history_lengths.max(initial=1))), pad=n_items
+            )
+            exclude = torch.zeros((len(index), n_items + 1), dtype=torch.bool)
+            exclude.scatter_(1, hist, True)
+            exclude = exclude[:, :n_items]
+        targets = torch.from_numpy(batch.targets)
+        if batch.candidates is not None:
+            cand = torch.from_numpy(batch.candidates)
+            scores = scores.gather(1, cand)
+            exclude = None  # candidates were drawn outside the history already
+            targets = torch.zeros(len(index), dtype=torch.long)  # the target is candidate 0
+        g, t = rank_counts(scores, targets, exclude)
+        greater.append(g.numpy())
+        ties.append(t.numpy())
+    if not greater:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(greater), np.concatenate(ties)
+
+
+def mean_metric(
+    model: Recommender, cases: EvalCases, metric: str = "ndcg@10", *, exclude_history: bool = True
+) -> float:
+    """Mean of one metric over `cases`, without CIs: the cheap number early stopping watches."""
+    greater, ties = rank_cases(model, cases, exclude_history=exclude_history)
+    return float(metrics_from_ranks(greater, ties)[metric].mean())
+
+
+def evaluate(
+    model: Recommender,
+    cases: EvalCases,
+    *,
+    exclude_history: bool = True,
+    batch_size: int = 512,
+    seed: int = 0,
+) -> EvalResult:
+    """Rank every case's target, compute per-case metrics and their 95% bootstrap CIs."""
+    started = time.perf_counter()
+    greater, ties = rank_cases(model, cases, exclude_history=exclude_history, batch_size=batch_size)
+    per_case = pd.DataFrame(
+        {"user": model.domain.user_ids[cases.users], "history_length": cases.history_lengths}
+        | metrics_from_ranks(greater, ties)
+    )
+    seconds = time.perf_counter() - started
+    summary = {name: bootstrap_ci(per_case[name].to_numpy(), seed=seed) for name in METRICS}
+    protocol = "full" if cases.candidates is None else f"sampled-{cases.candidates.shape[1] - 1}"
+    return EvalResult(model.name, protocol, per_case, summary, seconds)
+
+
+def compare(a: EvalResult, b: EvalResult, metric: str = "ndcg@10", seed: int = 0) -> PairedTest:
+    """Paired test of `a` minus `b` on one metric; both must come from the same cases."""
+    if a.protocol != b.protocol or not a.per_case["user"].equals(b.per_case["user"]):
+        raise ValueError(f"{a.model} and {b.model} were not evaluated on the same cases")
+    return paired_test(a.per_case[metric].to_numpy(), b.per_case[metric].to_numpy(), seed=seed)
+
+
+def comparison_table(
+    results: Sequence[EvalResult], reference: str | None = None, metric: str = "ndcg@10"
+) -> pd.DataFrame:
+    """One row per model: every metric with its CI, and the paired test against `reference`."""
+    by_name = {r.model: r for r in results}
+    ref = by_name.get(reference) if reference else None
+    rows = []
+    for r in results:
+        row: dict[str, object] = {"model": r.model, "protocol": r.protocol, "cases": len(r.per_case)}
+        for name, est in r.summary.items():
+            row[name] = est.mean
+            row[f"{name}_low"] = est.low
+            row[f"{name}_high"] = est.high
+        if ref is not None and r is not ref:
+            test = compare(r, ref, metric)
+            row[f"diff_vs_{ref.model}"] = test.difference.mean
+            row["p_value"] = test.p_value
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,202 @@
+"""Train / validation / test splits of one domain, identical for every model compared on it.
+
+Two modes (DESIGN.md, "Evaluation conventions"):
+
+- ``loo`` (leave-one-out): every user's last item is the test target, the second last the
+  validation target; training sees everything before the validation item.
+- ``users``: a seeded share of users is held out entirely for test and another for validation; each
+  held-out user's last item is predicted from the rest of their sequence; training sees the other
+  users' full sequences.
+
+`fraction` keeps a seeded share of the training users (the data budget); test and validation cases
+never change with it, so curves over fractions compare like with like. In the sampled protocol the
+negative candidates are drawn here, once per case from the seed, so every model ranks the same ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from xcross_core.data.dataset import DomainData
+
+SplitMode = Literal["loo", "users"]
+
+
+@dataclass(frozen=True)
+class EvalCases:
+    """Next-item prediction cases: predict `targets[i]` from `histories[i]` (oldest first)."""
+
+    users: np.ndarray  # user indices into DomainData.user_ids
+    histories: list[np.ndarray]
+    targets: np.ndarray
+    candidates: np.ndarray | None = None  # [n, 1 + negatives], target first; None = full catalogue
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def history_lengths(self) -> np.ndarray:
+        return np.fromiter((len(h) for h in self.histories), dtype=np.int64, count=len(self.histories))
+
+    def subset(self, index: np.ndarray) -> EvalCases:
+        index = np.asarray(index)
+        return EvalCases(
+            users=self.users[index],
+            histories=[self.histories[i] for i in index],
+            targets=self.targets[index],
+            candidates=None if self.candidates is None else self.candidates[index],
+        )
+
+
+@dataclass(frozen=True)
+class Split:
+    """One domain split into training sequences and validation / test cases."""
+
+    domain: DomainData
+    mode: SplitMode
+    seed: int
+    train_users: np.ndarray  # user indices whose `train` sequences models learn from
+    train: list[np.ndarray]  # one chronological item-index sequence per training user
+    valid: EvalCases
+    test: EvalCases
+    fraction: float = 1.0
+
+    @property
+    def n_train_interactions(self) -> int:
+        return int(sum(len(s) for s in self.train))
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "domain": self.domain.name,
+            "mode": self.mode,
+            "seed": self.seed,
+            "fraction": self.fraction,
+            "train_users": len(self.train),
+            "train_interactions": self.n_train_interactions,
+            "valid_cases": len(self.valid),
+            "test_cases": len(self.test),
+            "catalogue_items": self.domain.n_items,
+            "protocol": "full"
+            if self.test.candidates is None
+            else f"sampled-{self.test.candidates.shape[1] - 1}",
+        }
+
+
+def make_split(
+    domain: DomainData,
+    mode: SplitMode = "users",
+    *,
+    seed: int = 0,
+    test_share: float = 0.1,
+    valid_share: float = 0.1,
+    fraction: float = 1.0,
+    max_users: int | None = None,
+    sampled_negatives: int | None = None,
+) -> Split:
+    """Split `domain` for training and evaluation.
+
+    `max_users` caps the users considered at all (a seeded subset, for CPU-sized benchmarks);
+    `sampled_negatives` switches validation and test to the sampled protocol with that many
+    negatives per case. Users with a single purchase cannot be evaluated and only ever train.
+    """
+    if mode not in ("loo", "users"):
+        raise ValueError(f"split mode must be 'loo' or 'users', not {mode!r}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
+    rng = np.random.default_rng(seed)
+    lengths = domain.lengths
+    users = np.arange(domain.n_users)
+    if max_users is not None and max_users < len(users):
+        users = np.sort(rng.choice(users, size=max_users, replace=False))
+    seqs = {int(u): domain.sequence(u) for u in users}
+
+    if mode == "loo":
+        test_users = users[lengths[users] >= 2]
+        valid_users = users[lengths[users] >= 3]
+        test = _last_item_cases(test_users, [seqs[int(u)] for u in test_users])
+        valid = _last_item_cases(valid_users, [seqs[int(u)][:-1] for u in valid_users])
+        train_pool = users
+        train_seqs = {int(u): seqs[int(u)][:-2] if lengths[u] >= 3 else seqs[int(u)][:-1] for u in users}
+    else:
+        if not 0 < test_share < 1 or not 0 <= valid_share < 1 or test_share + valid_share >= 1:
+            raise ValueError("test_share and valid_share must be in (0, 1) and sum to less than 1")
+        evaluable = rng.permutation(users[lengths[users] >= 2])
+        n_test = int(round(test_share * len(users)))
+        n_valid = int(round(valid_share * len(users)))
+        test_users = np.sort(evaluable[:n_test])
+        valid_users = np.sort(evaluable[n_test : n_test + n_valid])
+        test = _last_item_cases(test_users, [seqs[int(u)] for u in test_users])
+        valid = _last_item_cases(valid_users, [seqs[int(u)] for u in valid_users])
+        train_pool = np.setdiff1d(users, np.concatenate([test_users, valid_users]))
+        train_seqs = seqs
+
+    train_users = train_pool
+    if fraction < 1:
+        keep = max(1, int(round(fraction * len(train_pool))))
+        # A separate stream, so the held-out users are the same at every fraction, and a prefix of
+        # one permutation, so smaller budgets are subsets of larger ones (a clean learning curve).
+        order = np.random.default_rng([seed, 1]).permutation(train_pool)
+        train_users = np.sort(order[:keep])
+    train_users = np.array([u for u in train_users if len(train_seqs[int(u)]) >= 1], dtype=np.int64)
+
+    split = Split(
+        domain=domain,
+        mode=mode,
+        seed=seed,
+        train_users=train_users,
+        train=[train_seqs[int(u)] for u in train_users],
+        valid=valid,
+        test=test,
+        fraction=fraction,
+    )
+    if sampled_negatives:
+        split = with_sampled_candidates(split, sampled_negatives)
+    return split
+
+
+def with_sampled_candidates(split: Split, negatives: int) -> Split:
+    """The same split under the sampled protocol: `negatives` random non-history items per case."""
+    return replace(
+        split,
+        valid=_attach_candidates(split.valid, split.domain.n_items, negatives, [split.seed, 2]),
+        test=_attach_candidates(split.test, split.domain.n_items, negatives, [split.seed, 3]),
+    )
+
+
+def _last_item_cases(users: np.ndarray, sequences: list[np.ndarray]) -> EvalCases:
+    return EvalCases(
+        users=np.asarray(users, dtype=np.int64),
+        histories=[s[:-1] for s in sequences],
+        targets=np.fromiter((s[-1] for s in sequences), dtype=np.int64, count=len(sequences)),
+    )
+
+
+def _attach_candidates(cases: EvalCases, n_items: int, negatives: int, seed: list[int]) -> EvalCases:
+    """Draw negatives uniformly from items that are neither the target nor in the history."""
+    if negatives >= n_items:
+        raise ValueError(f"{negatives} sampled negatives need a catalogue larger than {n_items} items")
+    rng = np.random.default_rng(seed)
+    lengths = cases.history_lengths
+    if (n_items - 1 - lengths < negatives).any():
+        raise ValueError(f"some histories leave fewer than {negatives} items to sample as negatives")
+    chunks = []
+    # Chunks of cases keep the (cases x catalogue) scratch arrays small on large catalogues.
+    for start in range(0, len(cases), 1024):
+        part = cases.subset(np.arange(start, min(start + 1024, len(cases))))
+        n = len(part)
+        forbidden = np.zeros((n, n_items), dtype=bool)
+        rows = np.repeat(np.arange(n), part.history_lengths)
+        if len(rows):
+            forbidden[rows, np.concatenate(part.histories)] = True
+        forbidden[np.arange(n), part.targets] = True
+        # Random keys with forbidden items pushed past every allowed one: the `negatives` smallest
+        # keys are a uniform sample, without replacement, of the allowed items.
+        keys = rng.random((n, n_items))
+        keys[forbidden] = 2.0
+        chosen = np.argpartition(keys, negatives - 1, axis=1)[:, :negatives]
+        chunks.append(np.concatenate([part.targets[:, None], chosen], axis=1))
+    candidates = np.concatenate(chunks) if chunks else np.zeros((0, negatives + 1), dtype=np.int64)
+    return replace(cases, candidates=candidates.astype(np.int64))

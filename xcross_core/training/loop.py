@@ -1,0 +1,146 @@
+"""The one training loop every trainable model uses (SASRec now; LoRA adapters and X-Cross later).
+
+A model supplies its batches and its loss; the loop owns the rest: seeding, the optimiser, Hugging
+Face Accelerate (the same code on one CPU, one GPU or several under `accelerate launch`), early
+stopping on validation NDCG@10 with the best weights restored, progress events and cancellation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from xcross_core.training.events import Cancelled, FitReport, TrainEvent
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation settings shared by every trainable model."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 3  # epochs without a better validation NDCG@10 before stopping
+    seed: int = 0
+    grad_clip: float = 1.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) so that initialisation and dropout repeat exactly."""
+    torch.manual_seed(seed)
+
+
+def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> list[list[Any]]:
+    """Shuffle `items` with `rng` and cut them into batches of `batch_size` (the last may be short)."""
+    order = rng.permutation(len(items))
+    return [[items[i] for i in order[s : s + batch_size]] for s in range(0, len(items), batch_size)]
+
+
+def fit_loop(
+    module: nn.Module,
+    examples: Sequence[Any],
+    loss_fn: Callable[[list[Any], torch.device], torch.Tensor],
+    config: LoopConfig,
+    *,
+    validate: Callable[[], float] | None = None,
+    progress: Callable[[TrainEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> FitReport:
+    """Train the parameters of `module` that require grad on `examples` (one per sequence).
+
+    `loss_fn(batch, device)` turns a list of examples into a scalar loss. `validate()` returns
+    validation NDCG@10 (higher is better) and is run after every epoch; the best epoch's weights
+    are restored at the end. `cancel()` is polled every step; when it says so, `Cancelled` is
+    raised and the module keeps whatever weights it had (callers write nothing).
+    """
+    if not examples:
+        raise ValueError("no training sequences: the training split is empty")
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    module, optimizer = accelerator.prepare(module, optimizer)
+
+    steps_per_epoch = -(-len(examples) // config.batch_size)
+    total = steps_per_epoch * config.epochs
+    report = FitReport()
+    best_score, best_state, stale = -np.inf, None, 0
+    started = time.perf_counter()
+    step, train_seconds = 0, 0.0
+    for epoch in range(1, config.epochs + 1):
+        module.train()
+        epoch_loss = 0.0
+        epoch_started = time.perf_counter()
+        # Each process takes every num_processes-th batch, so multi-GPU runs split the epoch.
+        batches = batched(examples, config.batch_size, rng)[
+            accelerator.process_index :: accelerator.num_processes
+        ]
+        for batch in batches:
+            if cancel is not None and cancel():
+                raise Cancelled(f"training cancelled at epoch {epoch}, step {step}")
+            loss = loss_fn(batch, accelerator.device)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if config.grad_clip:
+                accelerator.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            step += 1
+            epoch_loss += float(loss.detach())
+            if progress is not None:
+                progress(
+                    TrainEvent(
+                        epoch,
+                        config.epochs,
+                        step,
+                        total,
+                        float(loss.detach()),
+                        None,
+                        time.perf_counter() - started,
+                    )
+                )
+        train_seconds += time.perf_counter() - epoch_started
+        report.losses.append(epoch_loss / max(len(batches), 1))
+        report.epochs = epoch
+        if validate is None:
+            continue
+        module.eval()
+        with torch.no_grad():
+            score = float(validate())
+        report.valid_ndcg10.append(score)
+        if progress is not None:
+            progress(
+                TrainEvent(
+                    epoch, config.epochs, step, total, report.losses[-1], score, time.perf_counter() - started
+                )
+            )
+        if score > best_score:
+            best_score, stale, report.best_epoch = score, 0, epoch
+            best_state = _trainable_state(accelerator.unwrap_model(module))
+        else:
+            stale += 1
+            if stale >= config.patience:
+                report.stopped_early = True
+                break
+    if best_state is not None:
+        accelerator.unwrap_model(module).load_state_dict(best_state, strict=False)
+    else:
+        report.best_epoch = report.epochs
+    report.seconds = time.perf_counter() - started
+    report.train_seconds = train_seconds
+    report.sequences_per_second = len(examples) * report.epochs / max(train_seconds, 1e-9)
+    module.eval()
+    return report
+
+
+def _trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    names = {name for name, p in module.named_parameters() if p.requires_grad}
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if k in names}
