@@ -82,9 +82,7 @@ def rank_cases(
         exclude = None
         if exclude_history:
             # Column n_items is a sink for padding, dropped again below.
-            hist = pad_histories(
-                batch.histories, max(1, int(batch.history_lengths.max(initial=1))), pad=n_items
-            )
+            hist = pad_histories(batch.histories, max(1, int(batch.history_lengths.max(initial=1))), pad=n_items)
             exclude = torch.zeros((len(index), n_items + 1), dtype=torch.bool)
             exclude.scatter_(1, hist, True)
             exclude = exclude[:, :n_items]

@@ -79,9 +79,7 @@ class Split:
             "valid_cases": len(self.valid),
             "test_cases": len(self.test),
             "catalogue_items": self.domain.n_items,
-            "protocol": "full"
-            if self.test.candidates is None
-            else f"sampled-{self.test.candidates.shape[1] - 1}",
+            "protocol": "full" if self.test.candidates is None else f"sampled-{self.test.candidates.shape[1] - 1}",
         }
 
 

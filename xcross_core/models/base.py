@@ -48,9 +48,7 @@ class Recommender(ABC):
         return 0
 
 
-def pad_histories(
-    histories: Sequence[np.ndarray], max_len: int, pad: int = 0, shift: int = 0
-) -> torch.Tensor:
+def pad_histories(histories: Sequence[np.ndarray], max_len: int, pad: int = 0, shift: int = 0) -> torch.Tensor:
     """Right-aligned [B, max_len] tensor of the most recent `max_len` items (+`shift`), `pad` elsewhere.
 
     Right alignment puts every user's newest item in the last column, which causal sequence models

@@ -35,6 +35,10 @@ class SASRecConfig:
     max_len: int = 50
 
 
+#: Early stopping decides the real number of epochs; the cap only bounds a runaway run.
+SASREC_LOOP = LoopConfig(epochs=200, batch_size=128, lr=2e-3, patience=5)
+
+
 class SASRecNetwork(nn.Module):
     """Item + position embeddings -> causal transformer encoder -> state at every position."""
 
@@ -50,12 +54,18 @@ class SASRecNetwork(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.hidden)
         self.dropout = nn.Dropout(config.dropout)
+        # Small embeddings (as in GPT-2): with unit-variance rows the tied output logits start so
+        # large that the first epochs only undo the initialisation.
+        for emb in (self.items, self.positions):
+            nn.init.normal_(emb.weight, std=0.02)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         """seq: [B, L] right-aligned item ids (+1, 0 = pad) -> [B, L, hidden]."""
         length = seq.shape[1]
         pos = torch.arange(self.config.max_len - length, self.config.max_len, device=seq.device)
-        x = self.dropout(self.items(seq) * self.config.hidden**0.5 + self.positions(pos))
+        x = self.dropout(self.items(seq) + self.positions(pos))
         # A position may attend to itself and to earlier real items; padding only to itself, so that
         # no attention row is empty (an all-masked row gives NaN).
         real = seq != 0
@@ -74,13 +84,10 @@ class SASRec(Recommender):
 
     name = "sasrec"
 
-    def __init__(
-        self, domain: DomainData, config: SASRecConfig | None = None, loop: LoopConfig | None = None
-    ) -> None:
+    def __init__(self, domain: DomainData, config: SASRecConfig | None = None, loop: LoopConfig | None = None) -> None:
         super().__init__(domain)
         self.config = config or SASRecConfig()
-        # Early stopping decides the real number of epochs; the cap only bounds a runaway run.
-        self.loop = loop or LoopConfig(epochs=200, batch_size=128, lr=1e-3, patience=5)
+        self.loop = loop or SASREC_LOOP
         seed_everything(self.loop.seed)
         self.network = SASRecNetwork(domain.n_items, self.config)
         self.network.eval()

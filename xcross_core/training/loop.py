@@ -81,9 +81,7 @@ def fit_loop(
         epoch_loss = 0.0
         epoch_started = time.perf_counter()
         # Each process takes every num_processes-th batch, so multi-GPU runs split the epoch.
-        batches = batched(examples, config.batch_size, rng)[
-            accelerator.process_index :: accelerator.num_processes
-        ]
+        batches = batched(examples, config.batch_size, rng)[accelerator.process_index :: accelerator.num_processes]
         for batch in batches:
             if cancel is not None and cancel():
                 raise Cancelled(f"training cancelled at epoch {epoch}, step {step}")
@@ -118,9 +116,7 @@ def fit_loop(
         report.valid_ndcg10.append(score)
         if progress is not None:
             progress(
-                TrainEvent(
-                    epoch, config.epochs, step, total, report.losses[-1], score, time.perf_counter() - started
-                )
+                TrainEvent(epoch, config.epochs, step, total, report.losses[-1], score, time.perf_counter() - started)
             )
         if score > best_score:
             best_score, stale, report.best_epoch = score, 0, epoch

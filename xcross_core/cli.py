@@ -1,0 +1,330 @@
+"""The `xcross` command: the library's operations for scripts and batch jobs.
+
+Every subcommand loads and validates its input the same way; a file with invalid rows stops with
+exit status 2 and a message naming the rows, unless `--drop-invalid` accepts dropping them (they
+are then counted, and written out with `--dropped-out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interactions
+from xcross_core.evaluation.metrics import METRICS
+from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
+from xcross_core.evaluation.splits import make_split
+from xcross_core.models.base import Recommender
+from xcross_core.models.popularity import Popularity
+from xcross_core.models.registry import BUILTIN_MODELS, make_model
+from xcross_core.training.events import TrainEvent
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed without a traceback, exit status 2."""
+
+
+def _input_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--items", type=Path, help="item file: item_id, title, optional domain/brand/category/...")
+    common.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="THEIRS=OURS",
+        help="map a column name of the file to ours (user_id, item_id, timestamp, domain, title); repeatable",
+    )
+    common.add_argument("--encoding", help="text encoding of CSV/JSON Lines input (default UTF-8)")
+    common.add_argument("--min-users", type=int, default=5, help="users a domain needs to be usable (default 5)")
+    common.add_argument(
+        "--drop-invalid",
+        action="store_true",
+        help="continue without rows that fail validation (they are counted)",
+    )
+    common.add_argument("--dropped-out", type=Path, help="write the dropped rows and their reasons to this CSV")
+    return common
+
+
+def _load(args: argparse.Namespace, path: Path | None = None, *, strict: bool = True) -> LoadResult:
+    result = load_interactions(
+        path or args.interactions,
+        args.items,
+        columns=ColumnMap.parse(args.column),
+        encoding=args.encoding,
+        min_users=args.min_users,
+    )
+    if args.dropped_out and len(result.report.dropped):
+        result.report.write_dropped(args.dropped_out)
+    if strict and result.report.errors and not args.drop_invalid:
+        raise DataError(
+            "\n".join(result.report.errors)
+            + "\nFix these rows, or pass --drop-invalid to continue without them (--dropped-out FILE lists them)."
+        )
+    for message in result.report.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    return result
+
+
+def _domain(result: LoadResult, name: str) -> DomainData:
+    try:
+        return result.interactions.domain(name)
+    except KeyError as err:
+        raise UsageError(err.args[0]) from None
+
+
+def _progress_bar(label: str):
+    """Training progress on stderr: a live bar on a terminal, one line per epoch in logs."""
+    bar = None
+    live = sys.stderr.isatty()
+
+    def update(event: TrainEvent) -> None:
+        nonlocal bar
+        if not live:
+            if event.valid_ndcg10 is not None:
+                print(
+                    f"{label}: epoch {event.epoch}/{event.epochs} loss {event.loss:.4f} "
+                    f"val_ndcg@10 {event.valid_ndcg10:.4f} ({event.elapsed_s:.0f}s)",
+                    file=sys.stderr,
+                )
+            return
+        if bar is None:
+            bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=False)
+        bar.n = event.step
+        postfix = {"epoch": f"{event.epoch}/{event.epochs}", "loss": f"{event.loss:.3f}"}
+        if event.valid_ndcg10 is not None:
+            postfix["val_ndcg@10"] = f"{event.valid_ndcg10:.4f}"
+        bar.set_postfix(postfix, refresh=True)
+
+    return update
+
+
+# --- validate ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    result = _load(args, strict=False)
+    report = result.report
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
+    if not report.ok:
+        print(
+            "\nNot usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
+            file=sys.stderr,
+        )
+        return EXIT_OK if args.drop_invalid and any(report.domains["usable"]) else EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+# --- recommend -----------------------------------------------------------------------------------
+
+
+def top_k(
+    model: Recommender,
+    histories: Sequence[np.ndarray],
+    k: int,
+    *,
+    exclude_history: bool = True,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item indices, scores) of the `k` best items per history, best first, ties by catalogue order."""
+    n_items = model.domain.n_items
+    k = min(k, n_items)
+    items, scores = [], []
+    for start in range(0, len(histories), batch_size):
+        batch = histories[start : start + batch_size]
+        with torch.no_grad():
+            s = model.score(batch).float().clone()
+        if exclude_history:
+            rows = np.repeat(np.arange(len(batch)), [len(h) for h in batch])
+            if len(rows):
+                s[torch.from_numpy(rows), torch.from_numpy(np.concatenate(batch))] = -torch.inf
+        # A stable sort makes equal scores come out in catalogue order, so output is reproducible.
+        order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+        items.append(order.numpy())
+        scores.append(s.gather(1, order).numpy())
+    if not items:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(items), np.concatenate(scores)
+
+
+def _fitted_model(args: argparse.Namespace, domain: DomainData) -> Recommender:
+    if args.model != "popularity":
+        raise UsageError(f"unknown model {args.model!r}: `recommend` takes 'popularity' (more models come later)")
+    model = Popularity(domain)
+    if args.train is None:
+        return model.fit_sequences(domain.sequences())
+    train = _domain(_load(args, args.train), domain.name)
+    codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
+    unknown = int((codes < 0).sum())
+    if unknown:
+        print(
+            f"warning: {unknown} purchases in --train are of items outside the catalogue; not counted",
+            file=sys.stderr,
+        )
+    return model.fit_sequences([codes[codes >= 0]])
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise UsageError("--k must be at least 1")
+    domain = _domain(_load(args), args.domain)
+    model = _fitted_model(args, domain)
+    histories = domain.sequences()
+    items, scores = top_k(model, histories, args.k, exclude_history=not args.keep_history)
+    k = items.shape[1]
+    recs = pd.DataFrame(
+        {
+            "user_id": np.repeat(domain.user_ids, k),
+            "rank": np.tile(np.arange(1, k + 1), len(histories)),
+            "item_id": domain.item_ids[items.ravel()],
+            "score": scores.ravel(),
+        }
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    recs.to_csv(args.out, index=False)
+    print(
+        f"wrote {len(recs):,} recommendations ({k} for each of {len(histories):,} users of {domain.name}) to {args.out}"
+    )
+    return EXIT_OK
+
+
+# --- evaluate ------------------------------------------------------------------------------------
+
+
+def _format_table(results: list[EvalResult]) -> str:
+    rows = []
+    for r in results:
+        rows.append({"model": r.model} | {m: str(r.summary[m]) for m in ("hit@10", "ndcg@10", "mrr")})
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    names = [args.model, *args.against]
+    for name in names:
+        if name not in BUILTIN_MODELS:
+            raise UsageError(f"unknown model {name!r}; available: {', '.join(BUILTIN_MODELS)}")
+    domain = _domain(_load(args), args.domain)
+    split = make_split(
+        domain,
+        args.split,
+        seed=args.seed,
+        test_share=args.test_share,
+        valid_share=args.valid_share,
+        fraction=args.fraction,
+        max_users=args.max_users,
+        sampled_negatives=args.sampled,
+    )
+    print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
+    results, extra = [], {}
+    for name in names:
+        model = make_model(name, domain, seed=args.seed, epochs=args.epochs)
+        fit = model.fit(split, progress=_progress_bar(f"training {name}"))
+        extra[name] = {"trainable_parameters": model.trainable_parameters, "fit": fit.to_dict()}
+        result = evaluate(model, split.test, exclude_history=not args.keep_history, seed=args.seed)
+        results.append(result)
+        print(f"{name}: ndcg@10 {result.summary['ndcg@10']}", file=sys.stderr)
+    out = {
+        "split": split.summary(),
+        "exclude_history": not args.keep_history,
+        "models": {r.model: r.to_dict() | extra[r.model] for r in results},
+        "comparisons": {
+            f"{r.model} - {results[0].model}": {m: compare(r, results[0], m).to_dict() for m in METRICS}
+            for r in results[1:]
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=float))
+    if args.per_user:
+        pd.concat([r.per_case.assign(model=r.model) for r in results]).to_csv(args.per_user, index=False)
+    print(f"{split.summary()['protocol']} ranking, {len(split.test):,} test users, 95% bootstrap CIs:")
+    print(_format_table(results))
+    for key, tests in out["comparisons"].items():
+        t = tests["ndcg@10"]
+        print(
+            f"{key}: ndcg@10 difference {t['difference']['mean']:+.4f} "
+            f"[{t['difference']['low']:+.4f}, {t['difference']['high']:+.4f}], p = {t['p_value']:.4f}"
+        )
+    print(f"metrics written to {args.out}")
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xcross", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = _input_options()
+
+    p = sub.add_parser("validate", parents=[common], help="check a purchase log and print its report")
+    p.add_argument("interactions", type=Path, help="interactions file (.csv, .tsv, .parquet, .jsonl)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("recommend", parents=[common], help="top-K items of a domain for each of its users")
+    p.add_argument("model", help="'popularity'")
+    p.add_argument("interactions", type=Path, help="histories to recommend for; also defines the catalogue")
+    p.add_argument("--domain", required=True, help="domain to recommend in")
+    p.add_argument("--k", type=int, default=10, help="items per user (default 10)")
+    p.add_argument("--out", type=Path, required=True, help="output CSV: user_id,rank,item_id,score")
+    p.add_argument("--train", type=Path, help="count popularity in this file instead of INTERACTIONS")
+    p.add_argument("--keep-history", action="store_true", help="allow items the user already bought")
+    p.set_defaults(run=cmd_recommend)
+
+    p = sub.add_parser("evaluate", parents=[common], help="train and evaluate models on one split of a domain")
+    p.add_argument("model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}")
+    p.add_argument("interactions", type=Path)
+    p.add_argument("--domain", required=True)
+    p.add_argument(
+        "--against",
+        nargs="*",
+        default=[],
+        metavar="MODEL",
+        help="more models on the same split, each paired-tested against MODEL",
+    )
+    p.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    p.add_argument("--per-user", type=Path, help="also write per-user metrics to this CSV")
+    p.add_argument(
+        "--split",
+        choices=["users", "loo"],
+        default="users",
+        help="'users': hold out whole users (default); 'loo': leave the last item out per user",
+    )
+    p.add_argument("--test-share", type=float, default=0.1, help="share of users held out for test (users split)")
+    p.add_argument("--valid-share", type=float, default=0.1, help="share held out for validation (users split)")
+    p.add_argument("--fraction", type=float, default=1.0, help="share of training users to train on (data budget)")
+    p.add_argument("--max-users", type=int, help="cap the domain's users (seeded sample) for quick runs")
+    p.add_argument(
+        "--sampled",
+        type=int,
+        metavar="N",
+        help="rank the target among N sampled negatives instead of the full catalogue (flatters models)",
+    )
+    p.add_argument("--keep-history", action="store_true", help="keep already-bought items in the ranking")
+    p.add_argument("--epochs", type=int, help="maximum epochs for trained models (early stopping still applies)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (DataError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
