@@ -23,8 +23,8 @@ from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interac
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import make_split
-from xcross_core.models.base import Recommender
 from xcross_core.models.popularity import Popularity
+from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import BUILTIN_MODELS, make_model
 from xcross_core.training.events import TrainEvent
 

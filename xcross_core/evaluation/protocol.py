@@ -19,7 +19,7 @@ import torch
 from xcross_core.evaluation.metrics import METRICS, metrics_from_ranks, rank_counts
 from xcross_core.evaluation.splits import EvalCases
 from xcross_core.evaluation.stats import Estimate, PairedTest, bootstrap_ci, paired_test
-from xcross_core.models.base import Recommender, pad_histories
+from xcross_core.models.recommender import Recommender, pad_histories
 
 #: History-length buckets for the cold-start breakdown: (label, min prior items, max prior items).
 HISTORY_BUCKETS = (("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11+", 11, None))

@@ -9,7 +9,7 @@ import torch
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
-from xcross_core.models.base import Recommender
+from xcross_core.models.recommender import Recommender
 from xcross_core.training.events import FitReport, TrainEvent
 
 

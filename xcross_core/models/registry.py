@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.models.base import Recommender
 from xcross_core.models.popularity import Popularity
+from xcross_core.models.recommender import Recommender
 from xcross_core.models.sasrec import SASREC_LOOP, SASRec
 
 #: Models that are trained from the split itself, by name.

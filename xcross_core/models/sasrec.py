@@ -19,7 +19,7 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import mean_metric
 from xcross_core.evaluation.splits import Split
-from xcross_core.models.base import Recommender, pad_histories
+from xcross_core.models.recommender import Recommender, pad_histories
 from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, fit_loop, seed_everything
 
