@@ -64,7 +64,8 @@ def _load(args: argparse.Namespace, path: Path | None = None, *, strict: bool = 
         encoding=args.encoding,
         min_users=args.min_users,
     )
-    if args.dropped_out and len(result.report.dropped):
+    # --dropped-out lists the rows dropped from INTERACTIONS; a second file (--train) only warns.
+    if args.dropped_out and path is None and len(result.report.dropped):
         result.report.write_dropped(args.dropped_out)
     if strict and result.report.errors and not args.drop_invalid:
         raise DataError(
@@ -117,11 +118,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report = result.report
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
     if not report.ok:
+        if args.drop_invalid and any(report.domains["usable"]):
+            print("\nUsable without the rows listed above (--drop-invalid).", file=sys.stderr)
+            return EXIT_OK
         print(
             "\nNot usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
             file=sys.stderr,
         )
-        return EXIT_OK if args.drop_invalid and any(report.domains["usable"]) else EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -190,10 +194,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             "score": scores.ravel(),
         }
     )
+    # A user who bought all but fewer than K items has fewer than K left: top_k fills the list up with
+    # bought items scored -inf, which must not be recommended.
+    recs = recs[recs["score"] != -np.inf].reset_index(drop=True)
+    short = len(histories) - recs["user_id"].nunique() + int((recs.groupby("user_id").size() < k).sum())
+    if short:
+        print(
+            f"warning: {short:,} user{'s have' if short > 1 else ' has'} fewer than {k} items not yet bought; "
+            "their lists are shorter",
+            file=sys.stderr,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recs.to_csv(args.out, index=False)
+    each = f"up to {k}" if short else f"{k}"
     print(
-        f"wrote {len(recs):,} recommendations ({k} for each of {len(histories):,} users of {domain.name}) to {args.out}"
+        f"wrote {len(recs):,} recommendations ({each} for each of {len(histories):,} users of {domain.name}) "
+        f"to {args.out}"
     )
     return EXIT_OK
 
