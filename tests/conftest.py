@@ -31,3 +31,53 @@ def cyclic_domain() -> DomainData:
         start, length = rng.integers(n_items), rng.integers(4, 9)
         seqs.append([(start + k) % n_items for k in range(length)])
     return make_domain(seqs, n_items)
+
+
+def _save_tiny(model_cls, config, path) -> str:
+    """Save a small random model with the packaged model's tokenizer: a real HF folder, fast to run."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from xcross_core.models.base import resolve_base
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base(None))
+    torch.manual_seed(0)
+    model_cls(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide BERT encoder folder."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
+    return _save_tiny(BertModel, config, tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide GPT-2 decoder folder (last-token pooling, c_attn LoRA target)."""
+    from transformers import GPT2Config, GPT2Model
+
+    config = GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=2, n_positions=256)
+    return _save_tiny(GPT2Model, config, tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def sample_electronics() -> DomainData:
+    """The bundled sample data's Electronics domain."""
+    from pathlib import Path
+
+    from xcross_core.data.load import load_interactions
+
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    return load_interactions(root / "interactions.csv", root / "items.csv").interactions.domain("Electronics")

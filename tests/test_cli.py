@@ -473,10 +473,14 @@ def test_recommend_bad_request(
 
 def test_recommend_unknown_model(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = shop["log"].parent / "recs.csv"
-    argv = ["recommend", "sasrec", shop["log"], "--items", shop["items"], "--domain", "Books", "--out", out]
+    argv = ["recommend", "nonsense", shop["log"], "--items", shop["items"], "--domain", "Books", "--out", out]
     code, _, err = run_cli(capsys, *argv)
     assert code == 2
-    assert "unknown model 'sasrec'" in err and "popularity" in err
+    assert "unknown model 'nonsense'" in err and "popularity" in err
+    assert not out.exists()
+    # A model that has to be trained on a split first is named, with the way to train it.
+    code, _, err = run_cli(capsys, "recommend", "sasrec", *argv[2:])
+    assert code == 2 and "needs a trained model" in err and "train-adapter" in err
     assert not out.exists()
 
 
@@ -591,5 +595,5 @@ def test_evaluate_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[st
     model, *rest = argv
     code, _, err = run_cli(capsys, "evaluate", model, path, "--domain", "Books", "--out", tmp_path / "m.json", *rest)
     assert code == 2
-    assert "unknown model 'nope'; available: popularity, sasrec" in err
+    assert "unknown model 'nope'; use one of popularity, sasrec, base, lora or an adapter folder" in err
     assert not (tmp_path / "m.json").exists()

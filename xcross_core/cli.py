@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,12 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interactions
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
-from xcross_core.evaluation.splits import make_split
+from xcross_core.evaluation.splits import Split, make_split
+from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
+from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
-from xcross_core.models.registry import BUILTIN_MODELS, make_model
+from xcross_core.models.registry import BUILTIN_MODELS, TRAINED_MODELS, check_model_name, make_model
 from xcross_core.training.events import TrainEvent
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -54,6 +57,48 @@ def _input_options() -> argparse.ArgumentParser:
     )
     common.add_argument("--dropped-out", type=Path, help="write the dropped rows and their reasons to this CSV")
     return common
+
+
+def _model_options() -> argparse.ArgumentParser:
+    opts = argparse.ArgumentParser(add_help=False)
+    opts.add_argument(
+        "--base", help=f"base language model: a local folder or Hugging Face id (default: packaged {DEFAULT_BASE})"
+    )
+    opts.add_argument("--download", action="store_true", help="allow fetching --base from the Hugging Face hub")
+    return opts
+
+
+def _split_options() -> argparse.ArgumentParser:
+    opts = argparse.ArgumentParser(add_help=False)
+    opts.add_argument(
+        "--split",
+        choices=["users", "loo"],
+        default="users",
+        help="'users': hold out whole users (default); 'loo': leave the last item out per user",
+    )
+    opts.add_argument("--test-share", type=float, default=0.1, help="share of users held out for test (users split)")
+    opts.add_argument("--valid-share", type=float, default=0.1, help="share held out for validation (users split)")
+    opts.add_argument("--fraction", type=float, default=1.0, help="share of training users to train on (data budget)")
+    opts.add_argument("--max-users", type=int, help="cap the domain's users (seeded sample) for quick runs")
+    opts.add_argument("--epochs", type=int, help="maximum epochs for trained models (early stopping still applies)")
+    opts.add_argument("--seed", type=int, default=0)
+    return opts
+
+
+def _split(args: argparse.Namespace, domain: DomainData, sampled: int | None = None) -> Split:
+    try:
+        return make_split(
+            domain,
+            args.split,
+            seed=args.seed,
+            test_share=args.test_share,
+            valid_share=args.valid_share,
+            fraction=args.fraction,
+            max_users=args.max_users,
+            sampled_negatives=sampled,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _load(args: argparse.Namespace, path: Path | None = None, *, strict: bool = True) -> LoadResult:
@@ -162,20 +207,41 @@ def top_k(
 
 
 def _fitted_model(args: argparse.Namespace, domain: DomainData) -> Recommender:
-    if args.model != "popularity":
-        raise UsageError(f"unknown model {args.model!r}: `recommend` takes 'popularity' (more models come later)")
-    model = Popularity(domain)
-    if args.train is None:
-        return model.fit_sequences(domain.sequences())
-    train = _domain(_load(args, args.train), domain.name)
-    codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
-    unknown = int((codes < 0).sum())
-    if unknown:
-        print(
-            f"warning: {unknown} purchases in --train are of items outside the catalogue; not counted",
-            file=sys.stderr,
+    if args.model == "popularity":
+        model = Popularity(domain)
+        if args.train is None:
+            return model.fit_sequences(domain.sequences())
+        train = _domain(_load(args, args.train), domain.name)
+        codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
+        unknown = int((codes < 0).sum())
+        if unknown:
+            print(
+                f"warning: {unknown} purchases in --train are of items outside the catalogue; not counted",
+                file=sys.stderr,
+            )
+        return model.fit_sequences([codes[codes >= 0]])
+    if args.model in TRAINED_MODELS:
+        raise UsageError(
+            f"`recommend` needs a trained model: 'popularity', 'base' or a saved folder; train a {args.model} "
+            "with `xcross train-adapter` first"
         )
-    return model.fit_sequences([codes[codes >= 0]])
+    if args.train is not None:
+        raise UsageError("--train only applies to the popularity model")
+    return _make_model(args, args.model, domain)
+
+
+def _make_model(args: argparse.Namespace, name: str, domain: DomainData) -> Recommender:
+    try:
+        return make_model(
+            name,
+            domain,
+            seed=getattr(args, "seed", 0),
+            epochs=getattr(args, "epochs", None),
+            base=args.base,
+            allow_download=args.download,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -197,7 +263,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     # A user who bought all but fewer than K items has fewer than K left: top_k fills the list up with
     # bought items scored -inf, which must not be recommended.
     recs = recs[recs["score"] != -np.inf].reset_index(drop=True)
-    short = len(histories) - recs["user_id"].nunique() + int((recs.groupby("user_id").size() < k).sum())
+    per_user = recs.groupby("user_id").size().reindex(domain.user_ids, fill_value=0)
+    short = int((per_user < k).sum())
     if short:
         print(
             f"warning: {short:,} user{'s have' if short > 1 else ' has'} fewer than {k} items not yet bought; "
@@ -227,25 +294,21 @@ def _format_table(results: list[EvalResult]) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     names = [args.model, *args.against]
     for name in names:
-        if name not in BUILTIN_MODELS:
-            raise UsageError(f"unknown model {name!r}; available: {', '.join(BUILTIN_MODELS)}")
+        try:
+            check_model_name(name)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    if len(set(names)) < len(names):
+        raise UsageError("each model may be named once")
     domain = _domain(_load(args), args.domain)
-    split = make_split(
-        domain,
-        args.split,
-        seed=args.seed,
-        test_share=args.test_share,
-        valid_share=args.valid_share,
-        fraction=args.fraction,
-        max_users=args.max_users,
-        sampled_negatives=args.sampled,
-    )
+    split = _split(args, domain, args.sampled)
     print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
     results, extra = [], {}
     for name in names:
-        model = make_model(name, domain, seed=args.seed, epochs=args.epochs)
-        fit = model.fit(split, progress=_progress_bar(f"training {name}"))
-        extra[name] = {"trainable_parameters": model.trainable_parameters, "fit": fit.to_dict()}
+        model = _make_model(args, name, domain)
+        model.name = name if name in BUILTIN_MODELS else f"{model.name} ({Path(name).name})"
+        fit = model.fit(split, progress=_progress_bar(f"training {model.name}"))
+        extra[model.name] = {"trainable_parameters": model.trainable_parameters, "fit": fit.to_dict()}
         result = evaluate(model, split.test, exclude_history=not args.keep_history, seed=args.seed)
         results.append(result)
         print(f"{name}: ndcg@10 {result.summary['ndcg@10']}", file=sys.stderr)
@@ -274,21 +337,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- train-adapter -------------------------------------------------------------------------------
+
+
+def cmd_train_adapter(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    domain = _domain(_load(args), args.domain)
+    split = _split(args, domain)
+    print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
+    lora = LoraSettings(args.rank, args.alpha, LoraSettings.dropout, tuple(args.lora_targets or ()) or None)
+    loop = replace(
+        ADAPTER_LOOP, epochs=args.epochs or ADAPTER_LOOP.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed
+    )
+    try:
+        _, meta = train_adapter(
+            split,
+            args.out,
+            base=args.base,
+            lora=lora,
+            loop=loop,
+            progress=_progress_bar(f"adapter {domain.name}"),
+            overwrite=args.overwrite,
+            allow_download=args.download,
+        )
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
+        return 130
+    best = meta.metrics["valid_ndcg@10"]
+    quality = "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+    print(
+        f"adapter for {meta.domain} saved to {args.out}: {meta.trainable_parameters:,} trainable parameters, "
+        f"{quality} (epoch {meta.fit['best_epoch']} of {meta.fit['epochs']}), "
+        f"{meta.fit['sequences_per_second']:.1f} training sequences/s"
+    )
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xcross", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    common = _input_options()
+    common, model_opts, split_opts = _input_options(), _model_options(), _split_options()
 
     p = sub.add_parser("validate", parents=[common], help="check a purchase log and print its report")
     p.add_argument("interactions", type=Path, help="interactions file (.csv, .tsv, .parquet, .jsonl)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_validate)
 
-    p = sub.add_parser("recommend", parents=[common], help="top-K items of a domain for each of its users")
-    p.add_argument("model", help="'popularity'")
+    p = sub.add_parser("recommend", parents=[common, model_opts], help="top-K items of a domain for each of its users")
+    p.add_argument("model", help="'popularity', 'base' (the base language model) or an adapter folder")
     p.add_argument("interactions", type=Path, help="histories to recommend for; also defines the catalogue")
     p.add_argument("--domain", required=True, help="domain to recommend in")
     p.add_argument("--k", type=int, default=10, help="items per user (default 10)")
@@ -297,8 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-history", action="store_true", help="allow items the user already bought")
     p.set_defaults(run=cmd_recommend)
 
-    p = sub.add_parser("evaluate", parents=[common], help="train and evaluate models on one split of a domain")
-    p.add_argument("model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}")
+    p = sub.add_parser(
+        "evaluate", parents=[common, model_opts, split_opts], help="train and evaluate models on one split of a domain"
+    )
+    p.add_argument("model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}, or an adapter folder")
     p.add_argument("interactions", type=Path)
     p.add_argument("--domain", required=True)
     p.add_argument(
@@ -311,25 +413,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="metrics JSON")
     p.add_argument("--per-user", type=Path, help="also write per-user metrics to this CSV")
     p.add_argument(
-        "--split",
-        choices=["users", "loo"],
-        default="users",
-        help="'users': hold out whole users (default); 'loo': leave the last item out per user",
-    )
-    p.add_argument("--test-share", type=float, default=0.1, help="share of users held out for test (users split)")
-    p.add_argument("--valid-share", type=float, default=0.1, help="share held out for validation (users split)")
-    p.add_argument("--fraction", type=float, default=1.0, help="share of training users to train on (data budget)")
-    p.add_argument("--max-users", type=int, help="cap the domain's users (seeded sample) for quick runs")
-    p.add_argument(
         "--sampled",
         type=int,
         metavar="N",
         help="rank the target among N sampled negatives instead of the full catalogue (flatters models)",
     )
     p.add_argument("--keep-history", action="store_true", help="keep already-bought items in the ranking")
-    p.add_argument("--epochs", type=int, help="maximum epochs for trained models (early stopping still applies)")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser(
+        "train-adapter", parents=[common, model_opts, split_opts], help="train a LoRA adapter on one domain"
+    )
+    p.add_argument("interactions", type=Path)
+    p.add_argument("--domain", required=True, help="domain whose users the adapter learns from")
+    p.add_argument("--out", type=Path, required=True, help="adapter folder to create (peft format + metadata)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing adapter folder")
+    p.add_argument("--rank", type=int, default=LoraSettings.rank, help=f"LoRA rank (default {LoraSettings.rank})")
+    p.add_argument("--alpha", type=int, default=LoraSettings.alpha, help=f"LoRA alpha (default {LoraSettings.alpha})")
+    p.add_argument("--lora-targets", nargs="+", help="module names to adapt (default: attention projections)")
+    p.add_argument("--lr", type=float, default=ADAPTER_LOOP.lr, help=f"learning rate (default {ADAPTER_LOOP.lr})")
+    p.add_argument("--batch-size", type=int, default=ADAPTER_LOOP.batch_size)
+    p.set_defaults(run=cmd_train_adapter)
     return parser
 
 
@@ -337,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, UsageError) as err:
+    except (DataError, UsageError, BaseModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -1,22 +1,58 @@
-"""Turn a model name given by a user (CLI, app) into a `Recommender` for one domain."""
+"""Turn a model name given by a user (CLI, app) into a `Recommender` for one domain.
+
+Names: `popularity`, `sasrec` and `lora` are trained from the split they are evaluated on; `base` is
+the base language model with no adapter; a path is a saved adapter folder (zero-shot when its domain
+is not the one being ranked).
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, base_recommender, load_adapter, lora_recommender
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.sasrec import SASREC_LOOP, SASRec
 
-#: Models that are trained from the split itself, by name.
-BUILTIN_MODELS = ("popularity", "sasrec")
+#: Models known by name; anything else must be a saved adapter folder.
+BUILTIN_MODELS = ("popularity", "sasrec", "base", "lora")
+#: Built-in models that learn from the training split when fitted.
+TRAINED_MODELS = ("popularity", "sasrec", "lora")
 
 
-def make_model(name: str, domain: DomainData, *, seed: int = 0, epochs: int | None = None) -> Recommender:
-    """A fresh, unfitted model called `name` for `domain`."""
+def is_model_folder(name: str) -> bool:
+    return (Path(name) / METADATA).is_file()
+
+
+def check_model_name(name: str) -> None:
+    """Raise ValueError with the choices when `name` is neither a built-in model nor a model folder."""
+    if name in BUILTIN_MODELS or is_model_folder(name):
+        return
+    if Path(name).exists():
+        raise ValueError(f"{name} is not a saved model folder (it has no {METADATA})")
+    raise ValueError(f"unknown model {name!r}; use one of {', '.join(BUILTIN_MODELS)} or an adapter folder")
+
+
+def make_model(
+    name: str,
+    domain: DomainData,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    base: str | None = None,
+    allow_download: bool = False,
+) -> Recommender:
+    """A model called `name` for `domain`: fresh for built-ins, loaded for folders."""
+    check_model_name(name)
     if name == "popularity":
         return Popularity(domain)
     if name == "sasrec":
         return SASRec(domain, loop=replace(SASREC_LOOP, seed=seed, epochs=epochs or SASREC_LOOP.epochs))
-    raise ValueError(f"unknown model {name!r}; available: {', '.join(BUILTIN_MODELS)}")
+    if name == "base":
+        return base_recommender(domain, base, allow_download=allow_download)
+    if name == "lora":
+        loop = replace(ADAPTER_LOOP, seed=seed, epochs=epochs or ADAPTER_LOOP.epochs)
+        return lora_recommender(domain, base, loop=loop, allow_download=allow_download)
+    return load_adapter(name, domain)

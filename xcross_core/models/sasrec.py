@@ -92,11 +92,11 @@ class SASRec(Recommender):
         self.network = SASRecNetwork(domain.n_items, self.config)
         self.network.eval()
 
-    def _loss(self, batch: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    def _loss(self, network: nn.Module, batch: list[np.ndarray], device: torch.device) -> torch.Tensor:
         # Predict item t+1 from the prefix ending at t, at every real position of every sequence.
         seq = pad_histories(batch, self.config.max_len + 1, shift=1).to(device)
         inputs, targets = seq[:, :-1], seq[:, 1:]
-        states = self.network(inputs)
+        states = network(inputs)
         keep = (inputs != 0) & (targets != 0)
         return F.cross_entropy(self.network.logits(states[keep]), targets[keep] - 1)
 

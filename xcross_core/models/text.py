@@ -1,0 +1,178 @@
+"""Text-based sequential recommender: a bi-encoder over item text (Recformer / UniSRec style).
+
+A user's history becomes one prompt (the most recent item titles, newest last, truncated from the
+oldest end to a token budget); every catalogue item becomes its own text. One language model maps
+both to unit vectors and the score is their cosine over a temperature. Item vectors are computed
+once per set of weights and cached, so recommending is one prompt encoding and one matrix product.
+
+Training (LoRA adapters here, X-Cross later) uses a sampled softmax: each training sequence is cut at
+a random point per epoch, and the next item must beat the batch's other targets and a shared set of
+random catalogue items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.evaluation.protocol import mean_metric
+from xcross_core.evaluation.splits import Split
+from xcross_core.models.base import BaseModelInfo, pool
+from xcross_core.models.recommender import Recommender
+from xcross_core.training.events import FitReport, TrainEvent
+from xcross_core.training.loop import LoopConfig, fit_loop
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How histories and items become text, and how the bi-encoder is scored and trained."""
+
+    max_history: int = 8  # most recent items in a prompt
+    prompt_tokens: int = 128  # prompt budget; the oldest tokens go first
+    item_tokens: int = 40
+    separator: str = " ; "
+    temperature: float = 0.05
+    negatives: int = 64  # random catalogue items shared by a training batch
+    valid_cases: int = 1000  # validation cases used for early stopping (a seeded subset)
+    encode_batch: int = 256  # texts per forward pass when encoding without gradients
+
+
+class TextEncoder(nn.Module):
+    """Language model (with whatever adapters it carries) -> pooled, L2-normalised vectors."""
+
+    def __init__(self, model: nn.Module, info: BaseModelInfo) -> None:
+        super().__init__()
+        self.model = model
+        self.info = info
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return F.normalize(pool(hidden, attention_mask, self.info.decoder), dim=-1)
+
+
+class TextRecommender(Recommender):
+    """Scores a domain's catalogue by similarity of history and item text under one encoder."""
+
+    def __init__(
+        self,
+        domain: DomainData,
+        encoder: nn.Module,
+        tokenizer: object,
+        config: TextConfig | None = None,
+        loop: LoopConfig | None = None,
+        name: str = "base",
+    ) -> None:
+        super().__init__(domain)
+        self.encoder, self.tokenizer = encoder, tokenizer
+        self.config = config or TextConfig()
+        self.loop = loop or LoopConfig(epochs=10, batch_size=32, lr=5e-4, patience=2)
+        self.name = name
+        self._item_vectors: torch.Tensor | None = None
+
+    # --- text ----------------------------------------------------------------------------------
+
+    def prompts(self, histories: Sequence[np.ndarray]) -> list[str]:
+        """Prompt text of each history: the most recent item titles, newest last."""
+        titles = self.domain.titles()
+        sep, keep = self.config.separator, self.config.max_history
+        return [sep.join(titles[i] for i in h[-keep:]) for h in histories]
+
+    def _tokens(self, texts: list[str], max_tokens: int, keep_end: bool) -> dict[str, torch.Tensor]:
+        self.tokenizer.truncation_side = "left" if keep_end else "right"
+        device = next(self.encoder.parameters()).device
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+        return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+
+    def encode_prompts(self, histories: Sequence[np.ndarray], encoder: nn.Module | None = None) -> torch.Tensor:
+        tokens = self._tokens(self.prompts(histories), self.config.prompt_tokens, keep_end=True)
+        return (encoder or self.encoder)(**tokens)
+
+    def encode_items(self, items: np.ndarray, encoder: nn.Module | None = None) -> torch.Tensor:
+        tokens = self._tokens([self.domain.item_text[i] for i in items], self.config.item_tokens, keep_end=False)
+        return (encoder or self.encoder)(**tokens)
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items, H] unit vectors of the whole catalogue, cached until the weights change."""
+        if self._item_vectors is None:
+            # Batches of similar length waste little compute on padding.
+            order = np.argsort([len(t) for t in self.domain.item_text], kind="stable")
+            step = self.config.encode_batch
+            with torch.no_grad():
+                vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
+            self._item_vectors = torch.empty_like(vectors)
+            self._item_vectors[torch.from_numpy(order).to(vectors.device)] = vectors
+        return self._item_vectors
+
+    def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        items = self.item_vectors()
+        step = self.config.encode_batch
+        with torch.no_grad():
+            queries = (
+                torch.cat([self.encode_prompts(histories[s : s + step]) for s in range(0, len(histories), step)])
+                if len(histories)
+                else items.new_zeros((0, items.shape[1]))
+            )
+        return (queries @ items.T / self.config.temperature).cpu()
+
+    # --- training ------------------------------------------------------------------------------
+
+    def _loss(self, encoder: nn.Module, batch: list[np.ndarray], device: torch.device) -> torch.Tensor:
+        rng = self._rng
+        # Cut every sequence at a random point: predict item t from the items before it.
+        cuts = [int(rng.integers(1, len(s))) for s in batch]
+        histories = [s[:t] for s, t in zip(batch, cuts, strict=True)]
+        targets = np.array([s[t] for s, t in zip(batch, cuts, strict=True)])
+        negatives = rng.choice(self.domain.n_items, size=min(self.config.negatives, self.domain.n_items), replace=False)
+        # Unique candidates: a target that is also another user's target or a negative counts once.
+        candidates, inverse = np.unique(np.concatenate([targets, negatives]), return_inverse=True)
+        labels = torch.from_numpy(inverse[: len(targets)]).to(device)
+        queries = self.encode_prompts(histories, encoder)
+        items = self.encode_items(candidates, encoder)
+        return F.cross_entropy(queries @ items.T / self.config.temperature, labels)
+
+    def _validate(self, cases) -> float:
+        self._item_vectors = None
+        return mean_metric(self, cases)
+
+    def fit(
+        self,
+        split: Split,
+        progress: Callable[[TrainEvent], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> FitReport:
+        """Train the encoder's trainable parameters (its adapters) on `split.train`; none, nothing to do."""
+        if not any(p.requires_grad for p in self.encoder.parameters()):
+            return FitReport()
+        sequences = [s for s in split.train if len(s) >= 2]
+        self._rng = np.random.default_rng(self.loop.seed)
+        valid = split.valid
+        if len(valid) > self.config.valid_cases:
+            pick = np.random.default_rng([self.loop.seed, 7]).choice(len(valid), self.config.valid_cases, replace=False)
+            valid = valid.subset(np.sort(pick))
+        try:
+            return fit_loop(
+                self.encoder,
+                sequences,
+                self._loss,
+                self.loop,
+                validate=(lambda: self._validate(valid)) if len(valid) else None,
+                progress=progress,
+                cancel=cancel,
+            )
+        finally:
+            self._item_vectors = None
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.encoder.parameters() if p.requires_grad)
+
+    def describe(self) -> dict[str, object]:
+        return {"model": self.name, "text": asdict(self.config), "loop": asdict(self.loop)}
