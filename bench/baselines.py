@@ -24,6 +24,7 @@ from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import compare, evaluate
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.registry import make_model
+from xcross_core.training.events import epoch_logger
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
@@ -51,7 +52,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, object]:
     for model_name in ("popularity", "sasrec"):
         t0 = time.perf_counter()
         model = make_model(model_name, domain, seed=args.seed)
-        fit = model.fit(split)
+        fit = model.fit(split, progress=epoch_logger(f"[{name}]   {model_name}", sys.stdout))
         result = evaluate(model, split.test, seed=args.seed)
         results[model_name] = result
         out["models"][model_name] = {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xcross_core.evaluation.metrics import METRICS, metrics_from_ranks, rank_counts
+from xcross_core.evaluation.metrics import METRICS, NEVER_SHOWN, metrics_from_ranks, rank_counts
 
 
 def _one(greater: int, ties: int) -> dict[str, float]:
@@ -60,6 +60,7 @@ def test_rank_counts_with_exclusion() -> None:
     exclude = torch.tensor([[True, False, False, False, False], [False, True, False, False, True]])
     greater, ties = rank_counts(scores, targets, exclude)
     assert greater.tolist() == [1, 0] and ties.tolist() == [1, 1]
-    # The target is never excluded, even when it is in the history.
+    # A target that is itself excluded (a repeat purchase) can never be served: every metric is 0.
     greater, ties = rank_counts(scores, targets, torch.ones_like(exclude))
-    assert greater.tolist() == [0, 0] and ties.tolist() == [0, 0]
+    assert greater.tolist() == [NEVER_SHOWN, NEVER_SHOWN] and ties.tolist() == [0, 0]
+    assert _one(NEVER_SHOWN, 0) == pytest.approx(dict.fromkeys(METRICS, 0.0), abs=1e-9)

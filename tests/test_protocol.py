@@ -20,13 +20,14 @@ def test_popularity_metrics_by_hand() -> None:
     result = evaluate(model, split.test)
     # user 0: history {0,1,0} excluded, target 2 ties with 3 and 4 -> ranks 1..3
     # user 1: history {0,1} excluded, target 3 ties with 2 and 4 -> ranks 1..3
-    # user 2: history {0}; the target 0 stays in and is the most popular -> rank 1
-    assert result.per_case["hit@1"].tolist() == pytest.approx([1 / 3, 1 / 3, 1.0])
-    assert result.summary["hit@1"].mean == pytest.approx(5 / 9)
+    # user 2: history {0} and the target is 0 again: already-bought items are never served -> a miss
+    assert result.per_case["hit@1"].tolist() == pytest.approx([1 / 3, 1 / 3, 0.0])
+    assert result.summary["hit@1"].mean == pytest.approx(2 / 9)
     kept = evaluate(model, split.test, exclude_history=False)
     # Without exclusion user 0's target 2 is beaten by 0 and 1 and ties with 3, 4 -> ranks 3..5
     assert kept.per_case["hit@1"].tolist()[0] == 0
     assert kept.per_case["mrr"].tolist()[0] == pytest.approx((1 / 3 + 1 / 4 + 1 / 5) / 3)
+    assert kept.per_case["hit@1"].tolist()[2] == 1.0  # the repeat purchase is the most popular item
 
 
 def test_sampled_protocol_is_labelled_and_flatters(cyclic_domain) -> None:
@@ -60,3 +61,16 @@ def test_compare_requires_the_same_cases(cyclic_domain) -> None:
     assert mean_metric(Popularity(cyclic_domain).fit_sequences(split.train), split.test) == pytest.approx(
         pop.summary["ndcg@10"].mean
     )
+
+
+def test_a_repeat_purchase_is_a_miss_under_both_protocols() -> None:
+    domain = make_domain([[1, 2, 1], [3, 4, 5], [0, 6, 7]] * 5, n_items=12)
+    split = make_split(domain, "loo", sampled_negatives=5)
+    model = Popularity(domain).fit_sequences(split.train)
+    sampled = evaluate(model, split.test)
+    full = evaluate(model, make_split(domain, "loo").test)
+    repeat = np.array([h[-1] != t and t in h for h, t in zip(split.test.histories, split.test.targets, strict=True)])
+    assert repeat.sum() == 5
+    for result in (sampled, full):
+        assert (result.per_case.loc[repeat, "hit@10"] == 0).all()
+    assert (sampled.per_case.loc[~repeat, "hit@5"] > 0).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import BUILTIN_MODELS, TRAINED_MODELS, check_model_name, make_model
-from xcross_core.training.events import TrainEvent
+from xcross_core.training.events import TrainEvent, epoch_logger
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -129,21 +129,14 @@ def _domain(result: LoadResult, name: str) -> DomainData:
         raise UsageError(err.args[0]) from None
 
 
-def _progress_bar(label: str):
+def _progress_bar(label: str) -> Callable[[TrainEvent], None]:
     """Training progress on stderr: a live bar on a terminal, one line per epoch in logs."""
+    if not sys.stderr.isatty():
+        return epoch_logger(label)
     bar = None
-    live = sys.stderr.isatty()
 
     def update(event: TrainEvent) -> None:
         nonlocal bar
-        if not live:
-            if event.valid_ndcg10 is not None:
-                print(
-                    f"{label}: epoch {event.epoch}/{event.epochs} loss {event.loss:.4f} "
-                    f"val_ndcg@10 {event.valid_ndcg10:.4f} ({event.elapsed_s:.0f}s)",
-                    file=sys.stderr,
-                )
-            return
         if bar is None:
             bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=False)
         bar.n = event.step

@@ -18,6 +18,9 @@ METRICS = ("hit@1", "hit@5", "hit@10", "ndcg@5", "ndcg@10", "mrr")
 
 _EULER_GAMMA = 0.5772156649015329
 
+#: `greater` of a target that can never be served (already bought, history excluded): every metric 0.
+NEVER_SHOWN = np.iinfo(np.int32).max
+
 
 def rank_counts(
     scores: torch.Tensor,
@@ -27,7 +30,10 @@ def rank_counts(
     """(greater, ties) of each row's target among that row's candidates.
 
     scores: [B, C]; targets: [B] column of the true item; exclude: optional bool [B, C] of
-    candidates removed from the ranking (already-bought items). The target is never excluded.
+    candidates removed from the ranking (already-bought items). Exclusion is a serving policy, so it
+    applies to the target too: a target the user already bought can never be recommended (every
+    metric 0). Keeping the target alone in the ranking would tell the
+    model which of the user's past items is the answer. Such a target gets `greater = NEVER_SHOWN`.
     """
     target_scores = scores.gather(1, targets[:, None])
     competing = torch.ones_like(scores, dtype=torch.bool)
@@ -36,6 +42,10 @@ def rank_counts(
     competing.scatter_(1, targets[:, None], False)
     greater = ((scores > target_scores) & competing).sum(1)
     ties = ((scores == target_scores) & competing).sum(1)
+    if exclude is not None:
+        excluded = exclude.gather(1, targets[:, None]).squeeze(1)
+        greater = torch.where(excluded, NEVER_SHOWN, greater)
+        ties = torch.where(excluded, 0, ties)
     return greater, ties
 
 

@@ -3,7 +3,8 @@
 Full-catalogue ranking is the default. With sampled candidates on the cases (see `splits`), each
 case is ranked among its stored candidates only and the result is labelled ``sampled-N``.
 Already-bought items are removed from the ranking unless `exclude_history=False` (repeat-purchase
-domains); the target itself always stays in.
+domains). Removal is a serving policy and so it binds the target too: a repeat purchase of an item
+already in the history counts as a miss (see `metrics.rank_counts`).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def rank_cases(
         if batch.candidates is not None:
             cand = torch.from_numpy(batch.candidates)
             scores = scores.gather(1, cand)
-            exclude = None  # candidates were drawn outside the history already
+            # Negatives were drawn outside the history; only a repeat-purchase target is excluded.
+            exclude = None if exclude is None else exclude.gather(1, cand)
             targets = torch.zeros(len(index), dtype=torch.long)  # the target is candidate 0
         g, t = rank_counts(scores, targets, exclude)
         greater.append(g.numpy())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TextIO
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,21 @@ class FitReport:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def epoch_logger(label: str, stream: TextIO | None = None) -> Callable[[TrainEvent], None]:
+    """A progress callback printing one line per validated epoch (for logs, benchmarks, non-terminals)."""
+
+    def log(event: TrainEvent) -> None:
+        if event.valid_ndcg10 is not None:
+            print(
+                f"{label}: epoch {event.epoch}/{event.epochs} loss {event.loss:.4f} "
+                f"val_ndcg@10 {event.valid_ndcg10:.4f} ({event.elapsed_s:.0f}s)",
+                file=stream or sys.stderr,
+                flush=True,
+            )
+
+    return log
 
 
 class Cancelled(Exception):

@@ -1,0 +1,172 @@
+"""Benchmark: LoRA domain adapters against the baselines on the development data, plus speed.
+
+For each of Beauty and Prime Pantry (../shared/data/amazon_dev, never copied into the repository),
+one user split (the same for every model) and full-catalogue ranking with 95% bootstrap CIs:
+popularity, SASRec-style, the base model with no adapter, a LoRA adapter trained on 100% and on 25%
+of the training users, and the other domain's 100% adapter applied zero-shot. Then speed: training
+throughput and recommend latency for 1,000 users over a 10,000-item catalogue, with the share of
+that time spent encoding prompts.
+
+    python bench/adapters.py                       # users capped at 4,000 per domain (stated in the output)
+    python bench/adapters.py --max-users 1000 --epochs 1   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xcross_core.cli import top_k
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.load import load_interactions
+from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
+from xcross_core.evaluation.splits import Split, make_split
+from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, train_adapter
+from xcross_core.models.registry import make_model
+from xcross_core.training.events import epoch_logger
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
+DATASETS = {
+    "Beauty": (DEV / "beauty.csv", DEV / "items_beauty.csv"),
+    "Prime_Pantry": (DEV / "prime_pantry.csv", DEV / "items_prime_pantry.csv"),
+}
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def show(domain: str, result: EvalResult, params: int, extra: str = "") -> dict[str, object]:
+    s = result.summary
+    log(f"[{domain}] {result.model:28s} hit@10 {s['hit@10']}  ndcg@10 {s['ndcg@10']}  params {params:>10,} {extra}")
+    return {"hit@10": s["hit@10"].to_dict(), "ndcg@10": s["ndcg@10"].to_dict(), "trainable_parameters": params}
+
+
+def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:
+    loop = replace(ADAPTER_LOOP, seed=args.seed, epochs=args.epochs or ADAPTER_LOOP.epochs)
+    model, meta = train_adapter(
+        split, out, loop=loop, overwrite=True, progress=epoch_logger(f"[{split.domain.name}]   {label}", sys.stdout)
+    )
+    fit = meta.fit
+    per_epoch = fit["train_seconds"] / max(fit["epochs"], 1)
+    info = {
+        "epochs": fit["epochs"],
+        "best_epoch": fit["best_epoch"],
+        "train_seconds_per_epoch": round(per_epoch, 1),
+        "sequences_per_second": round(fit["sequences_per_second"], 2),
+        "train_users": len(split.train),
+    }
+    return model, info
+
+
+def speed(domain: DomainData, adapter: Path, n_users: int = 1000, n_items: int = 10_000) -> dict[str, float]:
+    """Recommend latency for `n_users` over an `n_items` catalogue, and where the time goes."""
+    keep = min(n_items, domain.n_items)
+    # The first `keep` items as the catalogue; histories restricted to it.
+    sub = DomainData(
+        domain.name,
+        domain.item_ids[:keep],
+        domain.item_text[:keep],
+        domain.user_ids,
+        domain.offsets,
+        domain.items,
+        domain.titles()[:keep],
+    )
+    histories = [h[h < keep] for h in domain.sequences()]
+    histories = [h for h in histories if len(h)][:n_users]
+    model = load_adapter(adapter, sub)
+    t0 = time.perf_counter()
+    model.item_vectors()
+    catalogue_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for s in range(0, len(histories), model.config.encode_batch):
+            model.encode_prompts(histories[s : s + model.config.encode_batch])
+    prompts_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    top_k(model, histories, 10)
+    total_s = time.perf_counter() - t0
+    return {
+        "users": len(histories),
+        "catalogue_items": keep,
+        "catalogue_encoding_seconds": round(catalogue_s, 1),
+        "recommend_seconds": round(total_s, 2),
+        "users_per_second": round(len(histories) / total_s, 1),
+        "prompt_encoding_share": round(min(prompts_s / total_s, 1.0), 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-users", type=int, default=4000, help="users per domain (seeded sample); same for all")
+    parser.add_argument("--test-share", type=float, default=0.2)
+    parser.add_argument("--epochs", type=int, help=f"max LoRA epochs (default {ADAPTER_LOOP.epochs}, early-stopped)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "adapters")
+    args = parser.parse_args()
+    log(f"command: python bench/adapters.py {' '.join(sys.argv[1:])}".rstrip())
+    log(f"cap: {args.max_users} users per domain, user split with {args.test_share:.0%} test users, seed {args.seed}")
+    torch.manual_seed(args.seed)
+    report: dict[str, dict[str, object]] = {}
+    domains, splits, results = {}, {}, {}
+    for name, (interactions, items) in DATASETS.items():
+        if not interactions.exists():
+            log(f"[{name}] skipped: {interactions} not found")
+            continue
+        domain = load_interactions(interactions, items).interactions.domain(name)
+        split = make_split(domain, "users", seed=args.seed, max_users=args.max_users, test_share=args.test_share)
+        domains[name], splits[name] = domain, split
+        report[name] = {"split": split.summary(), "models": {}}
+        log(f"[{name}] split {json.dumps(split.summary())}")
+        res = {}
+        for model_name in ("popularity", "sasrec"):
+            model = make_model(model_name, domain, seed=args.seed)
+            model.fit(split, progress=epoch_logger(f"[{name}]   {model_name}", sys.stdout))
+            res[model_name] = evaluate(model, split.test, seed=args.seed)
+            report[name]["models"][model_name] = show(name, res[model_name], model.trainable_parameters)
+        base = base_recommender(domain)
+        res["base"] = evaluate(base, split.test, seed=args.seed)
+        report[name]["models"]["base"] = show(name, res["base"], 0)
+        for fraction in (1.0, 0.25):
+            label = f"lora {fraction:.0%}"
+            fsplit = make_split(
+                domain, "users", seed=args.seed, max_users=args.max_users, test_share=args.test_share, fraction=fraction
+            )
+            model, info = train_lora(fsplit, args.out / f"{name}-{fraction:g}", label, args)
+            model.name = label
+            res[label] = evaluate(model, split.test, seed=args.seed)
+            report[name]["models"][label] = show(name, res[label], model.trainable_parameters, json.dumps(info))
+            report[name]["models"][label]["training"] = info
+        results[name] = res
+    for name, res in results.items():
+        for other in results:
+            if other == name:
+                continue
+            model = load_adapter(args.out / f"{other}-1", domains[name])
+            model.name = f"{other} adapter zero-shot"
+            res[model.name] = evaluate(model, splits[name].test, seed=args.seed)
+            report[name]["models"][model.name] = show(name, res[model.name], model.trainable_parameters)
+        for ref in ("popularity", "base", "sasrec"):
+            test = compare(res["lora 100%"], res[ref], "ndcg@10")
+            report[name][f"lora 100% - {ref}"] = test.to_dict()
+            log(f"[{name}] lora 100% - {ref}: ndcg@10 {test.difference} p={test.p_value:.4f}")
+    if "Beauty" in results:
+        report["speed"] = speed(domains["Beauty"], args.out / "Beauty-1")
+        log(f"[speed] {json.dumps(report['speed'])}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    log(f"written to {args.out / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
