@@ -284,6 +284,15 @@ def _format_table(results: list[EvalResult]) -> str:
     return pd.DataFrame(rows).to_string(index=False)
 
 
+def _format_breakdown(results: list[EvalResult]) -> str:
+    """NDCG@10 per history-length bucket (users in brackets): the cold-start view."""
+    table = {}
+    for r in results:
+        buckets = r.by_history_length()
+        table[r.model] = {f"{b.bucket} ({b.users})": f"{b.mean:.4f}" if b.users else "-" for b in buckets.itertuples()}
+    return pd.DataFrame(table).T.to_string()
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     names = [args.model, *args.against]
     for name in names:
@@ -320,6 +329,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pd.concat([r.per_case.assign(model=r.model) for r in results]).to_csv(args.per_user, index=False)
     print(f"{split.summary()['protocol']} ranking, {len(split.test):,} test users, 95% bootstrap CIs:")
     print(_format_table(results))
+    print("\nNDCG@10 by prior items in the history (users):")
+    print(_format_breakdown(results))
     for key, tests in out["comparisons"].items():
         t = tests["ndcg@10"]
         print(
