@@ -1,0 +1,236 @@
+"""X-Cross: n frozen source-domain LoRA adapters on one frozen base, integrated layer by layer.
+
+A prompt runs as n streams in one batched forward pass (stream i carries adapter i: every targeted
+linear layer adds its own low-rank update per stream). After every transformer layer l, the streams
+are refined with each other:
+
+    s_i   = P · meanpool(h_i)                      a small shared projection of each stream's state
+    A     = W_l [s_1; ...; s_n] + b_l              [n x n] interaction weights, per input and per layer
+    mix_i = sum_j A_ij h_j
+    h_i  <- h_i + mix_i      ("add",     default)  or      h_i <- mix_i      ("replace")
+
+with A either used as is ("signed": a source can be suppressed, not only down-weighted) or
+softmax-normalised per row ("softmax"). The refined states go on to layer l+1. The final vector
+combines the streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the
+final gate train; base and adapters stay frozen. With W = 0 at start the signed/add model is the n
+adapters run side by side, and the output is their uniform mix.
+
+Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
+sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 over sources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.models.adapters import read_metadata
+from xcross_core.models.base import BaseModelInfo, load_base, pool
+from xcross_core.models.text import TextConfig, TextRecommender
+from xcross_core.training.loop import LoopConfig, seed_everything
+
+_PREFIX = "base_model.model."
+
+#: Integration training defaults: the same loss and loop as adapters, a higher rate for the small net.
+XCROSS_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=2)
+
+
+@dataclass(frozen=True)
+class XCrossConfig:
+    """The integration's form (compare variants on data) and size."""
+
+    weights: Literal["signed", "softmax"] = "signed"
+    refine: Literal["add", "replace"] = "add"
+    summary_dim: int = 32  # width of each stream's summary that the weight networks read
+
+
+class StackedLoRA(nn.Module):
+    """One frozen linear layer plus n frozen LoRA updates, stream i of the batch getting update i."""
+
+    def __init__(self, base: nn.Module, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: torch.Tensor) -> None:
+        super().__init__()
+        self.base = base
+        # [n, r, in], [n, out, r], [n]: buffers, not parameters, so they never train.
+        self.register_buffer("lora_a", lora_a)
+        self.register_buffer("lora_b", lora_b)
+        self.register_buffer("scaling", scaling)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.lora_a.shape[0]
+        streams = x.reshape(n, -1, x.shape[-1])  # the batch is stream-major: [n * B, ...]
+        delta = (streams @ self.lora_a.transpose(1, 2)) @ self.lora_b.transpose(1, 2) * self.scaling[:, None, None]
+        return self.base(x) + delta.reshape(*x.shape[:-1], -1)
+
+
+def read_lora(folder: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
+    """peft adapter folder -> ({module path: (A [r, in], B [out, r])}, scaling)."""
+    folder = Path(folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    if config.get("peft_type") != "LORA" or config.get("use_dora"):
+        raise ValueError(f"{folder} is not a plain LoRA adapter (peft_type {config.get('peft_type')})")
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ValueError(f"{folder}: per-module rank or alpha patterns are not supported")
+    r, alpha = config["r"], config["lora_alpha"]
+    scaling = alpha / r**0.5 if config.get("use_rslora") else alpha / r
+    weights = load_file(str(folder / "adapter_model.safetensors"))
+    modules: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for key, value in weights.items():
+        if key.endswith(".lora_A.weight"):
+            path = key.removeprefix(_PREFIX).removesuffix(".lora_A.weight")
+            modules[path] = (value, weights[key.replace(".lora_A.", ".lora_B.")])
+    return modules, scaling
+
+
+def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
+    """The model's list of transformer blocks, found by shape rather than by name (any architecture)."""
+    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == num_layers]
+    if not stacks:
+        raise ValueError(f"no list of {num_layers} transformer layers found in {type(model).__name__}")
+    return stacks[0]
+
+
+class XCrossEncoder(nn.Module):
+    """Base model + n stacked source adapters + layer-wise integration -> unit vectors."""
+
+    def __init__(self, model: nn.Module, info: BaseModelInfo, adapters: list[str | Path], config: XCrossConfig) -> None:
+        super().__init__()
+        self.model, self.info, self.config = model, info, config
+        self.n = len(adapters)
+        if self.n < 1:
+            raise ValueError("X-Cross needs at least one source adapter")
+        self._stack_adapters(adapters)
+        hidden, n, d = info.hidden_size, self.n, config.summary_dim
+        self.project = nn.Linear(hidden, d)
+        self.interact = nn.ModuleList(nn.Linear(n * d, n * n) for _ in range(info.num_layers))
+        self.gate = nn.Linear(n * d, n)
+        for layer in [*self.interact, self.gate]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        if config.weights == "signed" and config.refine == "replace":
+            for layer in self.interact:  # start from identity: each stream keeps its own state
+                layer.bias.data = torch.eye(n).flatten()
+        self._mask: torch.Tensor | None = None
+        self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
+        self.final_weights: torch.Tensor | None = None
+        for index, layer in enumerate(layer_stack(model, info.num_layers)):
+            layer.register_forward_hook(self._refine_hook(index))
+
+    def _stack_adapters(self, adapters: list[str | Path]) -> None:
+        loaded = [read_lora(a) for a in adapters]
+        paths = sorted(set().union(*(m for m, _ in loaded)))
+        rank = max(a.shape[0] for m, _ in loaded for a, _ in m.values())
+        for path in paths:
+            base = self.model.get_submodule(path)
+            a_list, b_list = [], []
+            # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
+            out_f, in_f = base.weight.shape if isinstance(base, nn.Linear) else base.weight.shape[::-1]
+            for modules, _ in loaded:
+                # An adapter that leaves this module alone contributes a zero update.
+                a, b = modules.get(path, (torch.zeros(rank, in_f), torch.zeros(out_f, rank)))
+                # Pad smaller ranks with zero rows/columns: they add nothing.
+                a_list.append(F.pad(a, (0, 0, 0, rank - a.shape[0])))
+                b_list.append(F.pad(b, (0, rank - b.shape[1])))
+            scaling = torch.tensor([s for _, s in loaded])
+            parent_path, _, name = path.rpartition(".")
+            parent = self.model.get_submodule(parent_path) if parent_path else self.model
+            setattr(parent, name, StackedLoRA(base, torch.stack(a_list), torch.stack(b_list), scaling))
+
+    def _summaries(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[n * B, T, H] -> [B, n * d]: each stream's pooled, projected state, side by side."""
+        pooled = pool(hidden, self._mask, self.info.decoder)
+        summary = self.project(pooled).reshape(self.n, -1, self.config.summary_dim)
+        return summary.transpose(0, 1).reshape(summary.shape[1], -1)
+
+    def _refine_hook(self, index: int):
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor | tuple) -> torch.Tensor | tuple:
+            hidden = output[0] if isinstance(output, tuple) else output
+            n = self.n
+            logits = self.interact[index](self._summaries(hidden)).reshape(-1, n, n)  # [B, n, n]
+            weights = logits.softmax(-1) if self.config.weights == "softmax" else logits
+            streams = hidden.reshape(n, -1, *hidden.shape[1:])  # [n, B, T, H]
+            mix = torch.einsum("bij,jbth->ibth", weights, streams)
+            refined = (streams + mix if self.config.refine == "add" else mix).reshape(hidden.shape)
+            self.recorded.append(_contributions(weights, self.config.weights).detach())
+            return (refined, *output[1:]) if isinstance(output, tuple) else refined
+
+        return hook
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        n = self.n
+        self._mask = attention_mask.repeat(n, 1)
+        self.recorded = []
+        hidden = self.model(input_ids=input_ids.repeat(n, 1), attention_mask=self._mask).last_hidden_state
+        pooled = pool(hidden, self._mask, self.info.decoder).reshape(n, -1, hidden.shape[-1])  # [n, B, H]
+        self.final_weights = self.gate(self._summaries(hidden)).softmax(-1)  # [B, n]
+        combined = torch.einsum("bi,ibh->bh", self.final_weights, pooled)
+        self.final_weights = self.final_weights.detach()
+        return F.normalize(combined, dim=-1)
+
+    def contributions(self) -> torch.Tensor:
+        """[B, num_layers + 1, n] source weights of the last forward: each layer, then the final mix."""
+        return torch.stack([*self.recorded, self.final_weights], dim=1)
+
+
+def _contributions(weights: torch.Tensor, kind: str) -> torch.Tensor:
+    """[B, n, n] interaction weights -> [B, n] share drawn from each source stream."""
+    if kind == "softmax":
+        return weights.mean(1)
+    mass = weights.abs().sum(1)  # [B, n]: column sums over the receiving streams
+    total = mass.sum(1, keepdim=True)
+    uniform = torch.full_like(mass, 1 / mass.shape[1])
+    return torch.where(total > 0, mass / total.clamp(min=1e-12), uniform)
+
+
+# --- the recommender and its run folder ----------------------------------------------------------
+
+RUN_CONFIG = "xcross_run.json"
+RUN_WEIGHTS = "integration.safetensors"
+
+
+class XCrossRecommender(TextRecommender):
+    """A text recommender whose encoder is X-Cross over the named source adapters."""
+
+    def __init__(self, *args: object, sources: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.sources = sources
+
+    def contribution_weights(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """[users, num_layers + 1, n_sources] weight of each source at each layer (last: final mix)."""
+        out = []
+        step = self.config.encode_batch
+        with torch.no_grad():
+            for s in range(0, len(histories), step):
+                self.encode_prompts(histories[s : s + step])
+                out.append(self.encoder.contributions().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.encoder.info.num_layers + 1, self.encoder.n))
+
+
+def xcross_recommender(
+    domain: DomainData,
+    adapters: Sequence[str | Path],
+    config: XCrossConfig | None = None,
+    text: TextConfig | None = None,
+    loop: LoopConfig | None = None,
+) -> XCrossRecommender:
+    """Fresh X-Cross integration of `adapters` (peft folders of ours, one base) for `domain`."""
+    metas = [read_metadata(a) for a in adapters]
+    bases = {m.base for m in metas}
+    if len(bases) > 1:
+        raise ValueError(f"source adapters sit on different base models: {sorted(bases)}")
+    loop = loop or XCROSS_LOOP
+    seed_everything(loop.seed)
+    model, tokenizer, info = load_base(bases.pop())
+    encoder = XCrossEncoder(model, info, list(adapters), config or XCrossConfig())
+    sources = [m.domain for m in metas]
+    text = text or TextConfig(**metas[0].text)
+    return XCrossRecommender(domain, encoder, tokenizer, text, loop, name="x-cross", sources=sources)
