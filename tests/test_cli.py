@@ -595,5 +595,8 @@ def test_evaluate_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[st
     model, *rest = argv
     code, _, err = run_cli(capsys, "evaluate", model, path, "--domain", "Books", "--out", tmp_path / "m.json", *rest)
     assert code == 2
-    assert "unknown model 'nope'; use one of popularity, sasrec, base, lora or an adapter folder" in err
+    assert (
+        "unknown model 'nope'; use one of popularity, sasrec, base, lora, an adapter folder or an X-Cross run folder"
+        in err
+    )
     assert not (tmp_path / "m.json").exists()

@@ -78,3 +78,114 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert all(torch.equal(b, buffers[n]) for n, b in xcross.encoder.named_buffers())
     assert any(not torch.equal(params[n], p) for n, p in trainable.items())
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
+
+
+def test_run_folder_reloads_with_the_same_scores(small_split, source_adapters, tmp_path) -> None:
+    from xcross_core.models.xcross import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
+
+    xcross = xcross_recommender(small_split.domain, source_adapters, loop=LoopConfig(epochs=1, batch_size=16, lr=1e-2))
+    xcross.fit(small_split)
+    run = save_run(xcross, tmp_path / "run", source_adapters)
+    assert sorted(p.name for p in run.iterdir()) == sorted([RUN_CONFIG, RUN_WEIGHTS])
+    histories = small_split.test.histories[:5]
+    again = load_run(run, small_split.domain)
+    assert torch.allclose(xcross.score(histories), again.score(histories), atol=1e-4)
+    assert np.allclose(xcross.contribution_weights(histories), again.contribution_weights(histories), atol=1e-5)
+
+
+def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, capsys) -> None:
+    import json
+
+    import pandas as pd
+
+    from xcross_core.cli import main
+
+    data = ["sample_data/interactions.csv", "--items", "sample_data/items.csv"]
+    adapters = []
+    for domain in ("Sports", "Kitchen"):
+        out = tmp_path / domain
+        code = main(
+            [
+                "train-adapter",
+                *data,
+                "--domain",
+                domain,
+                "--out",
+                str(out),
+                "--base",
+                tiny_bert,
+                "--max-users",
+                "100",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+            ]
+        )
+        assert code == 0, capsys.readouterr().err
+        adapters.append(str(out))
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train-xcross",
+            *data,
+            "--target",
+            "Electronics",
+            "--adapters",
+            *adapters,
+            "--out",
+            str(run),
+            "--max-users",
+            "100",
+            "--epochs",
+            "1",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "from Sports, Kitchen" in capsys.readouterr().out
+
+    weights = tmp_path / "w.csv"
+    assert main(["weights", str(run), *data, "--domain", "Electronics", "--out", str(weights)]) == 0
+    table = pd.read_csv(weights, dtype={"layer": str})
+    assert list(table.columns) == ["user_id", "layer", "source", "weight"]
+    assert set(table["source"]) == {"Sports", "Kitchen"} and set(table["layer"]) == {"1", "2", "output"}
+    assert table.groupby(["user_id", "layer"])["weight"].sum().between(0.999, 1.001).all()
+    assert table["user_id"].nunique() == 2000
+
+    recs = tmp_path / "recs.csv"
+    assert main(["recommend", str(run), *data, "--domain", "Electronics", "--k", "3", "--out", str(recs)]) == 0
+    assert (pd.read_csv(recs).groupby("user_id").size() == 3).all()
+
+    metrics = tmp_path / "m.json"
+    code = main(
+        [
+            "evaluate",
+            "popularity",
+            *data,
+            "--domain",
+            "Electronics",
+            "--against",
+            str(run),
+            "--max-users",
+            "150",
+            "--out",
+            str(metrics),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    models = json.loads(metrics.read_text())["models"]
+    assert models["x-cross (run)"]["trainable_parameters"] > 0
+
+    code = main(
+        [
+            "train-xcross",
+            *data,
+            "--target",
+            "Electronics",
+            "--adapters",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "run2"),
+        ]
+    )
+    assert code == 2 and "not an adapter folder" in capsys.readouterr().err

@@ -24,11 +24,12 @@ from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interac
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
-from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
+from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, LoraSettings, train_adapter
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import BUILTIN_MODELS, TRAINED_MODELS, check_model_name, make_model
+from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, load_run, save_run, weights_frame, xcross_recommender
 from xcross_core.training.events import TrainEvent, epoch_logger
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -378,6 +379,50 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- X-Cross -------------------------------------------------------------------------------------
+
+
+def cmd_train_xcross(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    for folder in args.adapters:
+        if not (folder / METADATA).is_file():
+            raise UsageError(f"{folder} is not an adapter folder (no {METADATA}); train one with train-adapter")
+    domain = _domain(_load(args), args.target)
+    split = _split(args, domain)
+    print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
+    loop = replace(XCROSS_LOOP, epochs=args.epochs or XCROSS_LOOP.epochs, lr=args.lr, seed=args.seed)
+    try:
+        model = xcross_recommender(domain, args.adapters, XCrossConfig(args.weights, args.refine), loop=loop)
+        report = model.fit(split, progress=_progress_bar(f"x-cross {domain.name}"))
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
+        return 130
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    save_run(model, args.out, args.adapters, {"data": split.summary(), "fit": report.to_dict()})
+    best = report.valid_ndcg10[report.best_epoch - 1] if report.valid_ndcg10 else None
+    quality = "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+    print(
+        f"X-Cross run for {domain.name} from {', '.join(model.sources)} saved to {args.out}: "
+        f"{model.trainable_parameters:,} trainable parameters, {quality}"
+    )
+    return EXIT_OK
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    domain = _domain(_load(args), args.domain)
+    try:
+        model = load_run(args.run, domain)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    table = weights_frame(model, domain.user_ids, domain.sequences())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {len(table):,} weights ({domain.n_users:,} users of {domain.name}) to {args.out}")
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
@@ -389,22 +434,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", parents=[common], help="check a purchase log and print its report")
     p.add_argument("interactions", type=Path, help="interactions file (.csv, .tsv, .parquet, .jsonl)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(run=cmd_validate)
+    p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("recommend", parents=[common, model_opts], help="top-K items of a domain for each of its users")
-    p.add_argument("model", help="'popularity', 'base' (the base language model) or an adapter folder")
+    p.add_argument(
+        "model", help="'popularity', 'base' (the base language model), an adapter folder or an X-Cross run folder"
+    )
     p.add_argument("interactions", type=Path, help="histories to recommend for; also defines the catalogue")
     p.add_argument("--domain", required=True, help="domain to recommend in")
     p.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     p.add_argument("--out", type=Path, required=True, help="output CSV: user_id,rank,item_id,score")
     p.add_argument("--train", type=Path, help="count popularity in this file instead of INTERACTIONS")
     p.add_argument("--keep-history", action="store_true", help="allow items the user already bought")
-    p.set_defaults(run=cmd_recommend)
+    p.set_defaults(handler=cmd_recommend)
 
     p = sub.add_parser(
         "evaluate", parents=[common, model_opts, split_opts], help="train and evaluate models on one split of a domain"
     )
-    p.add_argument("model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}, or an adapter folder")
+    p.add_argument(
+        "model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}, an adapter folder or an X-Cross run folder"
+    )
     p.add_argument("interactions", type=Path)
     p.add_argument("--domain", required=True)
     p.add_argument(
@@ -423,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank the target among N sampled negatives instead of the full catalogue (flatters models)",
     )
     p.add_argument("--keep-history", action="store_true", help="keep already-bought items in the ranking")
-    p.set_defaults(run=cmd_evaluate)
+    p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser(
         "train-adapter", parents=[common, model_opts, split_opts], help="train a LoRA adapter on one domain"
@@ -437,14 +486,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-targets", nargs="+", help="module names to adapt (default: attention projections)")
     p.add_argument("--lr", type=float, default=ADAPTER_LOOP.lr, help=f"learning rate (default {ADAPTER_LOOP.lr})")
     p.add_argument("--batch-size", type=int, default=ADAPTER_LOOP.batch_size)
-    p.set_defaults(run=cmd_train_adapter)
+    p.set_defaults(handler=cmd_train_adapter)
+
+    p = sub.add_parser(
+        "train-xcross", parents=[common, split_opts], help="integrate source adapters for a target domain (X-Cross)"
+    )
+    p.add_argument("interactions", type=Path)
+    p.add_argument("--target", required=True, help="target domain whose users train the integration")
+    p.add_argument("--adapters", nargs="+", type=Path, required=True, help="source adapter folders (same base model)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument(
+        "--weights",
+        choices=["signed", "softmax"],
+        default=XCrossConfig.weights,
+        help="interaction weights: signed (a source can be suppressed) or softmax-normalised",
+    )
+    p.add_argument(
+        "--refine",
+        choices=["add", "replace"],
+        default=XCrossConfig.refine,
+        help="refined state added to each stream (default) or replacing it",
+    )
+    p.add_argument("--lr", type=float, default=XCROSS_LOOP.lr, help=f"learning rate (default {XCROSS_LOOP.lr})")
+    p.set_defaults(handler=cmd_train_xcross)
+
+    p = sub.add_parser("weights", parents=[common], help="export per-user, per-layer source weights of a run")
+    p.add_argument("run", type=Path, help="X-Cross run folder")
+    p.add_argument("interactions", type=Path)
+    p.add_argument("--domain", required=True, help="domain whose users to export")
+    p.add_argument("--out", type=Path, required=True, help="CSV: user_id,layer,source,weight")
+    p.set_defaults(handler=cmd_weights)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return args.handler(args)
     except (DataError, UsageError, BaseModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -12,7 +12,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,15 +152,20 @@ def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, bas
     )
 
 
-def save_adapter(recommender: LoraRecommender, metadata: AdapterMetadata, out_dir: str | Path) -> Path:
-    """Write peft's adapter files and our metadata to `out_dir`, replacing it in one rename."""
+@contextmanager
+def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder to fill; on success it replaces `out_dir` in one rename.
+
+    On any error (or cancellation) the temporary folder is removed and `out_dir` is untouched, so
+    readers only ever see the old folder or the complete new one.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
-        recommender.encoder.model.save_pretrained(tmp, safe_serialization=True)
-        (tmp / METADATA).write_text(json.dumps(asdict(metadata), indent=2, default=str))
+        yield tmp
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
             out_dir.rename(old)
@@ -169,7 +175,14 @@ def save_adapter(recommender: LoraRecommender, metadata: AdapterMetadata, out_di
             tmp.rename(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+
+
+def save_adapter(recommender: LoraRecommender, metadata: AdapterMetadata, out_dir: str | Path) -> Path:
+    """Write peft's adapter files and our metadata to `out_dir`, replacing it in one rename."""
+    with atomic_folder(out_dir) as tmp:
+        recommender.encoder.model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / METADATA).write_text(json.dumps(asdict(metadata), indent=2, default=str))
+    return Path(out_dir)
 
 
 def read_metadata(path: str | Path) -> AdapterMetadata:

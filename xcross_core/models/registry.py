@@ -15,6 +15,7 @@ from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, base_recommender
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.sasrec import SASREC_LOOP, SASRec
+from xcross_core.models.xcross import RUN_CONFIG, load_run
 
 #: Models known by name; anything else must be a saved adapter folder.
 BUILTIN_MODELS = ("popularity", "sasrec", "base", "lora")
@@ -23,7 +24,8 @@ TRAINED_MODELS = ("popularity", "sasrec", "lora")
 
 
 def is_model_folder(name: str) -> bool:
-    return (Path(name) / METADATA).is_file()
+    """An adapter folder or an X-Cross run folder."""
+    return (Path(name) / METADATA).is_file() or (Path(name) / RUN_CONFIG).is_file()
 
 
 def check_model_name(name: str) -> None:
@@ -31,8 +33,10 @@ def check_model_name(name: str) -> None:
     if name in BUILTIN_MODELS or is_model_folder(name):
         return
     if Path(name).exists():
-        raise ValueError(f"{name} is not a saved model folder (it has no {METADATA})")
-    raise ValueError(f"unknown model {name!r}; use one of {', '.join(BUILTIN_MODELS)} or an adapter folder")
+        raise ValueError(f"{name} is not a saved model folder (it has neither {METADATA} nor {RUN_CONFIG})")
+    raise ValueError(
+        f"unknown model {name!r}; use one of {', '.join(BUILTIN_MODELS)}, an adapter folder or an X-Cross run folder"
+    )
 
 
 def make_model(
@@ -55,4 +59,6 @@ def make_model(
     if name == "lora":
         loop = replace(ADAPTER_LOOP, seed=seed, epochs=epochs or ADAPTER_LOOP.epochs)
         return lora_recommender(domain, base, loop=loop, allow_download=allow_download)
+    if (Path(name) / RUN_CONFIG).is_file():
+        return load_run(name, domain)
     return load_adapter(name, domain)

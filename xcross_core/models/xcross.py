@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
@@ -234,3 +235,77 @@ def xcross_recommender(
     sources = [m.domain for m in metas]
     text = text or TextConfig(**metas[0].text)
     return XCrossRecommender(domain, encoder, tokenizer, text, loop, name="x-cross", sources=sources)
+
+
+def save_run(
+    recommender: XCrossRecommender,
+    run_dir: str | Path,
+    adapters: Sequence[str | Path],
+    metadata: dict[str, object] | None = None,
+) -> Path:
+    """Write an X-Cross run folder: config JSON and the integration weights (safetensors), atomically."""
+    from safetensors.torch import save_file
+
+    from xcross_core.models.adapters import atomic_folder
+
+    encoder = recommender.encoder
+    state = {n: p.detach().cpu().contiguous() for n, p in encoder.named_parameters() if p.requires_grad}
+    config = {
+        "kind": "xcross-run",
+        "target": recommender.domain.name,
+        "sources": recommender.sources,
+        "adapters": [str(Path(a).resolve()) for a in adapters],
+        "base": encoder.info.name,
+        "xcross": asdict(encoder.config),
+        "text": asdict(recommender.config),
+        "loop": asdict(recommender.loop),
+        "trainable_parameters": recommender.trainable_parameters,
+        **(metadata or {}),
+    }
+    with atomic_folder(run_dir) as tmp:
+        save_file(state, str(tmp / RUN_WEIGHTS))
+        (tmp / RUN_CONFIG).write_text(json.dumps(config, indent=2, default=str))
+    return Path(run_dir)
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, object]:
+    path = Path(run_dir) / RUN_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not an X-Cross run folder (no {RUN_CONFIG})")
+    return json.loads(path.read_text())
+
+
+def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
+    """An X-Cross run folder as a recommender over `domain`'s catalogue."""
+    config = read_run_config(run_dir)
+    recommender = xcross_recommender(
+        domain,
+        config["adapters"],
+        XCrossConfig(**config["xcross"]),
+        TextConfig(**config["text"]),
+        LoopConfig(**config["loop"]),
+    )
+    state = load_file(str(Path(run_dir) / RUN_WEIGHTS))
+    trainable = {n for n, p in recommender.encoder.named_parameters() if p.requires_grad}
+    if set(state) != trainable:
+        raise ValueError(f"{run_dir}: integration weights do not match this X-Cross configuration")
+    recommender.encoder.load_state_dict(state, strict=False)
+    return recommender
+
+
+def weights_frame(recommender: XCrossRecommender, users: np.ndarray, histories: Sequence[np.ndarray]) -> pd.DataFrame:
+    """Long table user_id, layer, source, weight: every source's weight at every layer for every user.
+
+    Layers are numbered from 1 (the first transformer block); `output` is the final combination.
+    """
+    weights = recommender.contribution_weights(histories)  # [U, L + 1, n]
+    n_users, n_layers, n_sources = weights.shape
+    layers = [str(i) for i in range(1, n_layers)] + ["output"]
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(np.asarray(users), n_layers * n_sources),
+            "layer": np.tile(np.repeat(layers, n_sources), n_users),
+            "source": np.tile(recommender.sources, n_users * n_layers),
+            "weight": weights.ravel(),
+        }
+    )
