@@ -66,17 +66,23 @@ def test_weights_are_distributions_that_depend_on_the_input(small_split, source_
     assert not np.allclose(weights[0], weights[1])
 
 
+def _fit_changes_only_trainable(recommender, split) -> None:
+    """Fit, and check that frozen parameters and buffers stay bit-identical while the trainable ones move."""
+    encoder = recommender.encoder
+    frozen = {n: p.detach().clone() for n, p in encoder.named_parameters() if not p.requires_grad}
+    buffers = {n: b.detach().clone() for n, b in encoder.named_buffers()}
+    trainable = {n: p.detach().clone() for n, p in encoder.named_parameters() if p.requires_grad}
+    report = recommender.fit(split)
+    assert report.epochs >= 1 and np.isfinite(report.losses).all()
+    params = dict(encoder.named_parameters())
+    assert all(torch.equal(params[n], p) for n, p in frozen.items())
+    assert all(torch.equal(b, buffers[n]) for n, b in encoder.named_buffers())
+    assert any(not torch.equal(params[n], p) for n, p in trainable.items())
+
+
 def test_training_changes_only_the_integration(small_split, source_adapters) -> None:
     xcross = xcross_recommender(small_split.domain, source_adapters, loop=LoopConfig(epochs=2, batch_size=16, lr=1e-2))
-    frozen = {n: p.detach().clone() for n, p in xcross.encoder.named_parameters() if not p.requires_grad}
-    buffers = {n: b.detach().clone() for n, b in xcross.encoder.named_buffers()}
-    trainable = {n: p.detach().clone() for n, p in xcross.encoder.named_parameters() if p.requires_grad}
-    report = xcross.fit(small_split)
-    assert report.epochs >= 1 and np.isfinite(report.losses).all()
-    params = dict(xcross.encoder.named_parameters())
-    assert all(torch.equal(params[n], p) for n, p in frozen.items())
-    assert all(torch.equal(b, buffers[n]) for n, b in xcross.encoder.named_buffers())
-    assert any(not torch.equal(params[n], p) for n, p in trainable.items())
+    _fit_changes_only_trainable(xcross, small_split)
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
@@ -176,6 +182,18 @@ def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, ca
     models = json.loads(metrics.read_text())["models"]
     assert models["x-cross (run)"]["trainable_parameters"] > 0
 
+    # Every combination of the same sources, compared on one split with paired tests.
+    argv = ["evaluate", "x-cross", *data, "--domain", "Electronics", "--against", "uniform-merge", "static-mix"]
+    argv += ["gating", "--adapters", *adapters, "--max-users", "150", "--epochs", "1", "--out", str(metrics)]
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads(metrics.read_text())
+    assert list(result["models"]) == ["x-cross", "uniform-merge", "static-mix", "gating"]
+    assert result["models"]["uniform-merge"]["trainable_parameters"] == 0
+    assert result["models"]["static-mix"]["trainable_parameters"] == 2
+    assert set(result["comparisons"]) == {f"{m} - x-cross" for m in ("uniform-merge", "static-mix", "gating")}
+    assert main(["evaluate", "gating", *data, "--domain", "Electronics", "--out", str(metrics)]) == 2
+    assert "--adapters" in capsys.readouterr().err
+
     code = main(
         [
             "train-xcross",
@@ -189,3 +207,114 @@ def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, ca
         ]
     )
     assert code == 2 and "not an adapter folder" in capsys.readouterr().err
+
+
+# --- adapter-combination baselines ---------------------------------------------------------------
+
+
+def _lora_deltas(peft_model, adapter: str) -> dict[str, torch.Tensor]:
+    """{module path: scaling * B @ A} of one adapter, read from peft's own LoRA layers."""
+    from peft.tuners.lora import LoraLayer
+
+    return {
+        path.removeprefix("base_model.model."): layer.scaling[adapter]
+        * layer.lora_B[adapter].weight.detach()
+        @ layer.lora_A[adapter].weight.detach()
+        for path, layer in peft_model.named_modules()
+        if isinstance(layer, LoraLayer) and adapter in layer.lora_A
+    }
+
+
+@pytest.fixture(scope="module")
+def rslora_adapter(source_adapters, tmp_path_factory) -> str:
+    """Source 0 (rank 4) declared rslora: scaling alpha / sqrt(r) = 8, not alpha / r = 4."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(source_adapters[0], tmp_path_factory.mktemp("rslora") / "source0")
+    config_path = folder / "adapter_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "use_rslora": True}))
+    return str(folder)
+
+
+@pytest.mark.parametrize("rslora_first", [False, True])
+def test_uniform_merge_update_is_the_mean_of_the_sources(
+    small_split, source_adapters, rslora_adapter, rslora_first
+) -> None:
+    from xcross_core.models.combine import MERGED, uniform_merge_recommender
+
+    # Ranks 4, 8, 8; with rslora first, peft would give the merged adapter rslora scaling too.
+    adapters = [rslora_adapter, *source_adapters[1:]] if rslora_first else source_adapters
+    merged = uniform_merge_recommender(small_split.domain, adapters)
+    got = _lora_deltas(merged.encoder.model, MERGED)
+    sources = [_lora_deltas(load_adapter(a, small_split.domain).encoder.model, "default") for a in adapters]
+    assert set(got) == set().union(*sources) and len(got) == 6  # query, key, value in 2 layers
+    for path, delta in got.items():
+        expected = sum(s[path] for s in sources) / len(sources)
+        assert torch.allclose(delta, expected, rtol=1e-5, atol=1e-6), path
+    assert merged.trainable_parameters == 0 and merged.fit(small_split).epochs == 0
+    assert not any(m.training for m in merged.encoder.model.modules())  # no LoRA dropout when scoring
+
+
+@pytest.mark.parametrize("kind, expected", [("static-mix", 3), ("gating", 2 * (32 * 3 + 3))])
+def test_static_mix_and_gating_train_only_their_weights(small_split, source_adapters, kind, expected) -> None:
+    from xcross_core.models.combine import gating_recommender, static_mix_recommender
+
+    build = static_mix_recommender if kind == "static-mix" else gating_recommender
+    model = build(small_split.domain, source_adapters, loop=LoopConfig(epochs=1, batch_size=16, lr=1e-2))
+    assert model.name == kind and model.trainable_parameters == expected  # tiny BERT: 2 layers, 32 wide
+    _fit_changes_only_trainable(model, small_split)
+
+
+def test_gating_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters) -> None:
+    from xcross_core.models.combine import gating_recommender
+
+    gating = gating_recommender(small_split.domain, source_adapters)
+    histories = small_split.test.histories[:2]
+    assert np.allclose(gating.contribution_weights(histories), 1 / 3)  # zero gates: the uniform mix
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in gating.encoder.gates.parameters():
+            p.normal_(0, 0.5)
+    weights = gating.contribution_weights(histories)
+    assert weights.shape == (2, 2 + 1, 3)  # 2 users, 2 layers + their average, 3 sources
+    assert np.allclose(weights.sum(-1), 1, atol=1e-5)
+    assert np.allclose(weights[:, -1], weights[:, :-1].mean(1))
+    assert not np.allclose(weights[0], weights[1])
+
+
+def test_one_source_static_mix_and_gating_are_that_adapter(small_split, source_adapters) -> None:
+    from xcross_core.models.combine import gating_recommender, static_mix_recommender
+
+    histories = small_split.test.histories[:6]
+    expected = load_adapter(source_adapters[1], small_split.domain).score(histories)
+    torch.manual_seed(0)
+    for build in (static_mix_recommender, gating_recommender):
+        model = build(small_split.domain, source_adapters[1:2])
+        with torch.no_grad():
+            for p in model.encoder.parameters():
+                if p.requires_grad:
+                    p.normal_(0, 1.0)  # a single source gets weight 1 whatever the logits
+        assert torch.allclose(model.score(histories), expected, atol=1e-5)  # bit-equal here; BLAS may round
+
+
+def test_registry_builds_source_models_only_with_adapters(small_split, source_adapters) -> None:
+    from xcross_core.models.registry import SOURCE_MODELS, make_model
+
+    for name in SOURCE_MODELS:
+        with pytest.raises(ValueError, match="combines source adapters"):
+            make_model(name, small_split.domain)
+        model = make_model(name, small_split.domain, seed=3, epochs=2, adapters=source_adapters)
+        assert model.name == name and (model.trainable_parameters == 0) == (name == "uniform-merge")
+        if name != "uniform-merge":
+            assert model.loop.seed == 3 and model.loop.epochs == 2
+
+
+def test_fresh_static_mix_and_gating_score_like_the_uniform_merge(small_split, source_adapters) -> None:
+    from xcross_core.models.combine import gating_recommender, static_mix_recommender, uniform_merge_recommender
+
+    # Both start from the uniform mix, computed by StackedLoRA's mixture mode rather than by peft.
+    histories = small_split.test.histories[:6]
+    expected = uniform_merge_recommender(small_split.domain, source_adapters).score(histories)
+    for build in (static_mix_recommender, gating_recommender):
+        assert torch.allclose(build(small_split.domain, source_adapters).score(histories), expected, atol=1e-4)

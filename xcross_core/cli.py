@@ -28,7 +28,13 @@ from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, LoraSettings, tr
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
-from xcross_core.models.registry import BUILTIN_MODELS, TRAINED_MODELS, check_model_name, make_model
+from xcross_core.models.registry import (
+    BUILTIN_MODELS,
+    SOURCE_MODELS,
+    TRAINED_MODELS,
+    check_model_name,
+    make_model,
+)
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, load_run, save_run, weights_frame, xcross_recommender
 from xcross_core.training.events import TrainEvent, epoch_logger
 
@@ -214,10 +220,10 @@ def _fitted_model(args: argparse.Namespace, domain: DomainData) -> Recommender:
                 file=sys.stderr,
             )
         return model.fit_sequences([codes[codes >= 0]])
-    if args.model in TRAINED_MODELS:
+    if args.model in TRAINED_MODELS or args.model in SOURCE_MODELS:
         raise UsageError(
-            f"`recommend` needs a trained model: 'popularity', 'base' or a saved folder; train a {args.model} "
-            "with `xcross train-adapter` first"
+            f"`recommend` needs a trained model: 'popularity', 'base' or a saved folder; {args.model!r} is trained "
+            "on a split by `xcross evaluate`, or saved with `xcross train-adapter` / `xcross train-xcross`"
         )
     if args.train is not None:
         raise UsageError("--train only applies to the popularity model")
@@ -233,6 +239,7 @@ def _make_model(args: argparse.Namespace, name: str, domain: DomainData) -> Reco
             epochs=getattr(args, "epochs", None),
             base=args.base,
             allow_download=args.download,
+            adapters=getattr(args, "adapters", None),
         )
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None
@@ -298,7 +305,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = [args.model, *args.against]
     for name in names:
         try:
-            check_model_name(name)
+            check_model_name(name, args.adapters)
         except ValueError as err:
             raise UsageError(str(err)) from None
     if len(set(names)) < len(names):
@@ -309,7 +316,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results, extra = [], {}
     for name in names:
         model = _make_model(args, name, domain)
-        model.name = name if name in BUILTIN_MODELS else f"{model.name} ({Path(name).name})"
+        named = name in BUILTIN_MODELS or name in SOURCE_MODELS
+        model.name = name if named else f"{model.name} ({Path(name).name})"
         fit = model.fit(split, progress=_progress_bar(f"training {model.name}"))
         extra[model.name] = {"trainable_parameters": model.trainable_parameters, "fit": fit.to_dict()}
         result = evaluate(model, split.test, exclude_history=not args.keep_history, seed=args.seed)
@@ -452,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", parents=[common, model_opts, split_opts], help="train and evaluate models on one split of a domain"
     )
     p.add_argument(
-        "model", help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}, an adapter folder or an X-Cross run folder"
+        "model",
+        help=f"model to evaluate: {', '.join(BUILTIN_MODELS)}, with --adapters {', '.join(SOURCE_MODELS)}, "
+        "an adapter folder or an X-Cross run folder",
     )
     p.add_argument("interactions", type=Path)
     p.add_argument("--domain", required=True)
@@ -470,6 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="rank the target among N sampled negatives instead of the full catalogue (flatters models)",
+    )
+    p.add_argument(
+        "--adapters",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help=f"source adapter folders for the models that combine them: {', '.join(SOURCE_MODELS)}",
     )
     p.add_argument("--keep-history", action="store_true", help="keep already-bought items in the ranking")
     p.set_defaults(handler=cmd_evaluate)

@@ -22,7 +22,7 @@ import pandas as pd
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base
-from xcross_core.models.text import TextConfig, TextEncoder, TextRecommender
+from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextEncoder, TextRecommender
 from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
 
@@ -37,10 +37,6 @@ class LoraSettings:
     alpha: int = 16
     dropout: float = 0.05
     targets: tuple[str, ...] | None = None
-
-
-#: Adapter training defaults: a few epochs of sampled softmax, early-stopped on validation NDCG@10.
-ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=5e-4, patience=2)
 
 
 class LoraRecommender(TextRecommender):

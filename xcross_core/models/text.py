@@ -22,7 +22,7 @@ from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import mean_metric
-from xcross_core.evaluation.splits import Split
+from xcross_core.evaluation.splits import EvalCases, Split
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.recommender import Recommender
 from xcross_core.training.events import FitReport, TrainEvent
@@ -41,6 +41,11 @@ class TextConfig:
     negatives: int = 64  # random catalogue items shared by a training batch
     valid_cases: int = 1000  # validation cases used for early stopping (a seeded subset)
     encode_batch: int = 256  # texts per forward pass when encoding without gradients
+
+
+#: Training defaults for a text encoder's adapters: a few epochs of sampled softmax, early-stopped
+#: on validation NDCG@10.
+ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=5e-4, patience=2)
 
 
 class TextEncoder(nn.Module):
@@ -71,9 +76,10 @@ class TextRecommender(Recommender):
         super().__init__(domain)
         self.encoder, self.tokenizer = encoder, tokenizer
         self.config = config or TextConfig()
-        self.loop = loop or LoopConfig(epochs=10, batch_size=32, lr=5e-4, patience=2)
+        self.loop = loop or ADAPTER_LOOP
         self.name = name
         self._item_vectors: torch.Tensor | None = None
+        self._rng = np.random.default_rng(self.loop.seed)  # cut points and negatives; reseeded by fit
 
     # --- text ----------------------------------------------------------------------------------
 
@@ -138,7 +144,7 @@ class TextRecommender(Recommender):
         items = self.encode_items(candidates, encoder)
         return F.cross_entropy(queries @ items.T / self.config.temperature, labels)
 
-    def _validate(self, cases) -> float:
+    def _validate(self, cases: EvalCases) -> float:
         self._item_vectors = None
         return mean_metric(self, cases)
 

@@ -56,7 +56,12 @@ class XCrossConfig:
 
 
 class StackedLoRA(nn.Module):
-    """One frozen linear layer plus n frozen LoRA updates, stream i of the batch getting update i."""
+    """One frozen linear layer plus n frozen LoRA updates ΔW_i = s_i B_i A_i, applied in one of two modes.
+
+    streams (X-Cross; `mix` is None): the batch is n streams, stream i getting update i.
+    mixture (`mix` set to [B, n] weights by the owner before each forward): one stream, input b getting
+    sum_i mix[b, i] ΔW_i x. The weights may carry gradients; the adapters never do.
+    """
 
     def __init__(self, base: nn.Module, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: torch.Tensor) -> None:
         super().__init__()
@@ -65,12 +70,19 @@ class StackedLoRA(nn.Module):
         self.register_buffer("lora_a", lora_a)
         self.register_buffer("lora_b", lora_b)
         self.register_buffer("scaling", scaling)
+        self.mix: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.lora_a.shape[0]
-        streams = x.reshape(n, -1, x.shape[-1])  # the batch is stream-major: [n * B, ...]
-        delta = (streams @ self.lora_a.transpose(1, 2)) @ self.lora_b.transpose(1, 2) * self.scaling[:, None, None]
-        return self.base(x) + delta.reshape(*x.shape[:-1], -1)
+        if self.mix is None:
+            streams = x.reshape(n, -1, x.shape[-1])  # the batch is stream-major: [n * B, ...]
+            delta = (streams @ self.lora_a.transpose(1, 2)) @ self.lora_b.transpose(1, 2) * self.scaling[:, None, None]
+            return self.base(x) + delta.reshape(*x.shape[:-1], -1)
+        # All n projections A_i x in one op, weighted in rank space: sum_i w_i s_i B_i (A_i x) then is a
+        # single matmul over the n * r columns, with no [n, ..., out] intermediate.
+        low = torch.einsum("...i,nri->...nr", x, self.lora_a)
+        weights = (self.mix * self.scaling).reshape(x.shape[0], *(1,) * (x.dim() - 2), n, 1)
+        return self.base(x) + torch.einsum("...nr,nor->...o", low * weights, self.lora_b)
 
 
 def read_lora(folder: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
@@ -100,6 +112,31 @@ def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
     return stacks[0]
 
 
+def stack_adapters(model: nn.Module, adapters: Sequence[str | Path]) -> list[StackedLoRA]:
+    """Replace every linear layer that any of `adapters` targets by a StackedLoRA of all n; return those."""
+    loaded = [read_lora(a) for a in adapters]
+    paths = sorted(set().union(*(m for m, _ in loaded)))
+    rank = max(a.shape[0] for m, _ in loaded for a, _ in m.values())
+    stacked = []
+    for path in paths:
+        base = model.get_submodule(path)
+        a_list, b_list = [], []
+        # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
+        out_f, in_f = base.weight.shape if isinstance(base, nn.Linear) else base.weight.shape[::-1]
+        for modules, _ in loaded:
+            # An adapter that leaves this module alone contributes a zero update.
+            a, b = modules.get(path, (torch.zeros(rank, in_f), torch.zeros(out_f, rank)))
+            # Pad smaller ranks with zero rows/columns: they add nothing.
+            a_list.append(F.pad(a, (0, 0, 0, rank - a.shape[0])))
+            b_list.append(F.pad(b, (0, rank - b.shape[1])))
+        scaling = torch.tensor([s for _, s in loaded])
+        parent_path, _, name = path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        stacked.append(StackedLoRA(base, torch.stack(a_list), torch.stack(b_list), scaling))
+        setattr(parent, name, stacked[-1])
+    return stacked
+
+
 class XCrossEncoder(nn.Module):
     """Base model + n stacked source adapters + layer-wise integration -> unit vectors."""
 
@@ -109,7 +146,7 @@ class XCrossEncoder(nn.Module):
         self.n = len(adapters)
         if self.n < 1:
             raise ValueError("X-Cross needs at least one source adapter")
-        self._stack_adapters(adapters)
+        stack_adapters(model, adapters)
         hidden, n, d = info.hidden_size, self.n, config.summary_dim
         self.project = nn.Linear(hidden, d)
         self.interact = nn.ModuleList(nn.Linear(n * d, n * n) for _ in range(info.num_layers))
@@ -125,26 +162,6 @@ class XCrossEncoder(nn.Module):
         self.final_weights: torch.Tensor | None = None
         for index, layer in enumerate(layer_stack(model, info.num_layers)):
             layer.register_forward_hook(self._refine_hook(index))
-
-    def _stack_adapters(self, adapters: list[str | Path]) -> None:
-        loaded = [read_lora(a) for a in adapters]
-        paths = sorted(set().union(*(m for m, _ in loaded)))
-        rank = max(a.shape[0] for m, _ in loaded for a, _ in m.values())
-        for path in paths:
-            base = self.model.get_submodule(path)
-            a_list, b_list = [], []
-            # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
-            out_f, in_f = base.weight.shape if isinstance(base, nn.Linear) else base.weight.shape[::-1]
-            for modules, _ in loaded:
-                # An adapter that leaves this module alone contributes a zero update.
-                a, b = modules.get(path, (torch.zeros(rank, in_f), torch.zeros(out_f, rank)))
-                # Pad smaller ranks with zero rows/columns: they add nothing.
-                a_list.append(F.pad(a, (0, 0, 0, rank - a.shape[0])))
-                b_list.append(F.pad(b, (0, rank - b.shape[1])))
-            scaling = torch.tensor([s for _, s in loaded])
-            parent_path, _, name = path.rpartition(".")
-            parent = self.model.get_submodule(parent_path) if parent_path else self.model
-            setattr(parent, name, StackedLoRA(base, torch.stack(a_list), torch.stack(b_list), scaling))
 
     def _summaries(self, hidden: torch.Tensor) -> torch.Tensor:
         """[n * B, T, H] -> [B, n * d]: each stream's pooled, projected state, side by side."""
@@ -198,15 +215,19 @@ RUN_CONFIG = "xcross_run.json"
 RUN_WEIGHTS = "integration.safetensors"
 
 
-class XCrossRecommender(TextRecommender):
-    """A text recommender whose encoder is X-Cross over the named source adapters."""
+class SourceMixRecommender(TextRecommender):
+    """A text recommender whose encoder combines named source adapters and reports each one's weight.
+
+    The encoder provides `n`, `info` and `contributions()`: [B, num_layers + 1, n] source weights of its
+    last forward.
+    """
 
     def __init__(self, *args: object, sources: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.sources = sources
 
     def contribution_weights(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """[users, num_layers + 1, n_sources] weight of each source at each layer (last: final mix)."""
+        """[users, num_layers + 1, n_sources] weight of each source at each layer (last: the output)."""
         out = []
         step = self.config.encode_batch
         with torch.no_grad():
@@ -214,6 +235,25 @@ class XCrossRecommender(TextRecommender):
                 self.encode_prompts(histories[s : s + step])
                 out.append(self.encoder.contributions().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.encoder.info.num_layers + 1, self.encoder.n))
+
+
+class XCrossRecommender(SourceMixRecommender):
+    """A text recommender whose encoder is X-Cross over the named source adapters (what a run folder holds)."""
+
+
+def load_sources(
+    adapters: Sequence[str | Path], text: TextConfig | None = None
+) -> tuple[nn.Module, object, BaseModelInfo, list[str], TextConfig]:
+    """The source adapters' common base, loaded frozen (model, tokenizer, info), their domains, and the
+    text config: `text`, else the one the first adapter was trained with."""
+    metas = [read_metadata(a) for a in adapters]
+    if not metas:
+        raise ValueError("no source adapters given")
+    bases = {m.base for m in metas}
+    if len(bases) > 1:
+        raise ValueError(f"source adapters sit on different base models: {sorted(bases)}")
+    model, tokenizer, info = load_base(bases.pop())
+    return model, tokenizer, info, [m.domain for m in metas], text or TextConfig(**metas[0].text)
 
 
 def xcross_recommender(
@@ -224,16 +264,10 @@ def xcross_recommender(
     loop: LoopConfig | None = None,
 ) -> XCrossRecommender:
     """Fresh X-Cross integration of `adapters` (peft folders of ours, one base) for `domain`."""
-    metas = [read_metadata(a) for a in adapters]
-    bases = {m.base for m in metas}
-    if len(bases) > 1:
-        raise ValueError(f"source adapters sit on different base models: {sorted(bases)}")
     loop = loop or XCROSS_LOOP
     seed_everything(loop.seed)
-    model, tokenizer, info = load_base(bases.pop())
+    model, tokenizer, info, sources, text = load_sources(adapters, text)
     encoder = XCrossEncoder(model, info, list(adapters), config or XCrossConfig())
-    sources = [m.domain for m in metas]
-    text = text or TextConfig(**metas[0].text)
     return XCrossRecommender(domain, encoder, tokenizer, text, loop, name="x-cross", sources=sources)
 
 
@@ -293,10 +327,13 @@ def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
     return recommender
 
 
-def weights_frame(recommender: XCrossRecommender, users: np.ndarray, histories: Sequence[np.ndarray]) -> pd.DataFrame:
+def weights_frame(
+    recommender: SourceMixRecommender, users: np.ndarray, histories: Sequence[np.ndarray]
+) -> pd.DataFrame:
     """Long table user_id, layer, source, weight: every source's weight at every layer for every user.
 
-    Layers are numbered from 1 (the first transformer block); `output` is the final combination.
+    Layers are numbered from 1 (the first transformer block); `output` is the final combination (for the
+    single-stream baselines of `combine`, the layers' average).
     """
     weights = recommender.contribution_weights(histories)  # [U, L + 1, n]
     n_users, n_layers, n_sources = weights.shape
