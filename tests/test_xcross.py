@@ -318,3 +318,22 @@ def test_fresh_static_mix_and_gating_score_like_the_uniform_merge(small_split, s
     expected = uniform_merge_recommender(small_split.domain, source_adapters).score(histories)
     for build in (static_mix_recommender, gating_recommender):
         assert torch.allclose(build(small_split.domain, source_adapters).score(histories), expected, atol=1e-4)
+
+
+def test_data_efficiency_study(sample_electronics, source_adapters, tmp_path, capsys) -> None:
+    from xcross_core.cli import main
+    from xcross_core.evaluation.study import data_efficiency_study
+
+    result = data_efficiency_study(sample_electronics, source_adapters[:2], (1.0, 0.5), max_users=120, epochs=1)
+    table = result.table
+    assert list(table["fraction"]) == [0.5, 0.5, 1.0, 1.0] and list(table["model"]) == ["x-cross", "lora"] * 2
+    assert table.loc[0, "train_users"] < table.loc[2, "train_users"]
+    assert (table["ndcg@10_low"] <= table["ndcg@10"]).all() and (table["ndcg@10"] <= table["ndcg@10_high"]).all()
+    assert len(result.tests) == 2 and result.tests["p_value"].between(0, 1).all()
+    assert result.catch_up in (None, 0.5, 1.0)
+
+    argv = ["study", "sample_data/interactions.csv", "--items", "sample_data/items.csv", "--target", "Electronics"]
+    argv += ["--adapters", *source_adapters[:2], "--fractions", "0.5", "--max-users", "100", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path / "study")]) == 0, capsys.readouterr().err
+    assert {p.name for p in (tmp_path / "study").iterdir()} == {"study.json", "study.csv"}
+    assert main([*argv[:-6], "--fractions", "0", "--out", str(tmp_path / "s2")]) == 2
