@@ -1,0 +1,459 @@
+"""The run store: an embedded SQLite database recording every run, its parameters, progress and results.
+
+The app and the CLI record adapter trainings, X-Cross trainings, evaluations and studies here, so past
+runs can be listed and compared across restarts. Design choices, and why:
+
+- One SQLite connection per operation, never shared: the store is used at once by Streamlit's threads,
+  by worker processes and by the CLI. WAL mode lets readers run beside a writer, and a busy timeout
+  makes concurrent writers wait for each other instead of failing.
+- Every status change is one conditional `UPDATE ... WHERE status IN (...) RETURNING *`, so a transition
+  is checked and applied atomically even when several processes touch the same run.
+- A killed or crashed worker cannot mark its own run failed, so opening the store runs `recover()`:
+  runs whose process is gone (or whose pid now belongs to another process) are marked failed. The host
+  name is stored with the pid, so a database on a shared disk never judges another machine's processes.
+- Parameters, metrics and progress are JSON text, never pickle: unpickling runs code, and JSON stays
+  readable by any tool.
+
+`safe_name` and `artifact_dir` turn user-chosen adapter and run names into folder names that cannot
+escape the artifact root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+CRASHED = "process ended unexpectedly (killed or crashed); marked failed on restart"
+
+# Migration i (1-based) brings a database from user_version i-1 to i; append, never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE IF NOT EXISTS runs (
+            id          TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            status      TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            params      TEXT NOT NULL,
+            metrics     TEXT,
+            artifact    TEXT,
+            error       TEXT,
+            pid         INTEGER,
+            host        TEXT,
+            proc_start  TEXT,
+            created_at  TEXT NOT NULL,
+            started_at  TEXT,
+            finished_at TEXT,
+            progress    TEXT
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS runs_status ON runs (status)",
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class RunStateError(ValueError):
+    """A status transition that the run's current status does not allow (e.g. finishing a queued run)."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the `runs` table, with its JSON columns decoded."""
+
+    id: str
+    kind: str
+    name: str
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, Any] | None
+    artifact: str | None
+    error: str | None
+    pid: int | None
+    host: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Run:
+        def load(text: str | None) -> Any:
+            return None if text is None else json.loads(text)
+
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            name=row["name"],
+            status=row["status"],
+            params=load(row["params"]),
+            metrics=load(row["metrics"]),
+            artifact=row["artifact"],
+            error=row["error"],
+            pid=row["pid"],
+            host=row["host"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            progress=load(row["progress"]),
+        )
+
+
+class RunStore:
+    """Runs recorded in the SQLite file at `path` (created with its parent folders if missing).
+
+    Safe to share between threads and to open from several processes: each operation opens its own
+    connection. Opening the store marks runs whose process has died as failed (see `recover`).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            # WAL is a property of the file (it persists), so setting it once per open is enough.
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise RuntimeError(f"could not put {self.path} in WAL mode (journal_mode is {mode!r})")
+            self._migrate(db)
+        self.recover()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A fresh connection in autocommit mode (we write BEGIN ourselves), closed on exit."""
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # NORMAL in WAL mode never corrupts the database; a power cut may only lose the last commits.
+            db.execute("PRAGMA synchronous = NORMAL")
+            yield db
+        finally:
+            db.close()
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so two processes opening a new file do not both migrate.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}, newer than this program's {SCHEMA_VERSION}; "
+                    "upgrade xcross-studio to open it"
+                )
+            for statements in MIGRATIONS[version:]:
+                for sql in statements:
+                    db.execute(sql)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _transition(self, run_id: str, verb: str, allowed: tuple[str, ...], sets: str, values: tuple[Any, ...]) -> Run:
+        """Apply `sets` to `run_id` only if its status is in `allowed`; else raise KeyError / RunStateError."""
+        marks = ", ".join("?" * len(allowed))
+        with self._connect() as db:
+            rows = db.execute(
+                f"UPDATE runs SET {sets} WHERE id = ? AND status IN ({marks}) RETURNING *",
+                (*values, run_id, *allowed),
+            ).fetchall()  # run to completion, so the write commits before the connection closes
+            if rows:
+                return Run.from_row(rows[0])
+            current = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if current is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        wanted = " or ".join(repr(s) for s in allowed)
+        raise RunStateError(
+            f"cannot {verb} run {run_id}: its status is {current['status']!r}, it must be {wanted}",
+            current["status"],
+        )
+
+    # -- the API -------------------------------------------------------------------------------------
+
+    def create(self, kind: str, name: str, params: Mapping[str, Any], *, pid: int | None = None) -> Run:
+        """Record a new queued run. Pass the `pid` of a worker already launched for it, so that
+        `recover` can fail the run if that worker dies before calling `start`."""
+        if not kind or not isinstance(kind, str):
+            raise ValueError("a run needs a kind, e.g. 'adapter', 'xcross', 'evaluate' or 'study'")
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a mapping, not {type(params).__name__}")
+        run_id, created = _new_id()
+        host, proc_start = (None, None) if pid is None else (socket.gethostname(), _process_start(pid))
+        with self._connect() as db:
+            rows = db.execute(
+                "INSERT INTO runs (id, kind, name, status, params, pid, host, proc_start, created_at) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
+                (run_id, kind, str(name), _dumps(dict(params)), pid, host, proc_start, created),
+            ).fetchall()
+        return Run.from_row(rows[0])
+
+    def start(self, run_id: str, pid: int | None = None) -> Run:
+        """Mark a queued run running in process `pid` (default: this process) on this host."""
+        # Not `pid=os.getpid()` as a default: that would be evaluated once, at import, before any fork.
+        pid = os.getpid() if pid is None else pid
+        sets = "status = 'running', pid = ?, host = ?, proc_start = ?, started_at = ?"
+        return self._transition(
+            run_id, "start", ("queued",), sets, (pid, socket.gethostname(), _process_start(pid), _now())
+        )
+
+    def progress(self, run_id: str, event: Mapping[str, Any]) -> Run:
+        """Record the latest progress event of a running run (e.g. epoch, step, total, loss).
+
+        Raises RunStateError once the run is no longer running; `err.status == "cancelled"` tells a
+        worker that the run was cancelled and it should stop.
+        """
+        return self._transition(run_id, "record progress of", ("running",), "progress = ?", (_dumps(dict(event)),))
+
+    def finish(
+        self, run_id: str, metrics: Mapping[str, Any] | None = None, artifact: str | os.PathLike | None = None
+    ) -> Run:
+        """Mark a running run succeeded, with its metrics and the path of what it saved."""
+        values = (None if metrics is None else _dumps(dict(metrics)), None if artifact is None else str(artifact))
+        sets = "status = 'succeeded', metrics = ?, artifact = ?, finished_at = ?"
+        return self._transition(run_id, "finish", ("running",), sets, (*values, _now()))
+
+    def fail(self, run_id: str, error: str) -> Run:
+        """Mark a queued or running run failed with `error` (a message or traceback)."""
+        return self._transition(
+            run_id, "fail", ACTIVE, "status = 'failed', error = ?, finished_at = ?", (error, _now())
+        )
+
+    def cancel(self, run_id: str) -> Run:
+        """Mark a queued or running run cancelled; its worker notices at its next `progress` call."""
+        return self._transition(run_id, "cancel", ACTIVE, "status = 'cancelled', finished_at = ?", (_now(),))
+
+    def get(self, run_id: str) -> Run:
+        """The run `run_id`; KeyError if there is none."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        return Run.from_row(row)
+
+    def delete(self, run_id: str) -> None:
+        """Forget a run that is not running (its artifact folder, if any, is left for the caller)."""
+        with self._connect() as db:
+            gone = db.execute("DELETE FROM runs WHERE id = ? AND status != 'running' RETURNING id", (run_id,))
+            if gone.fetchall():
+                return
+            current = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if current is None:
+            raise KeyError(f"no run with id {run_id!r}")
+        raise RunStateError(f"cannot delete run {run_id}: it is running; cancel it first", current["status"])
+
+    def recover(self) -> list[str]:
+        """Mark failed every active run of this host whose process is gone; returns their ids.
+
+        Looks at running runs and queued runs that have a pid. A pid counts as gone when no process has
+        it, when that process is a zombie, or when the process now holding it started at another time
+        (the pid was reused, or the machine rebooted).
+        """
+        host = socket.gethostname()
+        with self._connect() as db:
+            candidates = db.execute(
+                "SELECT id, status, pid, proc_start FROM runs "
+                "WHERE host = ? AND pid IS NOT NULL AND status IN ('queued', 'running')",
+                (host,),
+            ).fetchall()
+            dead = [r for r in candidates if not _process_alive(r["pid"], r["proc_start"])]
+            failed = []
+            for r in dead:
+                # Conditional on the row being unchanged: the run may have finished since we looked.
+                done = db.execute(
+                    "UPDATE runs SET status = 'failed', error = ?, finished_at = ? "
+                    "WHERE id = ? AND status = ? AND pid = ? RETURNING id",
+                    (CRASHED, _now(), r["id"], r["status"], r["pid"]),
+                ).fetchall()
+                if done:
+                    failed.append(r["id"])
+        return failed
+
+    def list(
+        self, kind: str | None = None, status: str | Iterable[str] | None = None, limit: int | None = None
+    ) -> list[Run]:
+        """Runs, newest first, optionally of one kind and one status (or any of several statuses)."""
+        where, args = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if status is not None:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._connect() as db:
+            return [Run.from_row(row) for row in db.execute(sql, args)]
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+_id_lock = threading.Lock()
+_last_ns = 0
+
+
+def _new_id() -> tuple[str, str]:
+    """A time-sortable id (nanoseconds in hex, then random hex) and the matching ISO-8601 UTC time.
+
+    Within one process the clock reading is forced to increase, so runs created back to back still
+    list in creation order; the random tail keeps ids from different processes apart.
+    """
+    global _last_ns
+    with _id_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        ns = _last_ns
+    created = datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="microseconds")
+    return f"{ns:016x}{secrets.token_hex(4)}", created
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays (common in metrics) expose tolist(); paths become text.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} value {value!r} cannot be stored as JSON")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3 onwards of /proc/<pid>/stat (state first), or None without /proc or without the process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the fields after its last ')' do not.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started, as "boot id:clock ticks since boot" (Linux); None where unknown.
+
+    Together with the pid this names one process for good: a reused pid or a reboot changes it.
+    """
+    fields = _proc_stat(pid)
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    return None if fields is None else f"{boot}:{fields[19]}"  # field 22 of proc(5), starttime
+
+
+def _process_alive(pid: int, proc_start: str | None) -> bool:
+    """Whether the process that had `pid` (and started at `proc_start`, if known) is still running."""
+    if pid <= 0:  # os.kill(0 or -1, ...) would address process groups, not one process.
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows; do not judge there.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, it just belongs to another user
+    fields = _proc_stat(pid)  # None without /proc (macOS): the pid check above is then all we have
+    # A killed child that nobody has reaped yet is a zombie: os.kill still finds it, but it is dead.
+    if fields is not None and fields[0] in ("Z", "X"):
+        return False
+    now = _process_start(pid)
+    return proc_start is None or now is None or now == proc_start
+
+
+# -- safe names ------------------------------------------------------------------------------------------
+
+MAX_NAME_CHARS = 100
+# Folder names are limited to 255 bytes on most file systems, and atomic_folder adds ".{name}.tmp-{pid}".
+MAX_NAME_BYTES = 200
+WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))]
+)
+_ALLOWED_PUNCTUATION = frozenset(" -_.")
+
+
+def safe_name(name: str) -> str:
+    """`name` checked for use as one folder name under an artifact root, in Unicode NFC form.
+
+    Allowed: letters of any script (with their combining marks), digits, space, '-', '_', and '.'
+    anywhere but first. Raises ValueError naming the problem otherwise.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"a name must be text, not {type(name).__name__}")
+    # One spelling per name: macOS hands back decomposed (NFD) text, most input methods give NFC.
+    name = unicodedata.normalize("NFC", name)
+    if not name:
+        raise ValueError("the name is empty")
+    if "\x00" in name:
+        raise ValueError(f"the name {name!r} contains a NUL byte")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ValueError(f"the name {name!r} contains control characters")
+    if name.startswith(("/", "\\")) or (name[1:2] == ":" and name[0].isascii() and name[0].isalpha()):
+        raise ValueError(f"the name {name!r} is an absolute path; give a plain name")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"the name {name!r} contains a path separator ('/' or '\\')")
+    if name in (".", ".."):
+        raise ValueError(f"the name {name!r} is reserved for the current or parent folder")
+    if name.startswith("."):
+        raise ValueError(f"the name {name!r} starts with a dot (hidden and temporary folders do)")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"the name is {len(name)} characters long; at most {MAX_NAME_CHARS} are allowed")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"the name takes {len(name.encode())} bytes in UTF-8; at most {MAX_NAME_BYTES} fit")
+    if name != name.strip() or name.endswith("."):
+        raise ValueError(f"the name {name!r} starts or ends with a space, or ends with a dot")
+    stem = name.split(".")[0].rstrip().upper()  # Windows ignores the extension and trailing spaces here
+    if stem in WINDOWS_RESERVED:
+        raise ValueError(f"the name {name!r} is reserved on Windows ({stem})")
+    for i, ch in enumerate(name):
+        kind = unicodedata.category(ch)
+        ok = kind.startswith("L") or kind == "Nd" or ch in _ALLOWED_PUNCTUATION or (kind.startswith("M") and i > 0)
+        if not ok:
+            raise ValueError(
+                f"the name {name!r} contains {ch!r}; use letters, digits, space, '-', '_' or '.' (not first)"
+            )
+    return name
+
+
+def artifact_dir(root: str | Path, name: str) -> Path:
+    """The folder for artifact `name` directly under `root` (not created), guaranteed to stay inside it.
+
+    Raises ValueError for an unsafe name, or when the folder would resolve outside `root` (e.g. `name`
+    is an existing symbolic link pointing elsewhere).
+    """
+    root = Path(root).resolve()
+    path = (root / safe_name(name)).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise ValueError(f"the artifact folder for {name!r} would be {path}, outside {root}")
+    return path
