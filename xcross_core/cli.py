@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interactions
+from xcross_core.data.report import spreadsheet_safe
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
@@ -274,7 +275,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    recs.to_csv(args.out, index=False)
+    # Item and user ids are the user's own text: one such as "=HYPERLINK(...)" must not run in a spreadsheet.
+    spreadsheet_safe(recs).to_csv(args.out, index=False)
     each = f"up to {k}" if short else f"{k}"
     print(
         f"wrote {len(recs):,} recommendations ({each} for each of {len(histories):,} users of {domain.name}) "
@@ -336,7 +338,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=float))
     if args.per_user:
-        pd.concat([r.per_case.assign(model=r.model) for r in results]).to_csv(args.per_user, index=False)
+        per_user = pd.concat([r.per_case.assign(model=r.model) for r in results])
+        spreadsheet_safe(per_user).to_csv(args.per_user, index=False)
     print(f"{split.summary()['protocol']} ranking, {len(split.test):,} test users, 95% bootstrap CIs:")
     print(_format_table(results))
     print("\nNDCG@10 by prior items in the history (users):")
@@ -427,7 +430,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     table = weights_frame(model, domain.user_ids, domain.sequences())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    spreadsheet_safe(table).to_csv(args.out, index=False)
     print(f"wrote {len(table):,} weights ({domain.n_users:,} users of {domain.name}) to {args.out}")
     return EXIT_OK
 

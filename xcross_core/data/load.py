@@ -47,6 +47,8 @@ SUPPORTED_FORMATS = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 
 #: Our column names, in the order of the `dropped` report's value columns.
 _OUR_COLUMNS = ("user_id", "item_id", "timestamp", "domain", "title")
+#: A name a user's file might give each of our columns, for the example in a missing-column message.
+_EXAMPLE_NAMES = {"user_id": "customer", "item_id": "sku", "timestamp": "date", "domain": "category", "title": "name"}
 
 # Timestamp formats. Integers below 1e9 are positions (or dates before 2001, which order the same);
 # 1e9..1e11 epoch seconds; 1e11..1e14 epoch milliseconds; larger values are out of range.
@@ -408,19 +410,24 @@ def _apply_columns(
         return frame
     described = []
     hints = []
+    # A hint never names a column twice, nor one that already serves as one of ours: following the
+    # hints must give a valid --column list.
+    taken = {c for c in original if c in _OUR_COLUMNS} | set(renames)
     lowered = {str(c).lower(): c for c in original}
     for ours in missing:
         theirs = getattr(columns, ours)
         described.append(ours if theirs == ours else f"{theirs!r} (mapped to {ours})")
-        close = difflib.get_close_matches(ours, original, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(ours, [c for c in original if c not in taken], n=1, cutoff=0.6)
         guess = lowered.get(ours.lower()) or (close[0] if close else None)
-        if guess is not None:
+        if guess is not None and guess not in taken:
+            taken.add(guess)
             hints.append(f"--column {guess}={ours}")
     shown = ", ".join(map(repr, original[:30])) + (f" and {len(original) - 30} more" if len(original) > 30 else "")
     message = f"{name} is missing required column{'s' if len(missing) > 1 else ''} {', '.join(described)}. "
     message += f"Its columns are: {shown}. "
     message += "Map your column names to ours with --column theirs=ours"
-    message += f" (perhaps {' '.join(hints)})" if hints else " (e.g. --column customer=user_id)"
+    example = f"--column {_EXAMPLE_NAMES[missing[0]]}={missing[0]}"
+    message += f" (perhaps {' '.join(hints)})" if hints else f" (e.g. {example})"
     extras = []
     if "domain" in missing:
         extras.append("add a domain column (a one-domain file can instead be loaded with domain=NAME)")

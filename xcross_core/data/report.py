@@ -74,6 +74,22 @@ def empty_dropped() -> pd.DataFrame:
     return frame.astype({"row": np.int64})
 
 
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` fit to write as CSV for a spreadsheet: text cells that a spreadsheet would run as a
+    formula (starting with =, +, -, @, tab or carriage return) get a leading single quote.
+
+    Numeric and boolean columns are left as they are; every other column is written as text.
+    """
+    frame = frame.copy()
+    for name in frame.columns:
+        if frame[name].dtype.kind in "iufb":
+            continue
+        values = frame[name].astype("str")
+        risky = values.str.startswith(_FORMULA_PREFIXES).fillna(False)
+        frame[name] = values.where(~risky, "'" + values)
+    return frame
+
+
 def format_rows(rows: np.ndarray | list[int], first: int = 5) -> str:
     """'row 7' or 'rows 2, 5, 9, 12, 15 and 7 more': the first few row numbers, then a count."""
     shown = ", ".join(str(int(r)) for r in rows[:first])
@@ -163,14 +179,7 @@ class ValidationReport:
         UTF-8 with a byte-order mark, so that spreadsheet programs detect the encoding.
         """
         path = Path(path)
-        frame = self.dropped.copy()
-        for name in frame.columns:
-            if frame[name].dtype.kind in "iufb":
-                continue
-            values = frame[name].astype("str")
-            risky = values.str.startswith(_FORMULA_PREFIXES).fillna(False)
-            frame[name] = values.where(~risky, "'" + values)
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        spreadsheet_safe(self.dropped).to_csv(path, index=False, encoding="utf-8-sig")
         return path
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,128 @@
+"""Write the bad-input corpus: small, deterministic files that each break ingestion in one known way.
+
+Run ``python tests/data/bad/make_corpus.py`` after changing a builder below and commit the files it writes;
+`tests/test_bad_inputs.py` checks that the committed files are byte-for-byte what `build_corpus()` returns.
+README.md in this folder lists each file, what is wrong with it and the expected outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+COLUMNS = ["user_id", "item_id", "timestamp", "domain", "title"]
+EPOCH = 1_600_000_000  # 2020-09-13, in epoch seconds
+
+#: An item id and title of formula_injection.csv that a spreadsheet would run as a formula.
+HYPERLINK = '=HYPERLINK("http://x","y")'
+
+#: The 10,000-character title of long_title.csv: words, single spaces, no space at either end.
+LONG_TITLE = ("Extra long product title with many words " * 250)[:9_999] + "!"
+
+#: The titles of many_scripts.csv as written, with HTML entities and runs of whitespace (the expected
+#: loaded titles are spelled out in the test). "combining" holds decomposed accents (e + U+0301).
+SCRIPT_TITLES = {
+    "latin": "Crème brûlée &amp; café  au\tlait",
+    "cyrillic": "Чай   зелёный (100&nbsp;г)",
+    "greek": "Ελληνικό τσάι του βουνού",
+    "arabic": "شاي أخضر عضوي &lt;100 غ&gt;",
+    "hebrew": "שמן זית כתית מעולה",
+    "devanagari": " मसाला चाय ",
+    "cjk": "日本茶 緑茶 녹차 中文書籍",
+    "thai": "ชาเขียว\n ญี่ปุ่น",
+    "emoji": "Tea 🍵 🇯🇵 👩🏽\u200d🍳 ❤\ufe0f &#x1F600;",
+    "combining": "Cafe\u0301 Zoe\u0308 man\u0303ana",
+    "mixed": "Tea شاي чай τσάι 茶 चाय",
+}
+
+
+def _csv(rows: list[list[str]], columns: list[str] = COLUMNS) -> bytes:
+    """Rows of strings as UTF-8 CSV with a header and "\\n" line ends (quoted only where needed)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _shop(users: int = 6, items: int = 3, domain: str = "Books", epoch: bool = False) -> list[list[str]]:
+    """User u<k> buys items b0, b1, ... in order; ISO dates (or epoch seconds) one day apart; titles inline."""
+    rows = []
+    for u in range(users):
+        for i in range(items):
+            stamp = str(EPOCH + 86_400 * i) if epoch else f"2022-01-{i + 1:02d}"
+            rows.append([f"u{u}", f"b{i}", stamp, domain, f"Title {i}"])
+    return rows
+
+
+def _at(rows: list[list[str]], row: int, column: str, value: str) -> list[list[str]]:
+    """Set `column` of 1-based data row `row` (in place) and return the rows."""
+    rows[row - 1][COLUMNS.index(column)] = value
+    return rows
+
+
+def build_corpus() -> dict[str, bytes]:
+    """{file name: content} of every corpus file."""
+    files: dict[str, bytes] = {}
+    files["wrong_columns.csv"] = _csv(_shop(), ["userId", "itemId", "time", "category", "name"])
+    files["missing_column.csv"] = _csv([r[:2] + r[3:] for r in _shop()], ["user_id", "item_id", "domain", "title"])
+    files["empty.csv"] = b""
+    files["header_only.csv"] = _csv([])
+    garbage = bytearray(random.Random(6).randbytes(2048))
+    garbage[100] = 0  # at least one NUL, wherever the random bytes fall
+    files["binary_garbage.csv"] = bytes(garbage)
+    latin = [row[:4] + ["Café" if row[1] == "b2" else row[4]] for row in _shop()]  # first at data row 3, line 4
+    files["latin1.csv"] = _csv(latin).decode("utf-8").encode("latin-1")
+
+    mixed = _shop(epoch=True)
+    for row in (4, 11):
+        _at(mixed, row, "timestamp", "2020-09-14")
+    files["mixed_timestamps.csv"] = _csv(mixed)
+    files["negative_epoch.csv"] = _csv(_at(_shop(epoch=True), 5, "timestamp", "-1600000000"))
+    files["overflow_epoch.csv"] = _csv(_at(_shop(epoch=True), 7, "timestamp", "99999999999999999999"))
+
+    solo = [["solo", "g0", "2022-01-01", "Games", "Game 0"], ["solo", "g1", "2022-01-02", "Games", "Game 1"]]
+    files["one_user_domain.csv"] = _csv(_shop() + solo)
+    files["single_interaction_user.csv"] = _csv(_shop(users=5) + [["u5", "b0", "2022-01-01", "Books", "Title 0"]])
+    duplicates = _shop()
+    duplicates += [list(duplicates[0]), list(duplicates[4]), ["u0", "b0", "2022-02-01", "Books", "Title 0"]]
+    files["duplicate_rows.csv"] = _csv(duplicates)
+
+    files["long_title.csv"] = _csv(_shop() + [["u0", "long", "2022-01-09", "Books", LONG_TITLE]])
+    names = list(SCRIPT_TITLES)
+    scripts = []
+    for u, user in enumerate(["u0", "u1", "u2", "пользователь", "利用者", "u5"]):
+        for k in range(4):
+            item = names[(2 * u + k) % len(names)]
+            scripts.append([user, item, f"2022-01-{k + 1:02d}", "Tea", SCRIPT_TITLES[item]])
+    files["many_scripts.csv"] = _csv(scripts)
+
+    formulas = [
+        ["u0", HYPERLINK, "2022-01-01", "Shop", HYPERLINK],
+        ["u0", "+1+1", "2022-01-02", "Shop", "+1+1"],
+        ["u1", "-2", "2022-01-01", "Shop", "-2"],
+        ["u1", "@SUM(A1)", "2022-01-02", "Shop", "@SUM(A1)"],
+        ["@SUM(A1)", "+1+1", "2022-01-01", "Shop", "+1+1"],
+        ["@SUM(A1)", "-2", "2022-01-02", "Shop", "-2"],
+        ["+1+1", "@SUM(A1)", "2022-01-01", "Shop", "@SUM(A1)"],
+        ["+1+1", "plain", "2022-01-02", "Shop", "Plain item"],
+        ["-2", "plain", "2022-01-01", "Shop", "Plain item"],
+        ["-2", "+1+1", "2022-01-02", "Shop", "+1+1"],
+        ["=1+2", HYPERLINK, "-2", "Shop", HYPERLINK],  # negative timestamp: dropped
+    ]
+    files["formula_injection.csv"] = _csv(formulas)
+    return files
+
+
+def main() -> None:
+    """Write every corpus file next to this script."""
+    for name, content in build_corpus().items():
+        (HERE / name).write_bytes(content)
+        print(f"wrote {name} ({len(content):,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
