@@ -1,0 +1,97 @@
+"""Benchmark: one X-Cross training step with n sources vs n single-adapter steps, on the same batch.
+
+Both steps run the same loss (sampled softmax over the batch's prompts and candidate items) through
+the same code; the ratio median(X-Cross step) / (n x median(LoRA step)) is measured in one process,
+so machine noise cancels. Target: at most 1.0.
+
+    python bench/step_ratio.py                   # default base model, 3 sources, batch 32, 7 repeats
+    python bench/step_ratio.py --repeats 3 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xcross_core.data.load import load_interactions
+from xcross_core.evaluation.splits import make_split
+from xcross_core.models.adapters import AdapterMetadata, lora_recommender, save_adapter
+from xcross_core.models.text import TextRecommender
+from xcross_core.models.xcross import xcross_recommender
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def step_seconds(model: TextRecommender, batch: list[np.ndarray], repeats: int) -> list[float]:
+    """Wall time of `repeats` full optimiser steps (forward, backward, update) on `batch`."""
+    params = [p for p in model.encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    model.encoder.train()
+    times = []
+    for i in range(repeats + 1):
+        model._rng = np.random.default_rng(0)  # the same cut points and negatives every repeat
+        start = time.perf_counter()
+        loss = model._loss(model.encoder, batch, torch.device("cpu"))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i:  # the first step warms up allocators and kernels
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print(f"command: python bench/step_ratio.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
+    data = load_interactions(ROOT / "sample_data" / "interactions.csv", ROOT / "sample_data" / "items.csv")
+    domain = data.interactions.domain("Electronics")
+    split = make_split(domain, "users", seed=0)
+    batch = [s for s in split.train if len(s) >= 2][: args.batch_size]
+    with tempfile.TemporaryDirectory() as tmp:
+        adapters = []
+        for i in range(args.sources):
+            lora = lora_recommender(domain)
+            meta = AdapterMetadata(
+                domain=f"source{i}",
+                base="all-MiniLM-L6-v2",
+                lora=lora.lora.__dict__,
+                text=lora.config.__dict__,
+                loop={},
+                data={},
+                trainable_parameters=lora.trainable_parameters,
+            )
+            adapters.append(str(save_adapter(lora, meta, Path(tmp) / f"source{i}")))
+        lora_times = step_seconds(lora, batch, args.repeats)
+        xcross = xcross_recommender(domain, adapters)
+        xcross_times = step_seconds(xcross, batch, args.repeats)
+    lora_s, xcross_s = statistics.median(lora_times), statistics.median(xcross_times)
+    report = {
+        "sources": args.sources,
+        "batch_size": len(batch),
+        "repeats": args.repeats,
+        "lora_step_median_s": round(lora_s, 3),
+        "xcross_step_median_s": round(xcross_s, 3),
+        "ratio_xcross_over_n_lora": round(xcross_s / (args.sources * lora_s), 3),
+        "lora_trainable_parameters": lora.trainable_parameters,
+        "xcross_trainable_parameters": xcross.trainable_parameters,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
