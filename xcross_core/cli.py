@@ -354,6 +354,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _validation_summary(best: float | None) -> str:
+    return "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+
+
+def _check_adapter_folders(folders: Sequence[Path]) -> None:
+    for folder in folders:
+        if not (folder / METADATA).is_file():
+            raise UsageError(f"{folder} is not an adapter folder (no {METADATA}); train one with train-adapter")
+
+
 # --- train-adapter -------------------------------------------------------------------------------
 
 
@@ -381,8 +391,7 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
         return 130
-    best = meta.metrics["valid_ndcg@10"]
-    quality = "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+    quality = _validation_summary(meta.metrics["valid_ndcg@10"])
     print(
         f"adapter for {meta.domain} saved to {args.out}: {meta.trainable_parameters:,} trainable parameters, "
         f"{quality} (epoch {meta.fit['best_epoch']} of {meta.fit['epochs']}), "
@@ -397,9 +406,7 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
 def cmd_train_xcross(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         raise UsageError(f"{args.out} already exists; choose another --out or pass --overwrite")
-    for folder in args.adapters:
-        if not (folder / METADATA).is_file():
-            raise UsageError(f"{folder} is not an adapter folder (no {METADATA}); train one with train-adapter")
+    _check_adapter_folders(args.adapters)
     domain = _domain(_load(args), args.target)
     split = _split(args, domain)
     print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
@@ -413,8 +420,7 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     save_run(model, args.out, args.adapters, {"data": split.summary(), "fit": report.to_dict()})
-    best = report.valid_ndcg10[report.best_epoch - 1] if report.valid_ndcg10 else None
-    quality = "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+    quality = _validation_summary(report.best_valid_ndcg10)
     print(
         f"X-Cross run for {domain.name} from {', '.join(model.sources)} saved to {args.out}: "
         f"{model.trainable_parameters:,} trainable parameters, {quality}"
@@ -436,9 +442,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    for folder in args.adapters:
-        if not (folder / METADATA).is_file():
-            raise UsageError(f"{folder} is not an adapter folder (no {METADATA}); train one with train-adapter")
+    _check_adapter_folders(args.adapters)
     if any(not 0 < f <= 1 for f in args.fractions):
         raise UsageError("--fractions must lie in (0, 1]")
     domain = _domain(_load(args), args.target)

@@ -133,7 +133,6 @@ def train_adapter(
 
 
 def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, base: str | None) -> AdapterMetadata:
-    best = report.valid_ndcg10[report.best_epoch - 1] if report.valid_ndcg10 else None
     return AdapterMetadata(
         domain=split.domain.name,
         base=base or DEFAULT_BASE,
@@ -143,7 +142,7 @@ def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, bas
         data=split.summary(),
         trainable_parameters=recommender.trainable_parameters,
         fit=report.to_dict(),
-        metrics={"valid_ndcg@10": best},
+        metrics={"valid_ndcg@10": report.best_valid_ndcg10},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
 

@@ -39,6 +39,11 @@ class FitReport:
     sequences_per_second: float = 0.0
     stopped_early: bool = False
 
+    @property
+    def best_valid_ndcg10(self) -> float | None:
+        """Validation NDCG@10 of the epoch whose weights were kept (None without validation)."""
+        return self.valid_ndcg10[self.best_epoch - 1] if self.valid_ndcg10 and self.best_epoch else None
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
