@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xcross_core.cli import top_k
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, train_adapter
+from xcross_core.models.recommender import top_k
 from xcross_core.models.registry import make_model
 from xcross_core.training.events import epoch_logger
 

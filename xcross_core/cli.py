@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from xcross_core.data.dataset import DomainData
@@ -29,7 +28,7 @@ from xcross_core.evaluation.study import data_efficiency_study
 from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, LoraSettings, train_adapter
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
-from xcross_core.models.recommender import Recommender
+from xcross_core.models.recommender import Recommender, top_k
 from xcross_core.models.registry import (
     BUILTIN_MODELS,
     SOURCE_MODELS,
@@ -177,35 +176,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # --- recommend -----------------------------------------------------------------------------------
-
-
-def top_k(
-    model: Recommender,
-    histories: Sequence[np.ndarray],
-    k: int,
-    *,
-    exclude_history: bool = True,
-    batch_size: int = 1024,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(item indices, scores) of the `k` best items per history, best first, ties by catalogue order."""
-    n_items = model.domain.n_items
-    k = min(k, n_items)
-    items, scores = [], []
-    for start in range(0, len(histories), batch_size):
-        batch = histories[start : start + batch_size]
-        with torch.no_grad():
-            s = model.score(batch).float().clone()
-        if exclude_history:
-            rows = np.repeat(np.arange(len(batch)), [len(h) for h in batch])
-            if len(rows):
-                s[torch.from_numpy(rows), torch.from_numpy(np.concatenate(batch))] = -torch.inf
-        # A stable sort makes equal scores come out in catalogue order, so output is reproducible.
-        order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
-        items.append(order.numpy())
-        scores.append(s.gather(1, order).numpy())
-    if not items:
-        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
-    return np.concatenate(items), np.concatenate(scores)
 
 
 def _fitted_model(args: argparse.Namespace, domain: DomainData) -> Recommender:

@@ -20,7 +20,7 @@ import torch
 from xcross_core.evaluation.metrics import METRICS, metrics_from_ranks, rank_counts
 from xcross_core.evaluation.splits import EvalCases
 from xcross_core.evaluation.stats import Estimate, PairedTest, bootstrap_ci, paired_test
-from xcross_core.models.recommender import Recommender, pad_histories
+from xcross_core.models.recommender import Recommender, history_mask
 
 #: History-length buckets for the cold-start breakdown: (label, min prior items, max prior items).
 HISTORY_BUCKETS = (("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11+", 11, None))
@@ -80,13 +80,7 @@ def rank_cases(
         batch = cases.subset(index)
         with torch.no_grad():
             scores = model.score(batch.histories).float()
-        exclude = None
-        if exclude_history:
-            # Column n_items is a sink for padding, dropped again below.
-            hist = pad_histories(batch.histories, max(1, int(batch.history_lengths.max(initial=1))), pad=n_items)
-            exclude = torch.zeros((len(index), n_items + 1), dtype=torch.bool)
-            exclude.scatter_(1, hist, True)
-            exclude = exclude[:, :n_items]
+        exclude = history_mask(batch.histories, n_items) if exclude_history else None
         targets = torch.from_numpy(batch.targets)
         if batch.candidates is not None:
             cand = torch.from_numpy(batch.candidates)

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.models.recommender import history_mask
 
 SplitMode = Literal["loo", "users"]
 
@@ -185,10 +186,7 @@ def _attach_candidates(cases: EvalCases, n_items: int, negatives: int, seed: lis
     for start in range(0, len(cases), 1024):
         part = cases.subset(np.arange(start, min(start + 1024, len(cases))))
         n = len(part)
-        forbidden = np.zeros((n, n_items), dtype=bool)
-        rows = np.repeat(np.arange(n), part.history_lengths)
-        if len(rows):
-            forbidden[rows, np.concatenate(part.histories)] = True
+        forbidden = history_mask(part.histories, n_items).numpy()
         forbidden[np.arange(n), part.targets] = True
         # Random keys with forbidden items pushed past every allowed one: the `negatives` smallest
         # keys are a uniform sample, without replacement, of the allowed items.

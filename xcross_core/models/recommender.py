@@ -67,3 +67,43 @@ def pad_histories(histories: Sequence[np.ndarray], max_len: int, pad: int = 0, s
     cols = np.arange(len(flat)) - np.repeat(ends - lengths, lengths) + np.repeat(max_len - lengths, lengths)
     out[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(flat + shift)
     return out
+
+
+def history_mask(histories: Sequence[np.ndarray], n_items: int) -> torch.Tensor:
+    """[len(histories), n_items] bool: True where the item is in that user's history (already bought)."""
+    mask = torch.zeros((len(histories), n_items), dtype=torch.bool)
+    lengths = [len(h) for h in histories]
+    if sum(lengths):
+        rows = np.repeat(np.arange(len(histories)), lengths)
+        mask[torch.from_numpy(rows), torch.from_numpy(np.concatenate(histories).astype(np.int64))] = True
+    return mask
+
+
+def top_k(
+    model: Recommender,
+    histories: Sequence[np.ndarray],
+    k: int,
+    *,
+    exclude_history: bool = True,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item indices, scores) of the `k` best items per history, best first, ties by catalogue order.
+
+    With `exclude_history`, bought items score -inf: they come last and callers drop them.
+    """
+    n_items = model.domain.n_items
+    k = min(k, n_items)
+    items, scores = [], []
+    for start in range(0, len(histories), batch_size):
+        batch = histories[start : start + batch_size]
+        with torch.no_grad():
+            s = model.score(batch).float().clone()
+        if exclude_history:
+            s[history_mask(batch, n_items)] = -torch.inf
+        # A stable sort makes equal scores come out in catalogue order, so output is reproducible.
+        order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+        items.append(order.numpy())
+        scores.append(s.gather(1, order).numpy())
+    if not items:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(items), np.concatenate(scores)
