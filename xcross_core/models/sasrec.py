@@ -9,7 +9,7 @@ which is exactly why it is the ID-based reference for X-Cross.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -127,6 +127,3 @@ class SASRec(Recommender):
     @property
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters())
-
-    def describe(self) -> dict[str, object]:
-        return {"model": self.name, **asdict(self.config), **asdict(self.loop)}

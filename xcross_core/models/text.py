@@ -13,7 +13,7 @@ random catalogue items.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -179,6 +179,3 @@ class TextRecommender(Recommender):
     @property
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.encoder.parameters() if p.requires_grad)
-
-    def describe(self) -> dict[str, object]:
-        return {"model": self.name, "text": asdict(self.config), "loop": asdict(self.loop)}
