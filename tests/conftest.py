@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.models.text import TextConfig
 
 
 def make_domain(sequences: list[list[int]], n_items: int, name: str = "Toy") -> DomainData:
@@ -81,3 +82,36 @@ def sample_electronics() -> DomainData:
 
     root = Path(__file__).resolve().parent.parent / "sample_data"
     return load_interactions(root / "interactions.csv", root / "items.csv").interactions.domain("Electronics")
+
+
+#: A text config small enough for tiny models and quick tests.
+FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, negatives=16, valid_cases=40)
+
+
+@pytest.fixture(scope="session")
+def source_adapters(sample_electronics, tiny_bert, tmp_path_factory) -> list[str]:
+    """Three tiny-BERT adapters (domains Source0-2) with random non-zero LoRA weights, ranks 4, 8, 8, in peft format."""
+    import torch
+
+    from xcross_core.models.adapters import AdapterMetadata, LoraSettings, lora_recommender, save_adapter
+    from xcross_core.training.loop import LoopConfig
+
+    folder = tmp_path_factory.mktemp("adapters")
+    paths = []
+    for i, rank in enumerate((4, 8, 8)):
+        rec = lora_recommender(sample_electronics, tiny_bert, LoraSettings(rank=rank), FAST_TEXT, LoopConfig(seed=i))
+        with torch.no_grad():
+            for name, p in rec.encoder.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
+        meta = AdapterMetadata(
+            domain=f"Source{i}",
+            base=tiny_bert,
+            lora={"rank": rank, "alpha": 16, "dropout": 0.0, "targets": list(rec.lora.targets)},
+            text=FAST_TEXT.__dict__,
+            loop={},
+            data={},
+            trainable_parameters=rec.trainable_parameters,
+        )
+        paths.append(str(save_adapter(rec, meta, folder / f"source{i}")))
+    return paths

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import FAST_TEXT
 from xcross_core.cli import main
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import (
@@ -19,11 +20,9 @@ from xcross_core.models.adapters import (
     lora_recommender,
     train_adapter,
 )
-from xcross_core.models.text import TextConfig
 from xcross_core.training.events import Cancelled
 from xcross_core.training.loop import LoopConfig
 
-FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, negatives=16, valid_cases=40)
 ROOT_ARGS = ["sample_data/interactions.csv", "--items", "sample_data/items.csv", "--domain", "Electronics"]
 
 

@@ -7,43 +7,14 @@ import pytest
 import torch
 
 from xcross_core.evaluation.splits import make_split
-from xcross_core.models.adapters import AdapterMetadata, load_adapter, lora_recommender, save_adapter
-from xcross_core.models.text import TextConfig
+from xcross_core.models.adapters import load_adapter
 from xcross_core.models.xcross import XCrossConfig, xcross_recommender
 from xcross_core.training.loop import LoopConfig
-
-FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, negatives=16, valid_cases=40)
 
 
 @pytest.fixture(scope="module")
 def small_split(sample_electronics):
     return make_split(sample_electronics, "users", seed=0, max_users=200)
-
-
-@pytest.fixture(scope="module")
-def source_adapters(small_split, tiny_bert, tmp_path_factory) -> list[str]:
-    """Three adapters with random (non-zero) LoRA weights and different ranks, saved in peft format."""
-    folder = tmp_path_factory.mktemp("adapters")
-    paths = []
-    for i, rank in enumerate((4, 8, 8)):
-        from xcross_core.models.adapters import LoraSettings
-
-        rec = lora_recommender(small_split.domain, tiny_bert, LoraSettings(rank=rank), FAST_TEXT, LoopConfig(seed=i))
-        with torch.no_grad():
-            for name, p in rec.encoder.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 0.5)
-        meta = AdapterMetadata(
-            domain=f"Source{i}",
-            base=tiny_bert,
-            lora={"rank": rank, "alpha": 16, "dropout": 0.0, "targets": list(rec.lora.targets)},
-            text=FAST_TEXT.__dict__,
-            loop={},
-            data={},
-            trainable_parameters=rec.trainable_parameters,
-        )
-        paths.append(str(save_adapter(rec, meta, folder / f"source{i}")))
-    return paths
 
 
 def test_one_source_with_neutral_integration_is_that_adapter(small_split, source_adapters) -> None:

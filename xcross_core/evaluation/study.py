@@ -45,6 +45,7 @@ def data_efficiency_study(
     *,
     seed: int = 0,
     max_users: int | None = None,
+    test_share: float = 0.1,
     epochs: int | None = None,
     xcross: XCrossConfig | None = None,
     metric: str = "ndcg@10",
@@ -54,7 +55,7 @@ def data_efficiency_study(
     base = read_metadata(adapters[0]).base  # the target LoRA sits on the sources' base model
     rows, tests = [], []
     for fraction in sorted(fractions):
-        split = make_split(domain, "users", seed=seed, fraction=fraction, max_users=max_users)
+        split = make_split(domain, "users", seed=seed, fraction=fraction, max_users=max_users, test_share=test_share)
         results: dict[str, EvalResult] = {}
         for name in ("x-cross", "lora"):
             if name == "x-cross":

@@ -45,7 +45,7 @@ class TextConfig:
 
 #: Training defaults for a text encoder's adapters: a few epochs of sampled softmax, early-stopped
 #: on validation NDCG@10.
-ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=5e-4, patience=2)
+ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=2)
 
 
 class TextEncoder(nn.Module):

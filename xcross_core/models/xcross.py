@@ -160,6 +160,7 @@ class XCrossEncoder(nn.Module):
         self._mask: torch.Tensor | None = None
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
         self.final_weights: torch.Tensor | None = None
+        self.streams: torch.Tensor | None = None  # [B, n, H] weighted stream vectors of the last forward
         for index, layer in enumerate(layer_stack(model, info.num_layers)):
             layer.register_forward_hook(self._refine_hook(index))
 
@@ -191,6 +192,8 @@ class XCrossEncoder(nn.Module):
         pooled = pool(hidden, self._mask, self.info.decoder).reshape(n, -1, hidden.shape[-1])  # [n, B, H]
         self.final_weights = self.gate(self._summaries(hidden)).softmax(-1)  # [B, n]
         combined = torch.einsum("bi,ibh->bh", self.final_weights, pooled)
+        # Kept for attribution: the output is normalise(sum_i w_i * stream_i), linear in each stream.
+        self.streams = (self.final_weights[..., None] * pooled.transpose(0, 1)).detach()  # [B, n, H]
         self.final_weights = self.final_weights.detach()
         return F.normalize(combined, dim=-1)
 
@@ -239,6 +242,20 @@ class SourceMixRecommender(TextRecommender):
 
 class XCrossRecommender(SourceMixRecommender):
     """A text recommender whose encoder is X-Cross over the named source adapters (what a run folder holds)."""
+
+    def attribution(self, history: np.ndarray, items: np.ndarray) -> pd.DataFrame:
+        """Each source's share of each item's score for one history: rows `items`, columns sources.
+
+        The prompt vector is normalise(sum_i w_i * stream_i), so an item's score splits exactly into one
+        term per source stream; each row sums to the item's score.
+        """
+        with torch.no_grad():
+            self.encode_prompts([np.asarray(history)])  # fills encoder.streams
+            streams = self.encoder.streams[0]  # [n, H]
+            norm = streams.sum(0).norm().clamp(min=1e-12)
+            item_vectors = self.item_vectors()[torch.as_tensor(np.asarray(items), dtype=torch.long)]
+            parts = item_vectors @ streams.T / norm / self.config.temperature  # [k, n]
+        return pd.DataFrame(parts.cpu().numpy(), index=np.asarray(items), columns=self.sources)
 
 
 def load_sources(

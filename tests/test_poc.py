@@ -1,0 +1,123 @@
+"""The proof-of-concept job: every model on one split, paired tests, verdicts, weights, an atomic run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xcross_core.evaluation.stats import Estimate, PairedTest
+from xcross_core.models.registry import make_model
+from xcross_core.poc import PocConfig, read_poc, run_poc, verdict
+from xcross_core.training.events import Cancelled
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def tiny_config(adapters: list[str], **changes: object) -> PocConfig:
+    params = {
+        "interactions": str(SAMPLE / "interactions.csv"),
+        "items": str(SAMPLE / "items.csv"),
+        "target": "Electronics",
+        "adapters": adapters,
+        "max_users": 60,
+        "epochs": 1,
+        "baselines": ("popularity", "zero-shot", "uniform-merge"),
+    }
+    return PocConfig(**(params | changes))
+
+
+@pytest.fixture(scope="module")
+def finished(source_adapters, tmp_path_factory) -> tuple[PocConfig, Path, dict[str, object]]:
+    config = tiny_config(source_adapters[:2])
+    out = tmp_path_factory.mktemp("poc") / "run"
+    stages = []
+    report = run_poc(config, out, on_stage=stages.append)
+    assert [s.index for s in stages] == list(range(1, len(stages) + 1))
+    return config, out, report
+
+
+def test_every_model_is_evaluated_on_the_same_test_users_and_tested_against_the_lora(finished) -> None:
+    config, out, report = finished
+    models = report["models"]
+    # x-cross, lora, popularity, uniform-merge, and one zero-shot per source
+    assert len(models) == 4 + len(config.adapters)
+    assert {m["cases"] for m in models.values()} == {report["split"]["test_cases"]}
+    assert report["reference"] == "target LoRA (25% of users)"
+    assert set(report["comparisons_vs_reference"]) == set(models) - {report["reference"]}
+    for test in report["comparisons_vs_reference"].values():
+        assert test["verdict"].endswith(")."), test["verdict"]
+        low, high = test["difference"]["low"], test["difference"]["high"]
+        assert low <= test["difference"]["mean"] <= high
+    xc = models["X-Cross (25% of users)"]
+    assert 0 < xc["trainable_parameters"] < models[report["reference"]]["trainable_parameters"]
+    assert models["popularity"]["trainable_parameters"] == 0
+
+
+def test_the_run_folder_holds_results_table_weights_and_a_reloadable_xcross_run(finished, sample_electronics) -> None:
+    config, out, report = finished
+    saved, table, weights = read_poc(out)
+    assert saved == json.loads(json.dumps(report, default=float))
+    assert list(table["model"]) == list(report["models"])
+    assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high", "trainable_parameters"} <= set(table.columns)
+    assert list(weights.columns) == ["user_id", "layer", "source", "weight"]
+    layers = weights["layer"].nunique()
+    assert len(weights) == report["split"]["test_cases"] * layers * len(config.adapters)
+    totals = weights.groupby(["user_id", "layer"])["weight"].sum()
+    np.testing.assert_allclose(totals, 1.0, atol=1e-5)
+    model = make_model(str(out / "xcross"), sample_electronics)
+    assert model.sources == report["sources"]
+    # Nothing but JSON, CSV and safetensors is written.
+    suffixes = {p.suffix for p in out.rglob("*") if p.is_file()}
+    assert suffixes <= {".json", ".csv", ".safetensors"}
+
+
+def test_attribution_splits_each_score_exactly_by_source(finished, sample_electronics) -> None:
+    _, out, _ = finished
+    model = make_model(str(out / "xcross"), sample_electronics)
+    history = sample_electronics.sequences()[3][:5]
+    items = np.array([0, 7, 42, 100])
+    parts = model.attribution(history, items)
+    assert isinstance(parts, pd.DataFrame) and list(parts.columns) == model.sources
+    scores = model.score([history])[0, torch.as_tensor(items)].numpy()
+    np.testing.assert_allclose(parts.sum(axis=1).to_numpy(), scores, rtol=1e-4, atol=1e-4)
+
+
+def test_cancelled_poc_writes_nothing(source_adapters, tmp_path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(Cancelled):
+        run_poc(tiny_config(source_adapters[:1]), out, cancel=lambda: True)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"adapters": []}, "at least one source adapter"),
+        ({"fraction": 0.0}, "fraction in (0, 1]"),
+        ({"baselines": ("popularity", "magic")}, "unknown baselines ['magic']"),
+    ],
+)
+def test_bad_configurations_are_refused_with_a_reason(changes, message) -> None:
+    with pytest.raises(ValueError) as err:
+        tiny_config(**({"adapters": ["somewhere"]} | changes))
+    assert message in str(err.value)
+
+
+def test_config_round_trips_through_json() -> None:
+    config = tiny_config(["a", "b"], fraction=0.1)
+    assert PocConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_verdicts_read_plainly() -> None:
+    def test(mean: float, low: float, high: float, p: float) -> PairedTest:
+        return PairedTest(Estimate(mean, low, high), p, 100)
+
+    same = verdict("X-Cross (25%)", "LoRA (100%)", test(0.002, -0.01, 0.014, 0.6))
+    assert same.startswith("X-Cross (25%) is as good as LoRA (100%): not significantly different")
+    assert "significantly better" in verdict("A", "B", test(0.05, 0.02, 0.08, 0.001))
+    assert "significantly worse" in verdict("A", "B", test(-0.05, -0.08, -0.02, 0.001))

@@ -1,0 +1,126 @@
+"""Background runs in real worker processes: success, cancellation, failure, and a worker killed mid-epoch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from xcross_core.store import RunStore
+from xcross_core.worker import Workspace, launch
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def poc_params(adapters: list[str], **changes: object) -> dict[str, object]:
+    params = {
+        "interactions": str(SAMPLE / "interactions.csv"),
+        "items": str(SAMPLE / "items.csv"),
+        "target": "Electronics",
+        "adapters": adapters,
+        "max_users": 60,
+        "epochs": 1,
+        "baselines": ["popularity"],
+    }
+    return params | changes
+
+
+def wait_for(store: RunStore, run_id: str, done, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = store.get(run_id)
+        if done(run):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not get there in {timeout:.0f} s: {store.get(run_id)}")
+
+
+def wait_exit(pid: int, timeout: float = 60.0) -> None:
+    """Wait until process `pid` (our child) has exited, reaping it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"worker {pid} still running after {timeout:.0f} s")
+
+
+def training(run) -> bool:
+    return run.status == "running" and bool(run.progress) and run.progress.get("step", 0) > 0
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Workspace:
+    return Workspace(tmp_path / "studio")
+
+
+def test_a_poc_runs_to_completion_in_the_background(workspace, source_adapters) -> None:
+    run = launch(workspace, "poc", "first", poc_params(source_adapters[:2]))
+    assert run.status in ("queued", "running") and run.pid
+    store = workspace.store()
+    done = wait_for(store, run.id, lambda r: r.status not in ("queued", "running"))
+    assert done.status == "succeeded", (done.error, (workspace.logs / f"{run.id}.log").read_text()[-2000:])
+    assert Path(done.artifact) == workspace.output("poc", "first")
+    assert (Path(done.artifact) / "results.json").is_file()
+    assert set(done.metrics["comparisons"]) == {"X-Cross (25% of users)", "popularity"}
+    assert done.progress["stage_index"] == done.progress["stages"] == 3
+    assert done.progress["curve"], "the loss curve is recorded"
+    wait_exit(run.pid)
+
+
+def test_cancelling_stops_the_worker_and_leaves_no_folder(workspace, source_adapters) -> None:
+    run = launch(workspace, "poc", "cancel-me", poc_params(source_adapters[:1], max_users=400, epochs=50))
+    store = workspace.store()
+    wait_for(store, run.id, training)
+    store.cancel(run.id)
+    wait_exit(run.pid)
+    assert store.get(run.id).status == "cancelled"
+    assert not workspace.output("poc", "cancel-me").exists()
+
+
+def test_a_failing_run_is_marked_failed_with_a_readable_reason(workspace, source_adapters) -> None:
+    params = poc_params(source_adapters[:1], target="Garden")
+    run = launch(workspace, "poc", "no-such-domain", params)
+    done = wait_for(workspace.store(), run.id, lambda r: r.status not in ("queued", "running"))
+    assert done.status == "failed"
+    assert "Garden" in done.error and "Traceback" not in done.error
+    assert "Traceback" in (workspace.logs / f"{run.id}.log").read_text()  # the details stay in the log
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs/path", "nul\x00byte", ""])
+def test_unsafe_names_are_refused_before_anything_starts(workspace, source_adapters, name) -> None:
+    with pytest.raises(ValueError):
+        launch(workspace, "poc", name, poc_params(source_adapters[:1]))
+    assert workspace.store().list() == []
+
+
+def test_a_bad_configuration_is_refused_before_anything_starts(workspace) -> None:
+    with pytest.raises(ValueError, match="at least one source adapter"):
+        launch(workspace, "poc", "empty", poc_params([]))
+    assert workspace.store().list() == []
+
+
+def test_a_worker_killed_mid_epoch_leaves_a_consistent_store_and_folder_and_can_be_rerun(
+    workspace, source_adapters
+) -> None:
+    params = poc_params(source_adapters[:1], max_users=400, epochs=50)
+    run = launch(workspace, "poc", "killed", params)
+    store = workspace.store()
+    wait_for(store, run.id, training)
+    os.kill(run.pid, signal.SIGKILL)
+    wait_exit(run.pid)
+    # A fresh store (as after an app restart) notices the dead worker.
+    after = RunStore(workspace.store_path).get(run.id)
+    assert after.status == "failed" and "killed or crashed" in after.error
+    assert not workspace.output("poc", "killed").exists()
+    leftovers = [p.name for p in workspace.runs.iterdir()] if workspace.runs.exists() else []
+    assert leftovers == []
+    # The same run can be started again, and completes.
+    again = launch(workspace, "poc", "killed", params | {"max_users": 60, "epochs": 1})
+    done = wait_for(store, again.id, lambda r: r.status not in ("queued", "running"))
+    assert done.status == "succeeded", done.error
+    wait_exit(again.pid)

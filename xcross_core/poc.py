@@ -1,0 +1,196 @@
+"""A proof of concept for one target domain: X-Cross from source adapters against baselines, on one split.
+
+This is the job the studio runs (and `xcross poc` from a terminal): train X-Cross on a small budget of
+the target's users, train and evaluate the chosen baselines on the same split, paired-test every model
+against the target LoRA trained on the same budget, and keep the contribution weights of the test users.
+Everything is written to one run folder, atomically:
+
+- `results.json`: split, every model's metrics with CIs, parameters and timings, the paired tests and
+  their plain-language verdicts, the history-length breakdown;
+- `comparison.csv`: the same table, one row per model;
+- `weights.csv`: user_id, layer, source, weight for every test user (X-Cross's contribution weights);
+- `xcross/`: the X-Cross run folder (reloadable with `load_run`, usable as a model by `recommend`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from xcross_core.data.load import ColumnMap, load_interactions
+from xcross_core.data.report import spreadsheet_safe
+from xcross_core.evaluation.protocol import EvalResult, compare, comparison_table, evaluate
+from xcross_core.evaluation.splits import make_split
+from xcross_core.evaluation.stats import PairedTest
+from xcross_core.models.adapters import ADAPTER_LOOP, atomic_folder, load_adapter, lora_recommender, read_metadata
+from xcross_core.models.recommender import Recommender
+from xcross_core.models.registry import make_model
+from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, save_run, weights_frame, xcross_recommender
+from xcross_core.training.events import TrainEvent
+
+#: Baselines a proof of concept can add next to X-Cross and the same-budget target LoRA (always run).
+BASELINES = ("popularity", "sasrec", "lora-full", "zero-shot", "uniform-merge", "static-mix", "gating")
+DEFAULT_BASELINES = ("popularity", "lora-full", "zero-shot")
+#: The reference every model is paired-tested against: the target LoRA on the same data budget.
+REFERENCE = "lora"
+
+
+@dataclass(frozen=True)
+class PocConfig:
+    """What to run. Paths are as the worker will see them; `adapters` are source adapter folders."""
+
+    interactions: str
+    target: str
+    adapters: list[str]
+    items: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # our column name -> the name in the file
+    fraction: float = 0.25
+    max_users: int | None = None
+    epochs: int | None = 3
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
+    seed: int = 0
+    weights: str = XCrossConfig.weights
+    refine: str = XCrossConfig.refine
+
+    def __post_init__(self) -> None:
+        if not self.adapters:
+            raise ValueError("pick at least one source adapter")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"the data budget must be a fraction in (0, 1], not {self.fraction}")
+        unknown = sorted(set(self.baselines) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"unknown baselines {unknown}; choose from {', '.join(BASELINES)}")
+
+    @classmethod
+    def from_dict(cls, params: dict[str, object]) -> PocConfig:
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        if "baselines" in known:
+            known["baselines"] = tuple(known["baselines"])
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self) | {"baselines": list(self.baselines)}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Which part of the proof of concept is running, for progress displays."""
+
+    index: int  # 1-based
+    total: int
+    label: str
+
+
+def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10") -> str:
+    """One sentence a manager can read: is `name` better, worse or not distinguishable from `reference`?"""
+    d = test.difference
+    numbers = f"{metric.upper()} difference {d.mean:+.4f}, 95% CI [{d.low:+.4f}, {d.high:+.4f}], p = {test.p_value:.3f}"
+    if not test.significant:
+        return f"{name} is as good as {reference}: not significantly different ({numbers})."
+    side = "better" if d.mean > 0 else "worse"
+    return f"{name} is significantly {side} than {reference} ({numbers})."
+
+
+def run_poc(
+    config: PocConfig,
+    out_dir: str | Path,
+    *,
+    on_stage: Callable[[Stage], None] | None = None,
+    progress: Callable[[TrainEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, object]:
+    """Run the proof of concept and write its run folder (see the module docstring); returns results.json.
+
+    `on_stage` hears when each model starts, `progress` gets every training step, and `cancel()` is
+    polled during training: when it says stop, `Cancelled` propagates and nothing is written.
+    """
+    started = time.perf_counter()
+    data = load_interactions(config.interactions, config.items, columns=ColumnMap(**config.columns))
+    domain = data.interactions.domain(config.target)
+    split_args = {"seed": config.seed, "max_users": config.max_users}
+    split = make_split(domain, "users", fraction=config.fraction, **split_args)
+    base = read_metadata(config.adapters[0]).base
+    budget = f"{config.fraction:.0%} of users"
+
+    def build(name: str) -> tuple[str, Recommender, object]:
+        """(display name, model, split it trains on) for one entry of the plan."""
+        if name == "x-cross":
+            loop = replace(XCROSS_LOOP, seed=config.seed, epochs=config.epochs or XCROSS_LOOP.epochs)
+            xc = XCrossConfig(config.weights, config.refine)
+            return f"X-Cross ({budget})", xcross_recommender(domain, config.adapters, xc, loop=loop), split
+        if name in ("lora", "lora-full"):
+            loop = replace(ADAPTER_LOOP, seed=config.seed, epochs=config.epochs or ADAPTER_LOOP.epochs)
+            if name == "lora":
+                return f"target LoRA ({budget})", lora_recommender(domain, base, loop=loop), split
+            full = make_split(domain, "users", fraction=1.0, **split_args)
+            return "target LoRA (100% of users)", lora_recommender(domain, base, loop=loop), full
+        model = make_model(name, domain, seed=config.seed, epochs=config.epochs, adapters=config.adapters)
+        return name, model, split
+
+    plan = ["x-cross", "lora", *[b for b in config.baselines if b != "zero-shot"]]
+    zero_shot = list(config.adapters) if "zero-shot" in config.baselines else []
+    total = len(plan) + len(zero_shot)
+    results: dict[str, EvalResult] = {}
+    models: dict[str, dict[str, object]] = {}
+    xcross = None
+    for index, key in enumerate([*plan, *zero_shot], start=1):
+        if key in plan:
+            label, model, train_split = build(key)
+        else:
+            meta = read_metadata(key)
+            label, model, train_split = f"{meta.domain} adapter (zero-shot)", load_adapter(key, domain), split
+        if on_stage:
+            on_stage(Stage(index, total, label))
+        t0 = time.perf_counter()
+        fit = model.fit(train_split, progress=progress, cancel=cancel)
+        train_s = time.perf_counter() - t0
+        model.name = label
+        results[key] = evaluate(model, split.test, seed=config.seed)
+        models[label] = {
+            "key": key,
+            "train_users": len(train_split.train) if key not in zero_shot else 0,
+            "trainable_parameters": model.trainable_parameters,
+            "train_seconds": round(train_s, 2),
+            "fit": fit.to_dict(),
+            **results[key].to_dict(),
+        }
+        if key == "x-cross":
+            xcross = model
+    reference = results[REFERENCE]
+    comparisons = {}
+    for key, result in results.items():
+        if key == REFERENCE:
+            continue
+        test = compare(result, reference, "ndcg@10", seed=config.seed)
+        comparisons[result.model] = test.to_dict() | {"verdict": verdict(result.model, reference.model, test)}
+    report = {
+        "config": config.to_dict(),
+        "target": domain.name,
+        "sources": xcross.sources,
+        "split": split.summary(),
+        "reference": reference.model,
+        "models": models,
+        "comparisons_vs_reference": comparisons,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    table = comparison_table(list(results.values()), reference=reference.model)
+    table["trainable_parameters"] = [models[r.model]["trainable_parameters"] for r in results.values()]
+    weights = weights_frame(xcross, domain.user_ids[split.test.users], split.test.histories)
+    with atomic_folder(out_dir) as tmp:
+        save_run(xcross, tmp / "xcross", config.adapters, {"data": split.summary(), "fit": models[xcross.name]["fit"]})
+        (tmp / "results.json").write_text(json.dumps(report, indent=2, default=float))
+        spreadsheet_safe(table).to_csv(tmp / "comparison.csv", index=False)
+        weights.to_csv(tmp / "weights.csv", index=False)
+    return report
+
+
+def read_poc(out_dir: str | Path) -> tuple[dict[str, object], pd.DataFrame, pd.DataFrame]:
+    """(results.json, comparison table, contribution weights) of a finished proof-of-concept folder."""
+    out_dir = Path(out_dir)
+    report = json.loads((out_dir / "results.json").read_text())
+    return report, pd.read_csv(out_dir / "comparison.csv"), pd.read_csv(out_dir / "weights.csv")

@@ -1,0 +1,214 @@
+"""Background jobs: long runs execute in their own process, recorded in the run store.
+
+The studio (and anything else) calls `launch(workspace, kind, name, params)`: the run is recorded as
+queued and a detached `python -m xcross_core.worker` process is started for it. The worker marks the
+run running, streams progress into the store (throttled), and ends it succeeded with its metrics and
+artifact folder, or failed with a one-line reason (the traceback goes to the run's log file, never to
+the page). Cancelling is a store update; the worker sees it at its next progress write and stops,
+leaving no half-written folder (artifacts are written atomically). A killed worker is marked failed
+the next time the store is opened, so a browser refresh or an app restart never loses track of a run.
+
+Kinds: `adapter` (train a domain adapter) and `poc` (the proof of concept of `xcross_core.poc`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from xcross_core.data.load import ColumnMap, DataError, load_interactions
+from xcross_core.evaluation.splits import make_split
+from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
+from xcross_core.poc import PocConfig, Stage, run_poc
+from xcross_core.store import Run, RunStateError, RunStore, artifact_dir
+from xcross_core.training.events import Cancelled, TrainEvent
+
+KINDS = ("adapter", "poc")
+#: Seconds between progress writes while training (the last step of an epoch is always written).
+PROGRESS_EVERY_S = 1.0
+#: Loss values kept in a run's progress for the live curve.
+CURVE_POINTS = 400
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where the studio keeps its state: the run store, adapters, proof-of-concept runs and logs."""
+
+    root: Path
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / "studio.db"
+
+    @property
+    def adapters(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "poc"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def store(self) -> RunStore:
+        return RunStore(self.store_path)
+
+    def output(self, kind: str, name: str) -> Path:
+        """The artifact folder of a run `name` of `kind`; ValueError for a name that would escape it."""
+        return artifact_dir(self.adapters if kind == "adapter" else self.runs, name)
+
+
+def launch(workspace: Workspace, kind: str, name: str, params: Mapping[str, Any]) -> Run:
+    """Record a queued run and start its worker process; returns the run as recorded.
+
+    Raises ValueError for an unknown kind, an unsafe name, or a name already taken by a folder.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of run {kind!r}; one of {', '.join(KINDS)}")
+    out = workspace.output(kind, name)
+    if out.exists():
+        raise ValueError(f"{name!r} is taken: {out} already exists; choose another name")
+    if kind == "poc":
+        PocConfig.from_dict(dict(params))  # refuse a bad configuration now, not in the background
+    workspace.logs.mkdir(parents=True, exist_ok=True)
+    store = workspace.store()
+    run = store.create(kind, name, params)
+    log = (workspace.logs / f"{run.id}.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xcross_core.worker", str(workspace.root), run.id],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # outlives the page's script run and ignores its signals
+    )
+    log.close()
+    try:
+        return store.start(run.id, process.pid)
+    except RunStateError:  # the worker got there first
+        return store.get(run.id)
+
+
+class Reporter:
+    """Progress callbacks writing into the store; knows when the run was cancelled."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.stage: Stage | None = None
+        self.curve: list[dict[str, Any]] = []
+        self.cancelled = False
+        self._last = 0.0
+        self._event: TrainEvent | None = None
+
+    def on_stage(self, stage: Stage) -> None:
+        self.stage, self._event = stage, None
+        self._write(force=True)
+
+    def on_event(self, event: TrainEvent) -> None:
+        self._event = event
+        point = {"stage": self.stage.label if self.stage else "", "step": event.step, "loss": event.loss}
+        self.curve = [*self.curve[-(CURVE_POINTS - 1) :], point]
+        self._write(force=event.valid_ndcg10 is not None or event.step == event.total_steps)
+
+    def cancel(self) -> bool:
+        return self.cancelled
+
+    def _write(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_EVERY_S:
+            return
+        self._last = now
+        event: dict[str, Any] = {"curve": self.curve}
+        if self.stage is not None:
+            event |= {"stage": self.stage.label, "stage_index": self.stage.index, "stages": self.stage.total}
+        if self._event is not None:
+            event |= asdict(self._event) | {"eta_s": self._event.eta_s}
+        try:
+            self.store.progress(self.run_id, event)
+        except RunStateError as err:
+            self.cancelled = err.status == "cancelled"
+            if not self.cancelled:
+                raise
+
+
+def run_adapter(params: Mapping[str, Any], out: Path, reporter: Reporter) -> dict[str, Any]:
+    """Train a domain adapter as described by `params` (interactions, domain, optional items, budget ...)."""
+    columns = ColumnMap(**params.get("columns", {}))  # our column name -> the name in the file
+    data = load_interactions(params["interactions"], params.get("items"), columns=columns)
+    domain = data.interactions.domain(params["domain"])
+    seed = params.get("seed", 0)
+    fraction, max_users = params.get("fraction", 1.0), params.get("max_users")
+    split = make_split(domain, "users", seed=seed, fraction=fraction, max_users=max_users)
+    loop = replace(
+        ADAPTER_LOOP,
+        seed=seed,
+        epochs=params.get("epochs") or ADAPTER_LOOP.epochs,
+        lr=params.get("lr", ADAPTER_LOOP.lr),
+    )
+    lora = LoraSettings(rank=params.get("rank", LoraSettings.rank), alpha=params.get("alpha", LoraSettings.alpha))
+    reporter.on_stage(Stage(1, 1, f"adapter for {domain.name}"))
+    model, meta = train_adapter(
+        split, out, base=params.get("base"), lora=lora, loop=loop, progress=reporter.on_event, cancel=reporter.cancel
+    )
+    return {"trainable_parameters": meta.trainable_parameters, **meta.metrics, "data": meta.data}
+
+
+def work(workspace: Workspace, run_id: str) -> int:
+    """Execute run `run_id` in this process; the exit status says how it ended (0 done, 1 failed, 130 cancelled)."""
+    store = workspace.store()
+    run = store.get(run_id)
+    try:
+        store.start(run_id)
+    except RunStateError as err:
+        if err.status == "cancelled":
+            return 130
+        # `launch` already marked it running with our pid.
+    reporter = Reporter(store, run_id)
+    out = workspace.output(run.kind, run.name)
+    try:
+        if run.kind == "adapter":
+            metrics = run_adapter(run.params, out, reporter)
+        else:
+            config = PocConfig.from_dict(run.params)
+            callbacks = {"on_stage": reporter.on_stage, "progress": reporter.on_event, "cancel": reporter.cancel}
+            report = run_poc(config, out, **callbacks)
+            metrics = {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}
+    except Cancelled:
+        return 130
+    except Exception as err:  # noqa: BLE001 - any failure ends the run with a readable reason
+        traceback.print_exc()  # the full story goes to the run's log file
+        expected = isinstance(err, (DataError, ValueError, KeyError, FileNotFoundError))
+        reason = f"{err}" if expected else f"unexpected error ({type(err).__name__}: {err}); see logs/{run_id}.log"
+        with suppress(RunStateError):  # cancelled meanwhile: that status stands
+            store.fail(run_id, reason)
+        return 1
+    try:
+        store.finish(run_id, metrics, artifact=out)
+    except RunStateError:  # cancelled after the last check: honour it, keep no artifact
+        shutil.rmtree(out, ignore_errors=True)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one recorded studio job (started by `launch`).")
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("run_id")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return work(Workspace(args.workspace), args.run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
