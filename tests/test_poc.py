@@ -121,3 +121,22 @@ def test_verdicts_read_plainly() -> None:
     assert same.startswith("X-Cross (25%) is as good as LoRA (100%): not significantly different")
     assert "significantly better" in verdict("A", "B", test(0.05, 0.02, 0.08, 0.001))
     assert "significantly worse" in verdict("A", "B", test(-0.05, -0.08, -0.02, 0.001))
+
+
+def test_cli_poc_prints_the_table_and_verdicts_and_writes_the_run_folder(source_adapters, tmp_path, capsys) -> None:
+    from xcross_core.cli import main
+
+    out = tmp_path / "poc"
+    argv = ["poc", SAMPLE / "interactions.csv", "--items", SAMPLE / "items.csv", "--target", "Electronics"]
+    argv += ["--adapters", source_adapters[0], "--out", out, "--max-users", "60", "--epochs", "1"]
+    code = main([str(a) for a in [*argv, "--baselines", "popularity"]])
+    printed, errors = capsys.readouterr()
+    assert code == 0, errors
+    assert "[1/3] X-Cross (25% of users)" in errors
+    assert "X-Cross (25% of users)" in printed and "target LoRA (25% of users)" in printed
+    verdicts = [line for line in printed.splitlines() if line.startswith("- ")]
+    assert len(verdicts) == 2 and all("than target LoRA" in v or "as good as target LoRA" in v for v in verdicts)
+    assert (out / "results.json").is_file() and (out / "xcross").is_dir()
+    # An existing folder is refused, not overwritten.
+    assert main([str(a) for a in argv]) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -37,6 +37,7 @@ from xcross_core.models.registry import (
     make_model,
 )
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, load_run, save_run, weights_frame, xcross_recommender
+from xcross_core.poc import BASELINES, DEFAULT_BASELINES, PocConfig, Stage, read_poc, run_poc
 from xcross_core.training.events import TrainEvent, epoch_logger
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -46,16 +47,22 @@ class UsageError(Exception):
     """A problem with what the user asked for; printed without a traceback, exit status 2."""
 
 
-def _input_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--items", type=Path, help="item file: item_id, title, optional domain/brand/category/...")
-    common.add_argument(
+def _file_options() -> argparse.ArgumentParser:
+    """Which files make the data: the item file and column names (all a background job needs)."""
+    files = argparse.ArgumentParser(add_help=False)
+    files.add_argument("--items", type=Path, help="item file: item_id, title, optional domain/brand/category/...")
+    files.add_argument(
         "--column",
         action="append",
         default=[],
         metavar="THEIRS=OURS",
         help="map a column name of the file to ours (user_id, item_id, timestamp, domain, title); repeatable",
     )
+    return files
+
+
+def _input_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, parents=[_file_options()])
     common.add_argument("--encoding", help="text encoding of CSV/JSON Lines input (default UTF-8)")
     common.add_argument("--min-users", type=int, default=5, help="users a domain needs to be usable (default 5)")
     common.add_argument(
@@ -440,6 +447,52 @@ def cmd_study(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- poc -----------------------------------------------------------------------------------------
+
+
+def cmd_poc(args: argparse.Namespace) -> int:
+    if args.out.exists():
+        raise UsageError(f"{args.out} already exists; choose another --out")
+    _check_adapter_folders(args.adapters)
+    columns = ColumnMap.parse(args.column)
+    try:
+        config = PocConfig(
+            interactions=str(args.interactions),
+            items=None if args.items is None else str(args.items),
+            columns={ours: theirs for theirs, ours in columns.renames().items()},
+            target=args.target,
+            adapters=[str(a) for a in args.adapters],
+            fraction=args.fraction,
+            max_users=args.max_users,
+            epochs=args.epochs,
+            baselines=tuple(args.baselines),
+            seed=args.seed,
+        )
+        bars: dict[str, Callable[[TrainEvent], None]] = {}
+
+        def on_stage(stage: Stage) -> None:
+            print(f"[{stage.index}/{stage.total}] {stage.label}", file=sys.stderr, flush=True)
+            bars["current"] = _progress_bar(stage.label)
+
+        report = run_poc(config, args.out, on_stage=on_stage, progress=lambda e: bars["current"](e))
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
+        return 130
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    _, table, _ = read_poc(args.out)
+    shown = ["model", "trainable_parameters", "hit@10", "hit@10_low", "hit@10_high", "ndcg@10", "ndcg@10_low"]
+    print(
+        f"{report['target']} from {', '.join(report['sources'])}: {report['split']['test_cases']:,} test users, "
+        "full-catalogue ranking, 95% bootstrap CIs"
+    )
+    print(table[[*shown, "ndcg@10_high"]].to_string(index=False, float_format="%.4f"))
+    for test in report["comparisons_vs_reference"].values():
+        print(f"- {test['verdict']}")
+    print(f"finished in {report['seconds']:.0f} s; results in {args.out}")
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 
@@ -543,6 +596,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", required=True, help="domain whose users to export")
     p.add_argument("--out", type=Path, required=True, help="CSV: user_id,layer,source,weight")
     p.set_defaults(handler=cmd_weights)
+
+    p = sub.add_parser(
+        "poc", parents=[_file_options()], help="proof of concept: X-Cross on a small target budget against baselines"
+    )
+    p.add_argument("interactions", type=Path)
+    p.add_argument("--target", required=True, help="target domain (the new product category)")
+    p.add_argument("--adapters", nargs="+", type=Path, required=True, help="source adapter folders (same base model)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to create (results, weights, X-Cross run)")
+    p.add_argument("--fraction", type=float, default=PocConfig.fraction, help="share of the target's training users")
+    p.add_argument("--max-users", type=int, help="cap the target's users (seeded sample) for quick runs")
+    p.add_argument("--epochs", type=int, default=PocConfig.epochs, help="maximum epochs per trained model")
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=BASELINES,
+        default=list(DEFAULT_BASELINES),
+        help=f"models besides X-Cross and the same-budget target LoRA (default: {' '.join(DEFAULT_BASELINES)})",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_poc)
 
     p = sub.add_parser("study", parents=[common], help="data efficiency: X-Cross vs target LoRA at several budgets")
     p.add_argument("interactions", type=Path)
