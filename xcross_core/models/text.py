@@ -12,6 +12,7 @@ random catalogue items.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,9 @@ class TextRecommender(Recommender):
         self.name = name
         self._item_vectors: torch.Tensor | None = None
         self._rng = np.random.default_rng(self.loop.seed)  # cut points and negatives; reseeded by fit
+        # One encoding at a time: the tokenizer's truncation side and what an encoder records about its
+        # last forward (X-Cross's weights) are shared state, and concurrent requests must not mix them.
+        self.lock = threading.RLock()
 
     # --- text ----------------------------------------------------------------------------------
 
@@ -96,26 +100,29 @@ class TextRecommender(Recommender):
         return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
 
     def encode_prompts(self, histories: Sequence[np.ndarray], encoder: nn.Module | None = None) -> torch.Tensor:
-        tokens = self._tokens(self.prompts(histories), self.config.prompt_tokens, keep_end=True)
-        return (encoder or self.encoder)(**tokens)
+        with self.lock:
+            tokens = self._tokens(self.prompts(histories), self.config.prompt_tokens, keep_end=True)
+            return (encoder or self.encoder)(**tokens)
 
     def encode_items(self, items: np.ndarray, encoder: nn.Module | None = None) -> torch.Tensor:
-        tokens = self._tokens([self.domain.item_text[i] for i in items], self.config.item_tokens, keep_end=False)
-        return (encoder or self.encoder)(**tokens)
+        with self.lock:
+            tokens = self._tokens([self.domain.item_text[i] for i in items], self.config.item_tokens, keep_end=False)
+            return (encoder or self.encoder)(**tokens)
 
     # --- scoring -------------------------------------------------------------------------------
 
     def item_vectors(self) -> torch.Tensor:
         """[n_items, H] unit vectors of the whole catalogue, cached until the weights change."""
-        if self._item_vectors is None:
-            # Batches of similar length waste little compute on padding.
-            order = np.argsort([len(t) for t in self.domain.item_text], kind="stable")
-            step = self.config.encode_batch
-            with torch.no_grad():
-                vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
-            self._item_vectors = torch.empty_like(vectors)
-            self._item_vectors[torch.from_numpy(order).to(vectors.device)] = vectors
-        return self._item_vectors
+        with self.lock:
+            if self._item_vectors is None:
+                # Batches of similar length waste little compute on padding.
+                order = np.argsort([len(t) for t in self.domain.item_text], kind="stable")
+                step = self.config.encode_batch
+                with torch.no_grad():
+                    vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
+                self._item_vectors = torch.empty_like(vectors)
+                self._item_vectors[torch.from_numpy(order).to(vectors.device)] = vectors
+            return self._item_vectors
 
     def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         items = self.item_vectors()

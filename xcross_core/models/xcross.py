@@ -235,8 +235,9 @@ class SourceMixRecommender(TextRecommender):
         step = self.config.encode_batch
         with torch.no_grad():
             for s in range(0, len(histories), step):
-                self.encode_prompts(histories[s : s + step])
-                out.append(self.encoder.contributions().cpu().numpy())
+                with self.lock:  # the weights recorded by this forward, not another thread's
+                    self.encode_prompts(histories[s : s + step])
+                    out.append(self.encoder.contributions().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.encoder.info.num_layers + 1, self.encoder.n))
 
 
@@ -249,7 +250,7 @@ class XCrossRecommender(SourceMixRecommender):
         The prompt vector is normalise(sum_i w_i * stream_i), so an item's score splits exactly into one
         term per source stream; each row sums to the item's score.
         """
-        with torch.no_grad():
+        with torch.no_grad(), self.lock:
             self.encode_prompts([np.asarray(history)])  # fills encoder.streams
             streams = self.encoder.streams[0]  # [n, H]
             norm = streams.sum(0).norm().clamp(min=1e-12)
