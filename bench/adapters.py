@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from perf import recommend  # bench/ is on the path when this script runs
 
-from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, train_adapter
-from xcross_core.models.recommender import top_k
 from xcross_core.models.registry import make_model
 from xcross_core.training.events import epoch_logger
 
@@ -65,43 +63,6 @@ def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) ->
         "train_users": len(split.train),
     }
     return model, info
-
-
-def speed(domain: DomainData, adapter: Path, n_users: int = 1000, n_items: int = 10_000) -> dict[str, float]:
-    """Recommend latency for `n_users` over an `n_items` catalogue, and where the time goes."""
-    keep = min(n_items, domain.n_items)
-    # The first `keep` items as the catalogue; histories restricted to it.
-    sub = DomainData(
-        domain.name,
-        domain.item_ids[:keep],
-        domain.item_text[:keep],
-        domain.user_ids,
-        domain.offsets,
-        domain.items,
-        domain.titles()[:keep],
-    )
-    histories = [h[h < keep] for h in domain.sequences()]
-    histories = [h for h in histories if len(h)][:n_users]
-    model = load_adapter(adapter, sub)
-    t0 = time.perf_counter()
-    model.item_vectors()
-    catalogue_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for s in range(0, len(histories), model.config.encode_batch):
-            model.encode_prompts(histories[s : s + model.config.encode_batch])
-    prompts_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    top_k(model, histories, 10)
-    total_s = time.perf_counter() - t0
-    return {
-        "users": len(histories),
-        "catalogue_items": keep,
-        "catalogue_encoding_seconds": round(catalogue_s, 1),
-        "recommend_seconds": round(total_s, 2),
-        "users_per_second": round(len(histories) / total_s, 1),
-        "prompt_encoding_share": round(min(prompts_s / total_s, 1.0), 3),
-    }
 
 
 def main() -> int:
@@ -159,7 +120,8 @@ def main() -> int:
             report[name][f"lora 100% - {ref}"] = test.to_dict()
             log(f"[{name}] lora 100% - {ref}: ndcg@10 {test.difference} p={test.p_value:.4f}")
     if "Beauty" in results:
-        report["speed"] = speed(domains["Beauty"], args.out / "Beauty-1")
+        catalogue = domains["Beauty"].first_items(10_000)
+        report["speed"] = recommend(load_adapter(args.out / "Beauty-1", catalogue), n_users=1000)
         log(f"[speed] {json.dumps(report['speed'])}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))

@@ -7,7 +7,7 @@ ingestion (splits, models, evaluation) works on `DomainData`, whose sequences ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -65,6 +65,24 @@ class DomainData:
 
     def titles(self) -> tuple[str, ...]:
         return self.item_titles or self.item_text
+
+    def first_items(self, n: int) -> DomainData:
+        """This domain with its catalogue cut to the first `n` items; purchases of the others are removed.
+
+        For benchmarks that need a catalogue of a given size from real data.
+        """
+        keep = self.items < n
+        counts = np.add.reduceat(keep, self.offsets[:-1]) if len(self.items) else np.zeros(self.n_users, dtype=int)
+        counts = np.where(self.lengths > 0, counts, 0)  # reduceat reads the next user's first item for empty users
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return replace(
+            self,
+            item_ids=self.item_ids[:n],
+            item_text=self.item_text[:n],
+            offsets=offsets,
+            items=self.items[keep],
+            item_titles=self.item_titles[:n],
+        )
 
 
 @dataclass(frozen=True)
