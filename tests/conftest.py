@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.text import TextConfig
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def make_domain(sequences: list[list[int]], n_items: int, name: str = "Toy") -> DomainData:
@@ -76,42 +81,62 @@ def tiny_gpt2(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def sample_electronics() -> DomainData:
     """The bundled sample data's Electronics domain."""
-    from pathlib import Path
-
     from xcross_core.data.load import load_interactions
 
-    root = Path(__file__).resolve().parent.parent / "sample_data"
-    return load_interactions(root / "interactions.csv", root / "items.csv").interactions.domain("Electronics")
+    return load_interactions(SAMPLE / "interactions.csv", SAMPLE / "items.csv").interactions.domain("Electronics")
 
 
 #: A text config small enough for tiny models and quick tests.
 FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, negatives=16, valid_cases=40)
 
 
-@pytest.fixture(scope="session")
-def source_adapters(sample_electronics, tiny_bert, tmp_path_factory) -> list[str]:
-    """Three tiny-BERT adapters (domains Source0-2) with random non-zero LoRA weights, ranks 4, 8, 8, in peft format."""
+def save_tiny_adapters(
+    folder: Path, base: str, domain: DomainData, names: Sequence[str], ranks: Sequence[int] | None = None
+) -> list[str]:
+    """One adapter per name on the tiny `base`, with random non-zero LoRA weights (untrained: tests check
+    the plumbing, not the model), saved in peft format as `folder / name`; returns their paths."""
     import torch
 
     from xcross_core.models.adapters import AdapterMetadata, LoraSettings, lora_recommender, save_adapter
     from xcross_core.training.loop import LoopConfig
 
-    folder = tmp_path_factory.mktemp("adapters")
     paths = []
-    for i, rank in enumerate((4, 8, 8)):
-        rec = lora_recommender(sample_electronics, tiny_bert, LoraSettings(rank=rank), FAST_TEXT, LoopConfig(seed=i))
+    for i, (name, rank) in enumerate(zip(names, ranks or [4] * len(names), strict=True)):
+        rec = lora_recommender(domain, base, LoraSettings(rank=rank), FAST_TEXT, LoopConfig(seed=i))
         with torch.no_grad():
-            for name, p in rec.encoder.named_parameters():
-                if "lora_B" in name:
+            for param_name, p in rec.encoder.named_parameters():
+                if "lora_B" in param_name:
                     p.normal_(0, 0.5)
         meta = AdapterMetadata(
-            domain=f"Source{i}",
-            base=tiny_bert,
+            domain=name,
+            base=base,
             lora={"rank": rank, "alpha": 16, "dropout": 0.0, "targets": list(rec.lora.targets)},
             text=FAST_TEXT.__dict__,
             loop={},
-            data={},
+            data={"train_users": 0},
             trainable_parameters=rec.trainable_parameters,
+            metrics={"valid_ndcg@10": None},
         )
-        paths.append(str(save_adapter(rec, meta, folder / f"source{i}")))
+        paths.append(str(save_adapter(rec, meta, folder / name)))
     return paths
+
+
+def small_poc_params(adapters: list[str], **changes: object) -> dict[str, object]:
+    """Proof-of-concept parameters small enough for a test: 60 sample users of Electronics, one epoch."""
+    params = {
+        "interactions": str(SAMPLE / "interactions.csv"),
+        "items": str(SAMPLE / "items.csv"),
+        "target": "Electronics",
+        "adapters": adapters,
+        "max_users": 60,
+        "epochs": 1,
+        "baselines": ["popularity"],
+    }
+    return params | changes
+
+
+@pytest.fixture(scope="session")
+def source_adapters(sample_electronics, tiny_bert, tmp_path_factory) -> list[str]:
+    """Three tiny-BERT adapters (domains Source0-2) of ranks 4, 8, 8."""
+    names = [f"Source{i}" for i in range(3)]
+    return save_tiny_adapters(tmp_path_factory.mktemp("adapters"), tiny_bert, sample_electronics, names, (4, 8, 8))

@@ -10,25 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import SAMPLE, small_poc_params
 from xcross_core.evaluation.stats import Estimate, PairedTest
 from xcross_core.models.registry import make_model
 from xcross_core.poc import PocConfig, read_poc, run_poc, verdict
 from xcross_core.training.events import Cancelled
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-
 
 def tiny_config(adapters: list[str], **changes: object) -> PocConfig:
-    params = {
-        "interactions": str(SAMPLE / "interactions.csv"),
-        "items": str(SAMPLE / "items.csv"),
-        "target": "Electronics",
-        "adapters": adapters,
-        "max_users": 60,
-        "epochs": 1,
-        "baselines": ("popularity", "zero-shot", "uniform-merge"),
-    }
-    return PocConfig(**(params | changes))
+    baselines = ("popularity", "zero-shot", "uniform-merge")
+    return PocConfig.from_dict(small_poc_params(adapters, baselines=baselines) | changes)
 
 
 @pytest.fixture(scope="module")

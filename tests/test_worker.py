@@ -9,23 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import small_poc_params
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace, launch
-
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-
-
-def poc_params(adapters: list[str], **changes: object) -> dict[str, object]:
-    params = {
-        "interactions": str(SAMPLE / "interactions.csv"),
-        "items": str(SAMPLE / "items.csv"),
-        "target": "Electronics",
-        "adapters": adapters,
-        "max_users": 60,
-        "epochs": 1,
-        "baselines": ["popularity"],
-    }
-    return params | changes
 
 
 def wait_for(store: RunStore, run_id: str, done, timeout: float = 180.0):
@@ -59,7 +45,7 @@ def workspace(tmp_path) -> Workspace:
 
 
 def test_a_poc_runs_to_completion_in_the_background(workspace, source_adapters) -> None:
-    run = launch(workspace, "poc", "first", poc_params(source_adapters[:2]))
+    run = launch(workspace, "poc", "first", small_poc_params(source_adapters[:2]))
     assert run.status in ("queued", "running") and run.pid
     store = workspace.store()
     done = wait_for(store, run.id, lambda r: r.status not in ("queued", "running"))
@@ -73,7 +59,7 @@ def test_a_poc_runs_to_completion_in_the_background(workspace, source_adapters) 
 
 
 def test_cancelling_stops_the_worker_and_leaves_no_folder(workspace, source_adapters) -> None:
-    run = launch(workspace, "poc", "cancel-me", poc_params(source_adapters[:1], max_users=400, epochs=50))
+    run = launch(workspace, "poc", "cancel-me", small_poc_params(source_adapters[:1], max_users=400, epochs=50))
     store = workspace.store()
     wait_for(store, run.id, training)
     store.cancel(run.id)
@@ -83,7 +69,7 @@ def test_cancelling_stops_the_worker_and_leaves_no_folder(workspace, source_adap
 
 
 def test_a_failing_run_is_marked_failed_with_a_readable_reason(workspace, source_adapters) -> None:
-    params = poc_params(source_adapters[:1], target="Garden")
+    params = small_poc_params(source_adapters[:1], target="Garden")
     run = launch(workspace, "poc", "no-such-domain", params)
     done = wait_for(workspace.store(), run.id, lambda r: r.status not in ("queued", "running"))
     assert done.status == "failed"
@@ -94,20 +80,20 @@ def test_a_failing_run_is_marked_failed_with_a_readable_reason(workspace, source
 @pytest.mark.parametrize("name", ["../escape", "/abs/path", "nul\x00byte", ""])
 def test_unsafe_names_are_refused_before_anything_starts(workspace, source_adapters, name) -> None:
     with pytest.raises(ValueError):
-        launch(workspace, "poc", name, poc_params(source_adapters[:1]))
+        launch(workspace, "poc", name, small_poc_params(source_adapters[:1]))
     assert workspace.store().list() == []
 
 
 def test_a_bad_configuration_is_refused_before_anything_starts(workspace) -> None:
     with pytest.raises(ValueError, match="at least one source adapter"):
-        launch(workspace, "poc", "empty", poc_params([]))
+        launch(workspace, "poc", "empty", small_poc_params([]))
     assert workspace.store().list() == []
 
 
 def test_a_worker_killed_mid_epoch_leaves_a_consistent_store_and_folder_and_can_be_rerun(
     workspace, source_adapters
 ) -> None:
-    params = poc_params(source_adapters[:1], max_users=400, epochs=50)
+    params = small_poc_params(source_adapters[:1], max_users=400, epochs=50)
     run = launch(workspace, "poc", "killed", params)
     store = workspace.store()
     wait_for(store, run.id, training)

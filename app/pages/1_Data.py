@@ -1,0 +1,114 @@
+"""Data: choose the purchase log, map its columns, read the validation report, browse a domain."""
+
+import streamlit as st
+import widgets
+
+from xcross_core.data.load import DataError
+
+widgets.page("Data")
+
+# -- which dataset ------------------------------------------------------------------------------------------
+current = widgets.current_dataset()
+datasets = {d.label: d for d in [widgets.sample_dataset(), *widgets.dev_datasets()]}
+keys = [*datasets, "upload"]
+picked = st.radio(
+    "Dataset",
+    keys,
+    index=keys.index(current.label if current.label in datasets else "upload"),
+    format_func=lambda key: "Upload a file" if key == "upload" else key,
+    horizontal=True,
+)
+if picked == "upload":
+    limit_mb = widgets.max_upload_bytes() // 2**20
+    st.caption(f"CSV, TSV, Parquet or JSON Lines, one row per purchase; up to {limit_mb} MB per file.")
+    left, right = st.columns(2)
+    types = ["csv", "tsv", "parquet", "jsonl", "ndjson"]
+    main = left.file_uploader("Interactions file (user_id, item_id, timestamp, domain, title)", type=types)
+    items = right.file_uploader("Item file (optional: item_id, title, other text columns)", type=types)
+    if st.button("Use these files", type="primary", disabled=main is None):
+        try:
+            path = widgets.save_upload(main.name, main.getvalue())
+            items_path = widgets.save_upload(items.name, items.getvalue()) if items is not None else None
+        except ValueError as err:
+            widgets.show_error(err, "Upload refused")
+        else:
+            widgets.set_dataset(widgets.Dataset(f"Upload: {path.name}", str(path), items_path and str(items_path)))
+            st.rerun()
+    if current.label.startswith("Upload"):
+        st.caption(f"Using **{current.label}**.")
+    else:
+        st.info(
+            "Upload a file and press **Use these files**; until then the analysis below uses " + current.label + "."
+        )
+else:
+    chosen = datasets[picked]
+    if chosen.label != current.label:
+        widgets.set_dataset(chosen)
+        current = chosen
+
+# -- column mapping -----------------------------------------------------------------------------------------
+mapping = dict(current.columns)
+with st.expander("Column names (if your file calls them something else)", expanded=bool(mapping)):
+    st.caption("For each column the studio needs, the name it has in your file.")
+    cols = st.columns(5)
+    given = {
+        ours: cols[i].text_input(ours, mapping.get(ours, ours), key=f"col-{ours}")
+        for i, ours in enumerate(widgets.OUR_COLUMNS)
+    }
+    if st.button("Apply column names"):
+        columns = tuple(sorted((o, t.strip()) for o, t in given.items() if t.strip() and t.strip() != o))
+        widgets.set_dataset(widgets.Dataset(current.label, current.interactions, current.items, columns))
+        st.rerun()
+
+# -- validation report ---------------------------------------------------------------------------------------
+try:
+    result = widgets.load_dataset(current)
+except DataError as err:
+    widgets.show_error(err, "This data cannot be used")
+    if err.report is not None and len(err.report.dropped):
+        st.dataframe(widgets.dropped_summary(err.report), hide_index=True)
+        st.download_button(
+            "Download the dropped rows (CSV)", widgets.dropped_csv(err.report), "dropped_rows.csv", "text/csv"
+        )
+    st.stop()
+
+report = result.report
+domains = widgets.usable_domains(result)
+status = st.columns(4)
+status[0].metric("Status", "OK" if report.ok else "Problems found")
+status[1].metric("Domains usable", f"{len(domains)} of {len(report.domains)}")
+status[2].metric("Purchases kept", f"{len(result.interactions.frame):,}")
+status[3].metric("Rows dropped", f"{len(report.dropped):,}")
+
+st.subheader("Per domain")
+st.dataframe(widgets.domain_table(result), hide_index=True, width="stretch")
+if len(report.dropped):
+    st.subheader("Dropped rows")
+    st.caption("Row numbers are data rows of the named file (the header is not counted).")
+    st.dataframe(widgets.dropped_summary(report), hide_index=True)
+    st.download_button("Download the dropped rows (CSV)", widgets.dropped_csv(report), "dropped_rows.csv", "text/csv")
+for message in report.errors:
+    st.error(message)
+if report.warnings:
+    with st.expander(f"Warnings ({len(report.warnings)})"):
+        for message in report.warnings:
+            st.warning(message)
+
+# -- browse ----------------------------------------------------------------------------------------------------
+if not domains:
+    st.info("No domain has enough users to train on; see the notes in the table above.")
+    st.stop()
+st.subheader("Browse a domain")
+left, right = st.columns(2)
+name = left.selectbox("Domain", domains, key="browse-domain")
+domain = widgets.domain_data(current, name)
+items_table = result.interactions.items
+items_table = items_table[items_table["domain"] == name].drop(columns=["text", "domain"])
+search = left.text_input("Search titles", key="browse-search")
+if search:
+    items_table = items_table[items_table["title"].str.contains(search, case=False, regex=False)]
+left.caption(f"{len(items_table):,} of {domain.n_items:,} items")
+left.dataframe(items_table, hide_index=True, height=360, width="stretch")
+users = domain.user_ids.tolist()
+user = right.selectbox(f"A customer's history ({len(users):,} customers)", users, key="browse-user")
+right.dataframe(widgets.history_frame(domain, domain.sequence(domain.user_index[user])), hide_index=True)

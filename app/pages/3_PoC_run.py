@@ -1,0 +1,83 @@
+"""PoC run: configure and start a proof of concept for a new domain, and follow the runs in progress."""
+
+from datetime import datetime
+
+import streamlit as st
+import widgets
+
+from xcross_core.data.load import DataError
+from xcross_core.poc import BASELINES, DEFAULT_BASELINES
+
+widgets.page("PoC run")
+st.caption(
+    "X-Cross is trained on a small share of the new domain's customers and compared with a LoRA adapter trained "
+    "on the same share (the reference), plus the baselines you pick. Everyone is tested on the same customers."
+)
+
+dataset = widgets.current_dataset()
+try:
+    domains = widgets.usable_domains(widgets.load_dataset(dataset))
+except DataError as err:
+    widgets.show_error(err, "The current data cannot be used")
+    domains = []
+library = widgets.adapter_library()
+
+if not domains:
+    st.info("Choose data with at least one usable domain on the **Data** page first.")
+elif library.empty:
+    st.info("No source adapters yet: train one per existing category on the **Adapters** page first.")
+else:
+    labels = {row["path"]: widgets.adapter_label(row) for _, row in library.iterrows()}
+    a, b = st.columns(2)
+    target = a.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
+    others = [p for p, d in zip(library["path"], library["domain"], strict=True) if d != target]
+    sources = b.multiselect(
+        "Source adapters",
+        list(labels),
+        default=others,
+        format_func=labels.get,
+        key=f"sources-{target}",
+        help="Adapters of existing categories. An adapter of the target itself would leak its data.",
+    )
+    with st.form("poc"):
+        c, d, e = st.columns(3)
+        fraction = c.slider(
+            "Data budget: share of the target's training users",
+            0.05,
+            1.0,
+            0.25,
+            0.05,
+            format="%.2f",
+            help="Test users never change with it, so budgets are comparable.",
+        )
+        cap = d.number_input(
+            "Cap users (0 = all)",
+            0,
+            1_000_000,
+            0,
+            step=100,
+            help="Caps the users considered at all, for a quick trial.",
+        )
+        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3)
+        baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
+        name = st.text_input("Run name", value=f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}")
+        start = st.form_submit_button("Start the proof of concept", type="primary")
+    if start:
+        params = dataset.params() | {
+            "target": target,
+            "adapters": list(sources),
+            "fraction": float(fraction),
+            "max_users": int(cap) or None,
+            "epochs": int(epochs),
+            "baselines": list(baselines),
+            "seed": 0,
+        }
+        if widgets.launch_run("poc", name.strip(), params):
+            st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
+
+st.subheader("Runs in progress")
+widgets.active_runs("poc")
+recent = widgets.finished_pocs()[:3]
+if recent:
+    st.caption("Latest finished: " + " · ".join(widgets.run_label(r) for r in recent))
+    st.page_link("pages/4_Results.py", label="See the results →")

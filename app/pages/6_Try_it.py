@@ -1,0 +1,66 @@
+"""Try it: a purchase history in, top-K from several saved models side by side."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import widgets
+
+from xcross_core.data.load import DataError
+from xcross_core.models.recommender import top_k
+
+widgets.page("Try it")
+dataset = widgets.current_dataset()
+try:
+    domains = widgets.usable_domains(widgets.load_dataset(dataset))
+except DataError as err:
+    widgets.show_error(err, "The current data cannot be used")
+    st.stop()
+if not domains:
+    st.info("Choose data with at least one usable domain on the **Data** page first.")
+    st.stop()
+
+a, b = st.columns([1, 3])
+name = a.selectbox("Domain", domains, key="try-domain")
+domain = widgets.domain_data(dataset, name)
+how = a.radio("History", ["Pick items", "An existing customer"], key="try-how")
+if how == "Pick items":
+    history = b.multiselect(
+        "Items bought, oldest first",
+        range(domain.n_items),
+        format_func=lambda i: widgets.item_label(domain, i),
+        max_selections=20,
+        key=f"try-items-{name}",
+        placeholder="Type to search the catalogue",
+    )
+else:
+    user = b.selectbox("Customer", domain.user_ids.tolist(), key=f"try-user-{name}")
+    history = domain.sequence(domain.user_index[user]).tolist()
+    b.caption(" → ".join(domain.titles()[i][:40] for i in history[-8:]))
+
+library = widgets.adapter_library()
+models = {"popularity": "Popularity (most bought)", "base": "Base language model (no adapter)"}
+models |= {row["path"]: f"Adapter: {widgets.adapter_label(row)}" for _, row in library.iterrows()}
+for run in widgets.finished_pocs():
+    models[str(Path(run.artifact) / "xcross")] = f"X-Cross: {widgets.run_label(run)}"
+default = [m for m in models if m == "popularity" or f"— {name} ·" in models[m]][:3]
+c, d = st.columns([3, 1])
+chosen = c.multiselect("Models", list(models), default=default, format_func=models.get, max_selections=4)
+k = d.slider("K", 5, 20, 10)
+if not history:
+    st.info("Pick at least one item (or a customer) to get recommendations.")
+    st.stop()
+if not chosen:
+    st.info("Pick at least one model.")
+    st.stop()
+
+for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
+    column.markdown(f"**{models[key]}**")
+    model = None
+    with column:
+        model = widgets.guarded(lambda key=key: widgets.load_model(key, dataset, domain), "Could not load the model")
+    if model is None:
+        continue
+    items, scores = top_k(model, [np.asarray(history, dtype=np.int64)], k)
+    frame = widgets.history_frame(domain, items[0]).rename(columns={"#": "rank"}).assign(score=scores[0])
+    column.dataframe(frame.drop(columns=["item_id"]).round({"score": 3}), hide_index=True, width="stretch")

@@ -1,0 +1,75 @@
+"""History & export: every run in the store; delete one; export a proof of concept as HTML, CSV or JSON."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import widgets
+
+widgets.page("History & export")
+runs = widgets.store().list()
+if not runs:
+    st.info("No runs yet. Adapters you train and proofs of concept you start are all listed here.")
+    st.stop()
+
+
+def key_metrics(run) -> str:
+    """A short summary of what a run found."""
+    metrics = run.metrics or {}
+    if run.kind == "adapter":
+        valid = metrics.get("valid_ndcg@10")
+        return "" if valid is None else f"validation NDCG@10 {valid:.4f}"
+    if run.kind == "poc" and run.status == "succeeded" and run.artifact and Path(run.artifact).is_dir():
+        try:
+            report, _, _ = widgets.read_run(run)
+        except (OSError, ValueError):
+            return "results missing"
+        scores = {info["key"]: info["metrics"]["ndcg@10"]["mean"] for info in report["models"].values()}
+        return (
+            f"NDCG@10: X-Cross {scores.get('x-cross', float('nan')):.4f} · LoRA {scores.get('lora', float('nan')):.4f}"
+        )
+    return ""
+
+
+table = pd.DataFrame(
+    {
+        "kind": [r.kind for r in runs],
+        "name": [r.name for r in runs],
+        "status": [r.status for r in runs],
+        "created": [widgets.created(r) for r in runs],
+        "duration": [widgets.duration(r) for r in runs],
+        "key metrics": [key_metrics(r) for r in runs],
+        "error": [r.error or "" for r in runs],
+    }
+)
+st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("One run")
+by_id = {r.id: r for r in runs}
+run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: widgets.run_label(by_id[i]), key="history-run")]
+if run.status == "failed":
+    st.error(f"Failed: {run.error}")
+with st.expander("Parameters"):
+    st.json(run.params)
+
+if run.kind == "poc" and run.status == "succeeded":
+    loaded = widgets.guarded(lambda: widgets.read_run(run), "Could not read the run's results")
+    if loaded:
+        report, comparison, weights = loaded
+        slug = "".join(ch if ch.isalnum() else "_" for ch in run.name)
+        embed = st.toggle("Embed the chart library in the HTML report (works offline, about 4 MB)")
+        a, b, c, d = st.columns(4)
+        a.download_button(
+            "HTML report", lambda: widgets.report_html(run, report, embed), f"{slug}.html", "text/html", type="primary"
+        )
+        b.download_button("Comparison (CSV)", comparison.to_csv(index=False), f"{slug}_comparison.csv", "text/csv")
+        c.download_button("Weights (CSV)", weights.to_csv(index=False), f"{slug}_weights.csv", "text/csv")
+        d.download_button("Results (JSON)", json.dumps(report, indent=2), f"{slug}_results.json", "application/json")
+
+with st.popover("Delete this run"):
+    remove = st.checkbox("Also delete its files (adapter or run folder)", key=f"rm-files-{run.id}")
+    clicked = st.button("Delete", type="primary", key=f"delete-{run.id}")
+    if clicked and widgets.guarded(lambda: widgets.delete_run(run, remove) or True, "Could not delete"):
+        st.toast(f"Deleted {run.name}")
+        st.rerun()

@@ -1,0 +1,40 @@
+"""Builders shared by the studio tests (test_app.py, test_e2e.py): a workspace with tiny adapters and a
+finished proof-of-concept run recorded in its store, all on the bundled sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import save_tiny_adapters, small_poc_params
+from xcross_core.data.load import load_interactions
+from xcross_core.poc import PocConfig, run_poc
+from xcross_core.worker import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data" / "interactions.csv"
+SAMPLE_ITEMS = ROOT / "sample_data" / "items.csv"
+SOURCES = ("Sports", "Kitchen")
+TARGET = "Electronics"
+
+
+def tiny_adapters(workspace: Workspace, base: str, domains: tuple[str, ...] = SOURCES) -> list[str]:
+    """One tiny adapter per sample domain in `domains`, saved into the workspace's adapters folder."""
+    target = load_interactions(SAMPLE, SAMPLE_ITEMS).interactions.domain(TARGET)
+    return save_tiny_adapters(workspace.adapters, base, target, domains)
+
+
+def small_config(adapters: list[str], **overrides: object) -> dict[str, object]:
+    """The tests' small PoC at half the target's training users."""
+    return small_poc_params(adapters, fraction=0.5) | overrides
+
+
+def finished_poc(workspace: Workspace, adapters: list[str], name: str = "tiny poc", **overrides: object) -> str:
+    """Run a small proof of concept in this process and record it in the store as succeeded; returns its id."""
+    params = small_config(adapters, **overrides)
+    out = workspace.output("poc", name)
+    report = run_poc(PocConfig.from_dict(params), out)
+    store = workspace.store()
+    run = store.create("poc", name, params)
+    store.start(run.id)
+    store.finish(run.id, {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}, out)
+    return run.id

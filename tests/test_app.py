@@ -1,0 +1,363 @@
+"""The Streamlit studio, page by page, through Streamlit's AppTest (no browser; see test_e2e.py for that).
+
+One workspace for the module: two tiny adapters (Sports, Kitchen) and one finished small proof of
+concept for Electronics. Every test checks that its page raised nothing and shows its key elements.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.studio_helpers import ROOT, SAMPLE, finished_poc, tiny_adapters
+from xcross_core.store import ACTIVE
+from xcross_core.worker import Workspace
+
+APP = ROOT / "app"
+BAD = ROOT / "tests" / "data" / "bad"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_bert, tmp_path_factory) -> Workspace:
+    workspace = Workspace(tmp_path_factory.mktemp("studio"))
+    adapters = tiny_adapters(workspace, tiny_bert)
+    finished_poc(workspace, adapters)
+    return workspace
+
+
+@pytest.fixture(autouse=True)
+def environment(studio, monkeypatch) -> Workspace:
+    monkeypatch.setenv("XCROSS_HOME", str(studio.root))
+    monkeypatch.syspath_prepend(str(APP))  # as `streamlit run app/Home.py` does
+    (studio.root / "dataset.json").unlink(missing_ok=True)  # every test starts on the sample data
+    return studio
+
+
+def open_page(page: str | None = None, **state: object):
+    """The app at `page` (a path under app/, e.g. "pages/1_Data.py"), run once, with `state` in session_state."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP / "Home.py"), default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def charts(at) -> list:
+    return at.get("plotly_chart")
+
+
+def test_home_shows_the_workflow_and_counts(studio) -> None:
+    at = open_page()
+    assert_clean(at)
+    assert at.title[0].value == "X-Cross studio"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Adapters"] == str(2 + len(_bundled()))
+    assert metrics["Finished PoC runs"] == "1"
+    assert len(at.get("page_link")) == 7
+
+
+def _bundled() -> list[Path]:
+    folder = ROOT / "sample_data" / "adapters"
+    return [p for p in folder.iterdir() if (p / "xcross_adapter.json").is_file()] if folder.is_dir() else []
+
+
+def test_data_page_validates_the_sample_data_by_default() -> None:
+    at = open_page("pages/1_Data.py")
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "OK"
+    assert metrics["Domains usable"] == "4 of 4"
+    assert at.radio[0].value.startswith("Sample data")
+    domains = at.dataframe[0].value
+    assert sorted(domains["domain"]) == ["Electronics", "Home_Office", "Kitchen", "Sports"]
+    assert {"users", "items", "length median"} <= set(domains.columns)
+    # Browse: a domain's items and one customer's history.
+    at.selectbox(key="browse-domain").set_value("Kitchen").run()
+    assert_clean(at)
+    user = at.selectbox(key="browse-user").value
+    assert user.startswith("KI-")
+    history = at.dataframe[-1].value
+    assert len(history) >= 1 and {"item_id", "title"} <= set(history.columns)
+
+
+def test_data_page_uploads_a_good_file(studio) -> None:
+    at = open_page("pages/1_Data.py")
+    at.radio[0].set_value("upload").run()
+    assert_clean(at)
+    text = (BAD / "duplicate_rows.csv").read_bytes()
+    at.file_uploader[0].set_value(("my shop.csv", text, "text/csv")).run()
+    at.button[0].click().run()  # "Use these files"
+    assert_clean(at)
+    saved = studio.root / "uploads" / "my shop.csv"
+    assert saved.read_bytes() == text
+    assert at.session_state["dataset"].interactions == str(saved)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows dropped"] == "2"  # the two exact duplicates, reported as warnings
+    assert "Dropped rows" in texts(at.subheader)
+    assert any(b.label.startswith("Download the dropped rows") for b in at.download_button)
+    # The choice survives a browser refresh (a new session).
+    again = open_page("pages/1_Data.py")
+    assert again.session_state["dataset"].interactions == str(saved)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.csv", "is empty"),
+        ("binary_garbage.csv", "does not look like a text file"),
+        ("latin1.csv", "latin-1"),
+        ("header_only.csv", "no data rows"),
+    ],
+)
+def test_data_page_shows_why_a_bad_file_cannot_be_used(studio, name, message) -> None:
+    path = studio.root / "uploads" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((BAD / name).read_bytes())
+    from widgets import Dataset
+
+    at = open_page("pages/1_Data.py", dataset=Dataset(f"Upload: {name}", str(path)))
+    assert_clean(at)
+    assert message in texts(at.error)
+    # Pages that need data say so instead of failing.
+    for page in ("pages/2_Adapters.py", "pages/3_PoC_run.py", "pages/6_Try_it.py"):
+        other = open_page(page, dataset=Dataset(f"Upload: {name}", str(path)))
+        assert_clean(other)
+        assert message in texts(other.error)
+
+
+def test_data_page_maps_columns_of_a_file_with_other_names(studio) -> None:
+    from widgets import Dataset
+
+    path = studio.root / "uploads" / "wrong_columns.csv"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((BAD / "wrong_columns.csv").read_bytes())
+    at = open_page("pages/1_Data.py", dataset=Dataset("Upload: wrong_columns.csv", str(path)))
+    assert_clean(at)
+    assert "missing" in texts(at.error).lower()
+    for ours, theirs in {"user_id": "userId", "item_id": "itemId", "timestamp": "time", "domain": "category"}.items():
+        at.text_input(key=f"col-{ours}").set_value(theirs)
+    at.text_input(key="col-title").set_value("name")
+    next(b for b in at.button if b.label == "Apply column names").click().run()
+    assert_clean(at)
+    assert not at.error
+    assert {m.label: m.value for m in at.metric}["Status"] == "OK"
+    assert dict(at.session_state["dataset"].columns)["user_id"] == "userId"
+
+
+def test_data_page_lists_rows_dropped_for_errors(studio) -> None:
+    from widgets import Dataset
+
+    path = studio.root / "uploads" / "mixed_timestamps.csv"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((BAD / "mixed_timestamps.csv").read_bytes())
+    at = open_page("pages/1_Data.py", dataset=Dataset("Upload: mixed_timestamps.csv", str(path)))
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Status"] == "Problems found"
+    assert "rows 4, 11" in texts(at.error)
+    summary = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert summary["rows"].sum() == 2
+
+
+def test_uploads_are_saved_safely_and_held_to_the_limit(studio, monkeypatch) -> None:
+    import widgets
+
+    from xcross_core.data.load import DataError
+
+    saved = widgets.save_upload("../../escape.csv", b"user_id\n")
+    assert saved == studio.root / "uploads" / "escape.csv"
+    with pytest.raises(ValueError, match="control characters"):
+        widgets.save_upload("bad\x07name.csv", b"x")
+    with pytest.raises(DataError, match="unsupported file type"):
+        widgets.save_upload("notes.txt", b"x")
+    assert widgets.max_upload_bytes() == 50 * 2**20  # .streamlit/config.toml
+    monkeypatch.setattr(widgets, "max_upload_bytes", lambda: 100)
+    with pytest.raises(DataError, match="over the upload limit"):
+        widgets.save_upload("big.csv", b"x" * 101)
+    # The loader is given the same limit for files in the workspace.
+    big = studio.root / "uploads" / "big.csv"
+    big.write_bytes((BAD / "single_interaction_user.csv").read_bytes())
+    with pytest.raises(DataError, match="over the limit of 100 bytes"):
+        widgets.load_dataset(widgets.Dataset("Upload: big.csv", str(big)))
+
+
+def test_adapters_page_lists_the_library_and_offers_training() -> None:
+    at = open_page("pages/2_Adapters.py")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert {"Sports", "Kitchen"} <= set(table["adapter"])
+    assert {"domain", "base", "train_users", "valid_ndcg@10", "trainable_parameters"} <= set(table.columns)
+    assert at.selectbox[0].options == ["Electronics", "Home_Office", "Kitchen", "Sports"]
+    assert "Start training" in [b.label for b in at.get("form_submit_button")] or at.button
+
+
+def test_adapter_name_that_is_unsafe_is_refused_without_a_traceback() -> None:
+    at = open_page("pages/2_Adapters.py")
+    at.text_input[0].set_value("../escape")
+    at.button[0].click().run()  # the form's submit button
+    assert_clean(at)
+    assert "path separator" in texts(at.error)
+
+
+def _wait(predicate, timeout: float = 90.0, every: float = 0.5) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"))
+
+
+def test_poc_page_starts_a_run_in_a_worker_and_cancels_it(studio) -> None:
+    at = open_page("pages/3_PoC_run.py")
+    assert_clean(at)
+    assert at.selectbox[0].value == "Electronics"
+    sources = at.multiselect(key="sources-Electronics")
+    chosen = {Path(p).name for p in sources.value}
+    assert {"Kitchen", "Sports"} <= chosen and "Electronics" not in chosen  # every source but the target
+    assert at.slider[0].value == 0.25
+    assert at.number_input[1].value == 3  # epochs
+    assert set(at.multiselect[1].value) == {"popularity", "lora-full", "zero-shot"}
+    at.multiselect[1].set_value(["popularity", "sasrec"])
+    at.text_input[0].set_value("cancel me")
+    at.button[0].click().run()  # start
+    assert_clean(at)
+    assert "Started" in texts(at.success)
+    run = studio.store().list(kind="poc", status=ACTIVE)[0]
+    assert run.name == "cancel me" and run.params["target"] == "Electronics"
+    # A refresh (a new session) still shows it, with a cancel button.
+    again = open_page("pages/3_PoC_run.py")
+    assert_clean(again)
+    again.button(key=f"cancel-{run.id}").click().run()
+    assert_clean(again)
+    assert studio.store().get(run.id).status == "cancelled"
+    pid = studio.store().get(run.id).pid
+    assert _wait(lambda: not _alive(pid)), "the worker did not stop after the cancel"
+    assert not (studio.runs / "cancel me").exists()
+    studio.store().delete(run.id)
+
+
+def test_poc_page_refuses_a_bad_configuration() -> None:
+    at = open_page("pages/3_PoC_run.py")
+    at.multiselect(key="sources-Electronics").set_value([]).run()
+    at.button[0].click().run()
+    assert_clean(at)
+    assert "pick at least one source adapter" in texts(at.error)
+
+
+def test_results_page_shows_the_comparison(studio) -> None:
+    at = open_page("pages/4_Results.py")
+    assert_clean(at)
+    assert "**Electronics**, bootstrapped from Sports, Kitchen" in texts(at.markdown)
+    assert {m.label: m.value for m in at.metric}["Test users"] == "6"
+    verdicts = texts([*at.success, *at.info, *at.warning])
+    assert "than target LoRA (50% of users)" in verdicts or "as good as target LoRA" in verdicts
+    assert "Only one data budget" in verdicts
+    table = at.dataframe[0].value
+    assert {"X-Cross (50% of users)", "target LoRA (50% of users)", "popularity"} == set(table["model"])
+    assert {"NDCG@10", "Hit@10", "p-value", "trainable parameters"} <= set(table.columns)
+    assert len(charts(at)) == 3  # metrics with CIs, history-length breakdown, data efficiency
+
+
+def test_which_sources_help_draws_weights_and_one_customer(studio) -> None:
+    at = open_page("pages/5_Which_sources_help.py")
+    assert_clean(at)
+    assert len(charts(at)) == 4  # heatmap, totals, spread, attribution
+    assert "One customer in detail" in texts(at.subheader)
+    assert "Actual next purchase" in texts([*at.success, *at.info])
+    attribution = at.dataframe[-1].value
+    assert len(attribution) == 10 and {"score", "Sports", "Kitchen"} <= set(attribution.columns)
+    at.select_slider[0].set_value("1").run()
+    assert_clean(at)
+
+
+def test_try_it_ranks_with_several_models_side_by_side(studio) -> None:
+    at = open_page("pages/6_Try_it.py")
+    assert_clean(at)
+    at.radio(key="try-how").set_value("An existing customer").run()
+    adapter = str(studio.adapters / "Sports")
+    at.multiselect[0].set_value(["popularity", adapter]).run()
+    assert_clean(at)
+    tables = [d.value for d in at.dataframe]
+    assert len(tables) == 2 and all(len(t) == 10 for t in tables)
+    # Picking items by title instead.
+    at.radio(key="try-how").set_value("Pick items").run()
+    at.multiselect(key="try-items-Electronics").set_value([0, 5]).run()
+    assert_clean(at)
+    assert len(at.dataframe) == 2
+
+
+def test_history_lists_runs_exports_and_deletes(studio) -> None:
+    import widgets
+
+    failed = studio.store().create("adapter", "broken", {"domain": "Sports"})
+    studio.store().fail(failed.id, "Sports: no such domain")
+    at = open_page("pages/7_History.py")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert {"tiny poc", "broken"} <= set(table["name"])
+    assert "Sports: no such domain" in set(table["error"])
+    assert any(v.startswith("NDCG@10: X-Cross") for v in table["key metrics"])
+    # The PoC run's exports.
+    poc = next(r for r in studio.store().list(kind="poc", status="succeeded"))
+    at.selectbox(key="history-run").set_value(poc.id).run()
+    assert_clean(at)
+    labels = [b.label for b in at.download_button]
+    assert labels == ["HTML report", "Comparison (CSV)", "Weights (CSV)", "Results (JSON)"]
+    report, _, _ = widgets.read_run(poc)
+    page = widgets.report_html(poc, report)
+    assert page.startswith("<!doctype html>") and "plotly" in page and "X-Cross (50% of users)" in page
+    # Delete the failed run.
+    at.selectbox(key="history-run").set_value(failed.id).run()
+    assert "Failed: Sports: no such domain" in texts(at.error)
+    at.button(key=f"delete-{failed.id}").click().run()
+    assert_clean(at)
+    with pytest.raises(KeyError):
+        studio.store().get(failed.id)
+
+
+def test_pages_explain_empty_states(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XCROSS_HOME", str(tmp_path / "empty"))
+    for page, phrase in [
+        ("pages/4_Results.py", "No finished proof-of-concept run yet"),
+        ("pages/5_Which_sources_help.py", "No finished proof-of-concept run yet"),
+        ("pages/7_History.py", "No runs yet"),
+    ]:
+        at = open_page(page)
+        assert_clean(at)
+        assert phrase in texts(at.info), page
+    if not _bundled():
+        at = open_page("pages/3_PoC_run.py")
+        assert_clean(at)
+        assert "No source adapters yet" in texts(at.info)
+
+
+def test_the_sample_data_is_what_the_studio_opens_with() -> None:
+    import widgets
+
+    assert widgets.sample_dataset().interactions == str(SAMPLE)
+    assert str(APP) in sys.path

@@ -1,0 +1,235 @@
+"""The studio end to end: the real Streamlit server, a real worker process, headless Chromium.
+
+Upload the sample data on the Data page, start a small proof of concept and wait for it, then see the
+heatmap on Which sources help. A full-page screenshot of every page goes to $XCROSS_SCREENSHOTS
+(default artifacts/screenshots). Needs Chromium at /usr/bin/chromium (or $XCROSS_CHROMIUM); skipped
+without it except in CI, where it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.studio_helpers import ROOT, SAMPLE, SAMPLE_ITEMS, tiny_adapters
+from xcross_core.worker import Workspace
+
+CHROMIUM = os.environ.get("XCROSS_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(os.environ.get("XCROSS_SCREENSHOTS") or ROOT / "artifacts" / "screenshots")
+WIDTH, HEIGHT = 1280, 800
+
+pytestmark = pytest.mark.slow
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytestmark = [pytest.mark.slow, pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (set XCROSS_CHROMIUM)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert, tmp_path_factory):
+    """A running studio on a fresh workspace with two tiny source adapters; yields (url, workspace)."""
+    workspace = Workspace(tmp_path_factory.mktemp("e2e-studio"))
+    tiny_adapters(workspace, tiny_bert)
+    port = _free_port()
+    env = os.environ | {"XCROSS_HOME": str(workspace.root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    log = (workspace.root / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app/Home.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the studio did not start:\n{(workspace.root / 'server.log').read_text()}")
+            time.sleep(0.5)
+        yield url, workspace
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        tab = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running…' indicator) and charts drew."""
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached")  # shown only while running
+    page.wait_for_timeout(800)
+
+
+def shoot(page, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its own container, so grow the viewport."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate(
+        "() => Math.max(window.innerHeight, ...[...document.querySelectorAll("
+        '\'[data-testid="stMain"], [data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight))'
+    )
+    page.set_viewport_size({"width": WIDTH, "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(400)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    return path
+
+
+def no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator(
+        "[data-testid='stException']"
+    ).first.inner_text()
+
+
+def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
+    url, workspace = server
+    started = time.monotonic()
+
+    page.goto(url)
+    page.get_by_text("How a proof of concept goes").wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "0_home")
+
+    # Data: upload the sample files.
+    page.goto(f"{url}/Data")
+    page.get_by_text("Per domain").wait_for()
+    page.get_by_text("Upload a file").click()
+    inputs = page.locator("input[type='file']")
+    inputs.first.wait_for(state="attached")
+    inputs.nth(0).set_input_files(str(SAMPLE))
+    inputs.nth(1).set_input_files(str(SAMPLE_ITEMS))
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length == 2")
+    use = page.get_by_role("button", name="Use these files")
+    page.wait_for_function("b => !b.disabled", arg=use.element_handle())
+    settle(page)
+    use.click()
+    page.get_by_text("Using Upload: interactions.csv").wait_for()
+    page.get_by_text("Per domain").wait_for()
+    settle(page)
+    no_exception(page)
+    assert (workspace.root / "uploads" / "interactions.csv").stat().st_size == SAMPLE.stat().st_size
+    shoot(page, "1_data")
+
+    page.goto(f"{url}/Adapters")
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    page.get_by_text("Sports").first.wait_for(state="attached")  # a cell of the table (drawn on a canvas)
+    settle(page)
+    no_exception(page)
+    shoot(page, "2_adapters")
+
+    # PoC run: a small one (60 users, one epoch), on the uploaded data.
+    page.goto(f"{url}/PoC_run")
+    page.get_by_role("button", name="Start the proof of concept").wait_for()
+    settle(page)
+    cap = page.get_by_role("spinbutton", name="Cap users (0 = all)")
+    cap.fill("60")
+    cap.press("Tab")
+    epochs = page.get_by_role("spinbutton", name="Epochs per model (at most)")
+    epochs.fill("1")
+    epochs.press("Tab")
+    name = page.get_by_role("textbox", name="Run name")
+    name.fill("e2e poc")
+    name.press("Tab")
+    page.get_by_role("button", name="Start the proof of concept").click()
+    page.get_by_text("Started e2e poc").first.wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "3_poc_run")
+    store = workspace.store()
+    run = store.list(kind="poc")[0]
+    assert run.name == "e2e poc" and run.params["interactions"].endswith("uploads/interactions.csv")
+    deadline = time.monotonic() + 120
+    while store.get(run.id).status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1)
+    final = store.get(run.id)
+    assert final.status == "succeeded", final.error
+    page.get_by_text("e2e poc ended: succeeded").wait_for(timeout=30_000)  # the live panel noticed
+
+    page.goto(f"{url}/Results")
+    page.get_by_text("Verdicts against the reference").wait_for()
+    page.locator(".js-plotly-plot").nth(2).wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "4_results")
+
+    page.goto(f"{url}/Which_sources_help")
+    page.get_by_text("One customer in detail").wait_for()
+    heatmap = page.locator(".js-plotly-plot").first
+    heatmap.wait_for()
+    assert page.locator(".js-plotly-plot .heatmaplayer").count() == 1  # the layer x source heatmap drew
+    page.get_by_text("Weight of each source, per layer").first.wait_for()
+    page.get_by_text("Actual next purchase").wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "5_which_sources_help")
+
+    page.goto(f"{url}/Try_it")
+    page.get_by_text("Pick at least one item").wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "6_try_it")
+
+    page.goto(f"{url}/History")
+    page.get_by_role("button", name="HTML report").wait_for()
+    settle(page)
+    no_exception(page)
+    shoot(page, "7_history")
+    names = [
+        "0_home",
+        "1_data",
+        "2_adapters",
+        "3_poc_run",
+        "4_results",
+        "5_which_sources_help",
+        "6_try_it",
+        "7_history",
+    ]
+    assert all((SHOTS / f"{n}.png").stat().st_size > 10_000 for n in names)
+    assert time.monotonic() - started < 180
