@@ -17,14 +17,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
-from xcross_core.evaluation.splits import make_split
-from xcross_core.models.adapters import AdapterMetadata, lora_recommender, save_adapter
+from xcross_core.evaluation.splits import Split, make_split
+from xcross_core.models.adapters import AdapterMetadata, load_adapter, lora_recommender, save_adapter
 from xcross_core.models.text import TextRecommender
 from xcross_core.models.xcross import xcross_recommender
 
@@ -49,6 +51,54 @@ def step_seconds(model: TextRecommender, batch: list[np.ndarray], repeats: int) 
     return times
 
 
+def training_batch(split: Split, batch_size: int) -> list[np.ndarray]:
+    """The first `batch_size` training sequences with at least two items (a step needs a target)."""
+    return [s for s in split.train if len(s) >= 2][:batch_size]
+
+
+def throwaway_adapters(domain: DomainData, n: int, folder: Path) -> list[str]:
+    """`n` fresh (untrained) LoRA adapters on the default base, saved under `folder`: a step costs the same."""
+    adapters = []
+    for i in range(n):
+        lora = lora_recommender(domain)
+        meta = AdapterMetadata(
+            domain=f"source{i}",
+            base="all-MiniLM-L6-v2",
+            lora=lora.lora.__dict__,
+            text=lora.config.__dict__,
+            loop={},
+            data={},
+            trainable_parameters=lora.trainable_parameters,
+        )
+        adapters.append(str(save_adapter(lora, meta, folder / f"source{i}")))
+    return adapters
+
+
+def step_ratio(
+    domain: DomainData, adapters: Sequence[str | Path], batch: list[np.ndarray], repeats: int
+) -> dict[str, object]:
+    """median(X-Cross step over `adapters`) / (n x median(single-adapter step)), both on `batch`.
+
+    The single-adapter step trains the first adapter itself (same base, rank and targets as the sources).
+    """
+    lora = load_adapter(adapters[0], domain, trainable=True)
+    lora_times = step_seconds(lora, batch, repeats)
+    xcross = xcross_recommender(domain, adapters)
+    xcross_times = step_seconds(xcross, batch, repeats)
+    lora_s, xcross_s = statistics.median(lora_times), statistics.median(xcross_times)
+    n = len(adapters)
+    return {
+        "sources": n,
+        "batch_size": len(batch),
+        "repeats": repeats,
+        "lora_step_median_s": round(lora_s, 3),
+        "xcross_step_median_s": round(xcross_s, 3),
+        "ratio_xcross_over_n_lora": round(xcross_s / (n * lora_s), 3),
+        "lora_trainable_parameters": lora.trainable_parameters,
+        "xcross_trainable_parameters": xcross.trainable_parameters,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=3)
@@ -58,37 +108,11 @@ def main() -> int:
     print(f"command: python bench/step_ratio.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     data = load_interactions(ROOT / "sample_data" / "interactions.csv", ROOT / "sample_data" / "items.csv")
     domain = data.interactions.domain("Electronics")
-    split = make_split(domain, "users", seed=0)
-    batch = [s for s in split.train if len(s) >= 2][: args.batch_size]
+    batch = training_batch(make_split(domain, "users", seed=0), args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
-        adapters = []
-        for i in range(args.sources):
-            lora = lora_recommender(domain)
-            meta = AdapterMetadata(
-                domain=f"source{i}",
-                base="all-MiniLM-L6-v2",
-                lora=lora.lora.__dict__,
-                text=lora.config.__dict__,
-                loop={},
-                data={},
-                trainable_parameters=lora.trainable_parameters,
-            )
-            adapters.append(str(save_adapter(lora, meta, Path(tmp) / f"source{i}")))
-        lora_times = step_seconds(lora, batch, args.repeats)
-        xcross = xcross_recommender(domain, adapters)
-        xcross_times = step_seconds(xcross, batch, args.repeats)
-    lora_s, xcross_s = statistics.median(lora_times), statistics.median(xcross_times)
-    report = {
-        "sources": args.sources,
-        "batch_size": len(batch),
-        "repeats": args.repeats,
-        "lora_step_median_s": round(lora_s, 3),
-        "xcross_step_median_s": round(xcross_s, 3),
-        "ratio_xcross_over_n_lora": round(xcross_s / (args.sources * lora_s), 3),
-        "lora_trainable_parameters": lora.trainable_parameters,
-        "xcross_trainable_parameters": xcross.trainable_parameters,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }
+        adapters = throwaway_adapters(domain, args.sources, Path(tmp))
+        report = step_ratio(domain, adapters, batch, args.repeats)
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(report, indent=2))
     return 0
 

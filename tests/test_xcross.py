@@ -302,6 +302,10 @@ def test_data_efficiency_study(sample_electronics, source_adapters, tmp_path, ca
     assert (table["ndcg@10_low"] <= table["ndcg@10"]).all() and (table["ndcg@10"] <= table["ndcg@10_high"]).all()
     assert len(result.tests) == 2 and result.tests["p_value"].between(0, 1).all()
     assert result.catch_up in (None, 0.5, 1.0)
+    # Per-user results are kept, so callers can run further paired tests without retraining.
+    assert set(result.evaluations) == {(f, m) for f in (0.5, 1.0) for m in ("x-cross", "lora")}
+    assert result.evaluations[(1.0, "lora")].summary["ndcg@10"].mean == table.loc[3, "ndcg@10"]
+    assert (table["train_seconds"] > 0).all()
 
     argv = ["study", "sample_data/interactions.csv", "--items", "sample_data/items.csv", "--target", "Electronics"]
     argv += ["--adapters", *source_adapters[:2], "--fractions", "0.5", "--max-users", "100", "--epochs", "1"]

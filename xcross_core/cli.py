@@ -25,6 +25,7 @@ from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.evaluation.study import data_efficiency_study
+from xcross_core.memory import return_freed_memory
 from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, LoraSettings, train_adapter
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError
 from xcross_core.models.popularity import Popularity
@@ -638,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return_freed_memory()
     try:
         return args.handler(args)
     except (DataError, UsageError, BaseModelError) as err:

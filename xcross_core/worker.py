@@ -28,6 +28,7 @@ from typing import Any
 
 from xcross_core.data.load import ColumnMap, DataError, load_interactions
 from xcross_core.evaluation.splits import make_split
+from xcross_core.memory import return_freed_memory
 from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
 from xcross_core.poc import PocConfig, Stage, run_poc
 from xcross_core.store import Run, RunStateError, RunStore, artifact_dir
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return_freed_memory()
     return work(Workspace(args.workspace), args.run_id)
 
 

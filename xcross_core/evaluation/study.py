@@ -8,6 +8,7 @@ longer significantly worse than X-Cross.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,9 +27,10 @@ from xcross_core.training.events import TrainEvent
 class StudyResult:
     """One row per (fraction, model) and the paired tests between the two models per fraction."""
 
-    table: pd.DataFrame  # fraction, model, train_users, trainable_parameters, metric mean/low/high ...
+    table: pd.DataFrame  # fraction, model, train_users, trainable_parameters, train_seconds, metric mean/low/high ...
     tests: pd.DataFrame  # fraction, difference (lora - x-cross) mean/low/high, p_value
     catch_up: float | None  # smallest fraction from which LoRA is not significantly worse; None if never
+    evaluations: dict[tuple[float, str], EvalResult]  # (fraction, model) -> per-user results, for more tests
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -53,7 +55,7 @@ def data_efficiency_study(
 ) -> StudyResult:
     """Train and evaluate X-Cross and a target LoRA at each fraction of the target's training users."""
     base = read_metadata(adapters[0]).base  # the target LoRA sits on the sources' base model
-    rows, tests = [], []
+    rows, tests, evaluations = [], [], {}
     for fraction in sorted(fractions):
         split = make_split(domain, "users", seed=seed, fraction=fraction, max_users=max_users, test_share=test_share)
         results: dict[str, EvalResult] = {}
@@ -64,15 +66,18 @@ def data_efficiency_study(
             else:
                 loop = replace(ADAPTER_LOOP, seed=seed, epochs=epochs or ADAPTER_LOOP.epochs)
                 model = lora_recommender(domain, base, loop=loop)
+            start = time.perf_counter()
             fit = model.fit(split, progress=progress(f"{name} @ {fraction:g}") if progress else None)
+            seconds = time.perf_counter() - start
             model.name = name
-            results[name] = evaluate(model, split.test, seed=seed)
+            results[name] = evaluations[(fraction, name)] = evaluate(model, split.test, seed=seed)
             row = {
                 "fraction": fraction,
                 "model": name,
                 "train_users": len(split.train),
                 "trainable_parameters": model.trainable_parameters,
                 "epochs": fit.epochs,
+                "train_seconds": round(seconds, 1),
             }
             for key, est in results[name].summary.items():
                 row |= {key: est.mean, f"{key}_low": est.low, f"{key}_high": est.high}
@@ -93,4 +98,4 @@ def data_efficiency_study(
     worse = tests_frame["lora_significantly_worse"].to_numpy()
     # The catch-up point: LoRA is not significantly worse here and at every larger fraction.
     catch_up = next((float(f) for i, f in enumerate(tests_frame["fraction"]) if not worse[i:].any()), None)
-    return StudyResult(pd.DataFrame(rows), tests_frame, catch_up)
+    return StudyResult(pd.DataFrame(rows), tests_frame, catch_up, evaluations)
