@@ -203,6 +203,15 @@ def usable_domains(result: LoadResult) -> list[str]:
     return frame.loc[frame["usable"].astype(bool), "domain"].tolist()
 
 
+def current_domains() -> list[str] | None:
+    """The usable domains of the current dataset; None (after showing why) when it cannot be loaded."""
+    try:
+        return usable_domains(load_dataset(current_dataset()))
+    except DataError as err:
+        show_error(err, "The current data cannot be used")
+        return None
+
+
 def domain_table(result: LoadResult) -> pd.DataFrame:
     """The per-domain statistics with readable headers."""
     frame = result.report.domains.copy()

@@ -3,8 +3,6 @@
 import streamlit as st
 import widgets
 
-from xcross_core.data.load import DataError
-
 widgets.page("Adapters")
 st.caption("An adapter teaches the shared language model one product category; X-Cross combines several.")
 
@@ -29,11 +27,7 @@ else:
 
 st.subheader("Train a new adapter")
 dataset = widgets.current_dataset()
-try:
-    domains = widgets.usable_domains(widgets.load_dataset(dataset))
-except DataError as err:
-    widgets.show_error(err, "The current data cannot be used")
-    domains = None
+domains = widgets.current_domains()
 if domains:
     with st.form("train-adapter"):
         st.caption(f"From **{dataset.label}**. Training runs in the background; you can leave this page.")

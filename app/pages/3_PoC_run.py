@@ -5,7 +5,6 @@ from datetime import datetime
 import streamlit as st
 import widgets
 
-from xcross_core.data.load import DataError
 from xcross_core.poc import BASELINES, DEFAULT_BASELINES
 
 widgets.page("PoC run")
@@ -15,11 +14,7 @@ st.caption(
 )
 
 dataset = widgets.current_dataset()
-try:
-    domains = widgets.usable_domains(widgets.load_dataset(dataset))
-except DataError as err:
-    widgets.show_error(err, "The current data cannot be used")
-    domains = []
+domains = widgets.current_domains() or []
 library = widgets.adapter_library()
 
 if not domains:

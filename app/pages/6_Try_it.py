@@ -6,15 +6,12 @@ import numpy as np
 import streamlit as st
 import widgets
 
-from xcross_core.data.load import DataError
 from xcross_core.models.recommender import top_k
 
 widgets.page("Try it")
 dataset = widgets.current_dataset()
-try:
-    domains = widgets.usable_domains(widgets.load_dataset(dataset))
-except DataError as err:
-    widgets.show_error(err, "The current data cannot be used")
+domains = widgets.current_domains()
+if domains is None:
     st.stop()
 if not domains:
     st.info("Choose data with at least one usable domain on the **Data** page first.")
