@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) 
     )
     files = {p.name for p in out.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", METADATA} <= files
+    assert {Path(f).suffix for f in files} <= {".json", ".safetensors", ".md"}  # never a pickle (.bin, .pt)
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
     saved = json.loads((out / METADATA).read_text())
     assert saved["domain"] == "Electronics" and saved["trainable_parameters"] == model.trainable_parameters
