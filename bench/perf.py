@@ -1,7 +1,8 @@
 """Benchmark: the studio's performance figures, as ratios and exponents measured in one run.
 
-- PoC: wall time and peak memory (RSS) of the full sample-data proof of concept (three sample adapters
-  -> Electronics, 10% of its users, `xcross poc` in a child process, as the studio's worker runs it).
+- PoC: wall time and peak memory (RSS) of the sample-data proof of concept with the studio's defaults
+  (three sample adapters -> Electronics, 1,000 users, 25% of the training users, 3 epochs), run as
+  `xcross poc` in a child process, as the studio's worker runs it.
 - Recommend: users/s over a 10,000-item catalogue (Beauty's first 10,000 items from the development
   data, else every sample item), and the share of the time spent in the language model.
 - Scaling: adapter training time per epoch and recommend time at 1x, 2x and 4x users; the exponent b
@@ -43,13 +44,14 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def poc(fraction: float) -> dict[str, object]:
-    """Wall time and peak RSS of `xcross poc` on the sample data, three sources -> Electronics."""
+def poc(fraction: float, max_users: int) -> dict[str, object]:
+    """Wall time and peak RSS of `xcross poc` on the sample data, three sources -> Electronics, with the
+    studio's defaults otherwise (3 epochs; popularity, target LoRA on 100% and zero-shot baselines)."""
     sources = [str(SAMPLE / "adapters" / d) for d in ("Sports", "Kitchen", "Home_Office")]
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "xcross_core.cli", "poc", str(SAMPLE / "interactions.csv")]
         command += ["--items", str(SAMPLE / "items.csv"), "--target", "Electronics", "--adapters", *sources]
-        command += ["--fraction", str(fraction), "--out", f"{tmp}/poc"]
+        command += ["--fraction", str(fraction), "--max-users", str(max_users), "--out", f"{tmp}/poc"]
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -62,6 +64,7 @@ def poc(fraction: float) -> dict[str, object]:
     return {
         "command": " ".join(command[1:]),
         "fraction": fraction,
+        "max_users": max_users,
         "train_users": results["models"][results["reference"]]["train_users"],
         "wall_seconds": round(seconds, 1),
         "peak_rss_mb": round(peak_mb),
@@ -156,7 +159,8 @@ def main() -> int:
     parser.add_argument(
         "--parts", nargs="+", choices=["poc", "recommend", "scaling"], default=["poc", "recommend", "scaling"]
     )
-    parser.add_argument("--poc-fraction", type=float, default=0.1)
+    parser.add_argument("--poc-fraction", type=float, default=0.25)
+    parser.add_argument("--poc-max-users", type=int, default=1000, help="the studio's default cap")
     parser.add_argument("--users", type=int, default=1000, help="users for the recommend part")
     parser.add_argument("--catalogue", type=int, default=10_000, help="catalogue size for the recommend part")
     parser.add_argument("--scaling-users", type=int, default=100, help="training users at 1x")
@@ -167,7 +171,7 @@ def main() -> int:
     log(f"torch threads: {torch.get_num_threads()}")
     report: dict[str, object] = {}
     if "poc" in args.parts:
-        report["poc"] = poc(args.poc_fraction)
+        report["poc"] = poc(args.poc_fraction, args.poc_max_users)
         log(f"[poc] {json.dumps(report['poc'])}")
     if "recommend" in args.parts:
         report["recommend"] = recommend(lora_recommender(catalogue_domain(args.catalogue)), args.users)

@@ -49,9 +49,10 @@ else:
             "Cap users (0 = all)",
             0,
             1_000_000,
-            0,
+            1000,
             step=100,
-            help="Caps the users considered at all, for a quick trial.",
+            help="Caps the target's users considered at all (a seeded sample), so a first trial takes minutes. "
+            "0 uses every user.",
         )
         epochs = e.number_input("Epochs per model (at most)", 1, 50, 3)
         baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
