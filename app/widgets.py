@@ -253,9 +253,9 @@ def history_frame(domain: DomainData, items: Any) -> pd.DataFrame:
 
 
 def adapter_library() -> pd.DataFrame:
-    """Adapters bundled with the sample data and those trained in the workspace, one row each."""
+    """Adapters trained in the workspace, then those bundled with the sample data, one row each."""
     frames = []
-    for folder, library in ((SAMPLE_ADAPTERS, "bundled"), (workspace().adapters, "workspace")):
+    for folder, library in ((workspace().adapters, "workspace"), (SAMPLE_ADAPTERS, "bundled")):
         try:
             frame = list_adapters(folder)
         except (OSError, ValueError, TypeError):

@@ -110,3 +110,11 @@ def test_a_worker_killed_mid_epoch_leaves_a_consistent_store_and_folder_and_can_
     done = wait_for(store, again.id, lambda r: r.status not in ("queued", "running"))
     assert done.status == "succeeded", done.error
     wait_exit(again.pid)
+
+
+def test_sources_on_different_base_models_are_refused_before_anything_starts(workspace, source_adapters) -> None:
+    bundled = str(Path(__file__).resolve().parent.parent / "sample_data" / "adapters" / "Sports")
+    with pytest.raises(ValueError, match="must share one base model") as err:
+        launch(workspace, "poc", "mixed", small_poc_params([source_adapters[0], bundled]))
+    assert "Sports (all-MiniLM-L6-v2)" in str(err.value)
+    assert workspace.store().list() == []

@@ -30,6 +30,7 @@ from xcross_core.data.load import ColumnMap, DataError, load_interactions
 from xcross_core.evaluation.splits import make_split
 from xcross_core.memory import return_freed_memory
 from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
+from xcross_core.models.xcross import source_metadata
 from xcross_core.poc import PocConfig, Stage, run_poc
 from xcross_core.store import Run, RunStateError, RunStore, artifact_dir
 from xcross_core.training.events import Cancelled, TrainEvent
@@ -81,8 +82,8 @@ def launch(workspace: Workspace, kind: str, name: str, params: Mapping[str, Any]
     out = workspace.output(kind, name)
     if out.exists():
         raise ValueError(f"{name!r} is taken: {out} already exists; choose another name")
-    if kind == "poc":
-        PocConfig.from_dict(dict(params))  # refuse a bad configuration now, not in the background
+    if kind == "poc":  # refuse a bad configuration now, not in the background
+        source_metadata(PocConfig.from_dict(dict(params)).adapters)
     workspace.logs.mkdir(parents=True, exist_ok=True)
     store = workspace.store()
     run = store.create(kind, name, params)

@@ -25,14 +25,17 @@ else:
     labels = {row["path"]: widgets.adapter_label(row) for _, row in library.iterrows()}
     a, b = st.columns(2)
     target = a.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
-    others = [p for p, d in zip(library["path"], library["domain"], strict=True) if d != target]
+    others = library[library["domain"] != target]
+    # Default: every other category's adapter on one base model (X-Cross integrates adapters of one base).
+    default = others.loc[others["base"] == others["base"].iloc[0], "path"].tolist() if len(others) else []
     sources = b.multiselect(
         "Source adapters",
         list(labels),
-        default=others,
+        default=default,
         format_func=labels.get,
         key=f"sources-{target}",
-        help="Adapters of existing categories. An adapter of the target itself would leak its data.",
+        help="Adapters of existing categories, all on one base model. "
+        "An adapter of the target itself would leak its data.",
     )
     with st.form("poc"):
         c, d, e = st.columns(3)

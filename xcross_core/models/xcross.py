@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.models.adapters import read_metadata
+from xcross_core.models.adapters import AdapterMetadata, read_metadata
 from xcross_core.models.base import BaseModelInfo, load_base, pool
 from xcross_core.models.text import TextConfig, TextRecommender
 from xcross_core.training.loop import LoopConfig, seed_everything
@@ -265,14 +265,24 @@ def load_sources(
 ) -> tuple[nn.Module, object, BaseModelInfo, list[str], TextConfig]:
     """The source adapters' common base, loaded frozen (model, tokenizer, info), their domains, and the
     text config: `text`, else the one the first adapter was trained with."""
+    metas = source_metadata(adapters)
+    model, tokenizer, info = load_base(metas[0].base)
+    return model, tokenizer, info, [m.domain for m in metas], text or TextConfig(**metas[0].text)
+
+
+def source_metadata(adapters: Sequence[str | Path]) -> list[AdapterMetadata]:
+    """The metadata of source adapters that can be integrated: at least one, all on one base model.
+
+    Raises ValueError (FileNotFoundError for a folder that is not an adapter) naming the problem.
+    """
     metas = [read_metadata(a) for a in adapters]
     if not metas:
         raise ValueError("no source adapters given")
     bases = {m.base for m in metas}
     if len(bases) > 1:
-        raise ValueError(f"source adapters sit on different base models: {sorted(bases)}")
-    model, tokenizer, info = load_base(bases.pop())
-    return model, tokenizer, info, [m.domain for m in metas], text or TextConfig(**metas[0].text)
+        named = ", ".join(f"{Path(a).name} ({m.base})" for a, m in zip(adapters, metas, strict=True))
+        raise ValueError(f"source adapters must share one base model; these do not: {named}")
+    return metas
 
 
 def xcross_recommender(
