@@ -58,6 +58,16 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+def upload_from_corpus(studio, name: str):
+    """A file of the bad-input corpus as an upload in the studio's workspace: its Dataset."""
+    from widgets import Dataset
+
+    path = studio.root / "uploads" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes((BAD / name).read_bytes())
+    return Dataset(f"Upload: {name}", str(path))
+
+
 def charts(at) -> list:
     return at.get("plotly_chart")
 
@@ -120,14 +130,9 @@ def test_data_page_uploads_a_good_file(studio) -> None:
 def test_every_file_of_the_bad_input_corpus_gets_a_clear_page(studio, name) -> None:
     """The app's upload path over the whole corpus: a message for files that cannot be used, the validation
     report for the rest, and never a traceback."""
-    from widgets import Dataset
-
     from tests.test_bad_inputs import FATAL
 
-    path = studio.root / "uploads" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes((BAD / name).read_bytes())
-    dataset = Dataset(f"Upload: {name}", str(path))
+    dataset = upload_from_corpus(studio, name)
     at = open_page("pages/1_Data.py", dataset=dataset)
     assert_clean(at)
     if name not in FATAL:
@@ -142,12 +147,7 @@ def test_every_file_of_the_bad_input_corpus_gets_a_clear_page(studio, name) -> N
 
 
 def test_data_page_maps_columns_of_a_file_with_other_names(studio) -> None:
-    from widgets import Dataset
-
-    path = studio.root / "uploads" / "wrong_columns.csv"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes((BAD / "wrong_columns.csv").read_bytes())
-    at = open_page("pages/1_Data.py", dataset=Dataset("Upload: wrong_columns.csv", str(path)))
+    at = open_page("pages/1_Data.py", dataset=upload_from_corpus(studio, "wrong_columns.csv"))
     assert_clean(at)
     assert "missing" in texts(at.error).lower()
     for ours, theirs in {"user_id": "userId", "item_id": "itemId", "timestamp": "time", "domain": "category"}.items():
@@ -161,12 +161,7 @@ def test_data_page_maps_columns_of_a_file_with_other_names(studio) -> None:
 
 
 def test_data_page_lists_rows_dropped_for_errors(studio) -> None:
-    from widgets import Dataset
-
-    path = studio.root / "uploads" / "mixed_timestamps.csv"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes((BAD / "mixed_timestamps.csv").read_bytes())
-    at = open_page("pages/1_Data.py", dataset=Dataset("Upload: mixed_timestamps.csv", str(path)))
+    at = open_page("pages/1_Data.py", dataset=upload_from_corpus(studio, "mixed_timestamps.csv"))
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Status"] == "Problems found"
     assert "rows 4, 11" in texts(at.error)
