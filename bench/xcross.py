@@ -19,7 +19,7 @@ seconds), X-Cross minus every other model (paired NDCG@10 test), and whether the
 on 25% is not significantly worse than target LoRA on 25%, and close to LoRA on 100% (LoRA@100% not
 significantly better and mean NDCG@10 ratio >= --close-ratio), with fewer trained parameters.
 
-    python bench/adapters.py --epochs 2 && python bench/xcross.py   # dev: 1,500 users per domain, 40% test users
+    python bench/adapters.py && python bench/xcross.py   # dev: 2,000 users per domain, half of them test users
     python bench/xcross.py --parts sample --fractions 0.25 1.0      # sample part only, a shorter curve
 """
 
@@ -108,7 +108,7 @@ def loaded(tag: str, label: str, folder: Path, domain: DomainData, test: Split, 
 
 def check_adapter(folder: Path, split: Split) -> None:
     """Exit with a clear message unless `folder` is an adapter trained on `split`."""
-    hint = "run `python bench/adapters.py --epochs 2` first (same --max-users, --test-share, --seed)"
+    hint = "run `python bench/adapters.py` first (same --max-users, --test-share, --seed)"
     try:
         meta = read_metadata(folder)
     except FileNotFoundError:
@@ -329,12 +329,12 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=("dev", "sample"), default=["dev", "sample"])
     parser.add_argument("--epochs", type=int, default=3, help="max epochs of every LM model trained here")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--test-share", type=float, default=0.4, help="test users' share (both parts)")
+    parser.add_argument("--test-share", type=float, default=0.5, help="test users' share (both parts)")
     parser.add_argument("--budget", type=float, default=0.25, help="share of target training users (default 25%%)")
     parser.add_argument("--close-ratio", type=float, default=0.9, help="'close to LoRA@100%%': NDCG@10 ratio floor")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "xcross")
     dev = parser.add_argument_group("dev part (must match the bench/adapters.py run whose adapters it loads)")
-    dev.add_argument("--max-users", type=int, default=1500, help="users per domain (seeded sample)")
+    dev.add_argument("--max-users", type=int, default=2000, help="users per domain (seeded sample)")
     dev.add_argument("--adapters-dir", type=Path, default=ROOT / "bench" / "out" / "adapters")
     dev.add_argument("--dev-targets", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
     sample = parser.add_argument_group("sample part")

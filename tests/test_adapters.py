@@ -12,7 +12,8 @@ import torch
 
 from tests.conftest import FAST_TEXT
 from xcross_core.cli import main
-from xcross_core.evaluation.splits import make_split
+from xcross_core.evaluation.protocol import mean_metric
+from xcross_core.evaluation.splits import make_split, with_shared_candidates
 from xcross_core.models.adapters import (
     METADATA,
     LoraSettings,
@@ -43,6 +44,18 @@ def test_training_reduces_the_loss_and_keeps_the_base_frozen(small_split, tiny_b
     after = dict(model.encoder.named_parameters())
     assert all(torch.equal(after[n], p) for n, p in frozen.items())
     assert 0 < model.trainable_parameters < sum(p.numel() for p in model.encoder.parameters()) / 10
+
+
+def test_validation_on_a_catalogue_sample_encodes_only_its_items_and_ranks_as_the_full_catalogue(
+    small_split, tiny_bert
+) -> None:
+    model = lora_recommender(small_split.domain, tiny_bert, text=FAST_TEXT)
+    cases = with_shared_candidates(small_split.valid, small_split.domain.n_items, 50, seed=0)
+    sampled = model._validate(cases)
+    encoded = model._item_vectors.abs().sum(dim=1) > 0
+    assert encoded.sum() == len(np.unique(cases.candidates)) < small_split.domain.n_items
+    model._item_vectors = None  # the whole catalogue: the same ranks among the candidates
+    assert sampled == pytest.approx(mean_metric(model, cases), abs=1e-6)
 
 
 def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) -> None:

@@ -20,6 +20,14 @@ def test_default_base_loads_offline(monkeypatch) -> None:
     assert out.shape[-1] == 384
 
 
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
+def test_a_frozen_base_adds_no_dropout_noise_in_training_mode(fixture, request) -> None:
+    model, tokenizer, _ = load_base(request.getfixturevalue(fixture))
+    model.train()  # as during adapter training: only the adapters' own dropout may act
+    batch = tokenizer(["lip balm", "trail running shoes"], return_tensors="pt", padding=True)
+    assert torch.equal(model(**batch).last_hidden_state, model(**batch).last_hidden_state)
+
+
 def test_decoder_is_detected(tiny_gpt2) -> None:
     _, tokenizer, info = load_base(tiny_gpt2)
     assert info.decoder and info.pooling == "last" and info.lora_targets == ("c_attn",)

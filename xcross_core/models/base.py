@@ -98,6 +98,11 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
         tokenizer.pad_token = tokenizer.eos_token
     model.requires_grad_(False)
     model.eval()
+    # Frozen weights need no dropout of their own (adapters keep theirs), and the base's dropout cost a
+    # third of a training step's memory and 40% of its time (attention dropout disables fused attention).
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
     info = BaseModelInfo(
         name=name or DEFAULT_BASE,
         path=source,

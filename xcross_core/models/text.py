@@ -23,7 +23,7 @@ from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import mean_metric
-from xcross_core.evaluation.splits import EvalCases, Split
+from xcross_core.evaluation.splits import EvalCases, Split, with_shared_candidates
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.recommender import Recommender
 from xcross_core.training.events import FitReport, TrainEvent
@@ -41,6 +41,7 @@ class TextConfig:
     temperature: float = 0.05
     negatives: int = 64  # random catalogue items shared by a training batch
     valid_cases: int = 1000  # validation cases used for early stopping (a seeded subset)
+    valid_items: int = 3000  # early stopping ranks them among this many catalogue items (seeded; 0 = all)
     encode_batch: int = 256  # texts per forward pass when encoding without gradients
 
 
@@ -115,14 +116,19 @@ class TextRecommender(Recommender):
         """[n_items, H] unit vectors of the whole catalogue, cached until the weights change."""
         with self.lock:
             if self._item_vectors is None:
-                # Batches of similar length waste little compute on padding.
-                order = np.argsort([len(t) for t in self.domain.item_text], kind="stable")
-                step = self.config.encode_batch
-                with torch.no_grad():
-                    vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
-                self._item_vectors = torch.empty_like(vectors)
-                self._item_vectors[torch.from_numpy(order).to(vectors.device)] = vectors
+                self._item_vectors = self._catalogue_vectors(np.arange(self.domain.n_items))
             return self._item_vectors
+
+    def _catalogue_vectors(self, items: np.ndarray) -> torch.Tensor:
+        """[n_items, H]: the vectors of `items`, zero rows for every other item."""
+        # Batches of similar length waste little compute on padding.
+        order = items[np.argsort([len(self.domain.item_text[i]) for i in items], kind="stable")]
+        step = self.config.encode_batch
+        with torch.no_grad():
+            vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
+        out = vectors.new_zeros((self.domain.n_items, vectors.shape[1]))
+        out[torch.from_numpy(order).to(vectors.device)] = vectors
+        return out
 
     def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         items = self.item_vectors()
@@ -152,7 +158,8 @@ class TextRecommender(Recommender):
         return F.cross_entropy(queries @ items.T / self.config.temperature, labels)
 
     def _validate(self, cases: EvalCases) -> float:
-        self._item_vectors = None
+        # Cases with candidates read only their candidates' scores, so only those items are encoded.
+        self._item_vectors = None if cases.candidates is None else self._catalogue_vectors(np.unique(cases.candidates))
         return mean_metric(self, cases)
 
     def fit(
@@ -170,6 +177,8 @@ class TextRecommender(Recommender):
         if len(valid) > self.config.valid_cases:
             pick = np.random.default_rng([self.loop.seed, 7]).choice(len(valid), self.config.valid_cases, replace=False)
             valid = valid.subset(np.sort(pick))
+        if self.config.valid_items:
+            valid = with_shared_candidates(valid, self.domain.n_items, self.config.valid_items, self.loop.seed)
         try:
             return fit_loop(
                 self.encoder,
