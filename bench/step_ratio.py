@@ -4,7 +4,7 @@ Both steps run the same loss (sampled softmax over the batch's prompts and candi
 the same code; the ratio median(X-Cross step) / (n x median(LoRA step)) is measured in one process,
 so machine noise cancels. Target: at most 1.0.
 
-    python bench/step_ratio.py                   # default base model, 3 sources, batch 32, 7 repeats
+    python bench/step_ratio.py                   # default base model, 3 sources, X-Cross's batch (12), 7 repeats
     python bench/step_ratio.py --repeats 3 --batch-size 16
 """
 
@@ -28,7 +28,7 @@ from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.models.adapters import AdapterMetadata, load_adapter, lora_recommender, save_adapter
 from xcross_core.models.text import TextRecommender
-from xcross_core.models.xcross import xcross_recommender
+from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def step_ratio(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=XCROSS_LOOP.batch_size)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(f"command: python bench/step_ratio.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)

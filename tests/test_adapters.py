@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,9 @@ def test_validation_on_a_catalogue_sample_encodes_only_its_items_and_ranks_as_th
     assert encoded.sum() == len(np.unique(cases.candidates)) < small_split.domain.n_items
     model._item_vectors = None  # the whole catalogue: the same ranks among the candidates
     assert sampled == pytest.approx(mean_metric(model, cases), abs=1e-6)
+    assert model.validation_protocol == "full"  # FAST_TEXT's 3,000 items exceed this catalogue
+    sampled_config = lora_recommender(small_split.domain, tiny_bert, text=replace(FAST_TEXT, valid_items=50))
+    assert sampled_config.validation_protocol == "sampled-49"
 
 
 def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) -> None:

@@ -142,7 +142,7 @@ def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, bas
         data=split.summary(),
         trainable_parameters=recommender.trainable_parameters,
         fit=report.to_dict(),
-        metrics={"valid_ndcg@10": report.best_valid_ndcg10},
+        metrics={"valid_ndcg@10": report.best_valid_ndcg10, "valid_protocol": recommender.validation_protocol},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
 

@@ -195,3 +195,9 @@ class TextRecommender(Recommender):
     @property
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.encoder.parameters() if p.requires_grad)
+
+    @property
+    def validation_protocol(self) -> str:
+        """What validation NDCG@10 ranks against: "full", or "sampled-N" on catalogues over `valid_items`."""
+        size = self.config.valid_items
+        return f"sampled-{size - 1}" if 0 < size < self.domain.n_items else "full"
