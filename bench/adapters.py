@@ -9,6 +9,7 @@ that time spent encoding prompts.
 
     python bench/adapters.py                       # users capped at 2,000 per domain, half of them test users
     python bench/adapters.py --max-users 1000 --epochs 1   # a quick look
+    python bench/adapters.py --domains Beauty      # one domain (zero-shot from the other's saved adapter)
 """
 
 from __future__ import annotations
@@ -72,20 +73,23 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help=f"max LoRA epochs (default {ADAPTER_LOOP.epochs}, early-stopped)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "adapters")
+    parser.add_argument("--domains", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
     args = parser.parse_args()
-    log(f"command: python bench/adapters.py {' '.join(sys.argv[1:])}".rstrip())
+    command = f"python bench/adapters.py {' '.join(sys.argv[1:])}".rstrip()
+    log(f"command: {command}")
     log(f"cap: {args.max_users} users per domain, user split with {args.test_share:.0%} test users, seed {args.seed}")
     torch.manual_seed(args.seed)
     report: dict[str, dict[str, object]] = {}
     domains, splits, results = {}, {}, {}
-    for name, (interactions, items) in DATASETS.items():
+    for name in args.domains:
+        interactions, items = DATASETS[name]
         if not interactions.exists():
             log(f"[{name}] skipped: {interactions} not found")
             continue
         domain = load_interactions(interactions, items).interactions.domain(name)
         split = make_split(domain, "users", seed=args.seed, max_users=args.max_users, test_share=args.test_share)
         domains[name], splits[name] = domain, split
-        report[name] = {"split": split.summary(), "models": {}}
+        report[name] = {"command": command, "split": split.summary(), "models": {}}
         log(f"[{name}] split {json.dumps(split.summary())}")
         res = {}
         for model_name in ("popularity", "sasrec"):
@@ -108,8 +112,11 @@ def main() -> int:
             report[name]["models"][label]["training"] = info
         results[name] = res
     for name, res in results.items():
-        for other in results:
+        for other in DATASETS:
             if other == name:
+                continue
+            if not (args.out / f"{other}-1").is_dir():
+                log(f"[{name}] no {other} adapter in {args.out}: zero-shot transfer skipped (run that domain too)")
                 continue
             model = load_adapter(args.out / f"{other}-1", domains[name])
             model.name = f"{other} adapter zero-shot"
@@ -124,7 +131,10 @@ def main() -> int:
         report["speed"] = recommend(load_adapter(args.out / "Beauty-1", catalogue), n_users=1000)
         log(f"[speed] {json.dumps(report['speed'])}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    path = args.out / "report.json"
+    # A run of some domains updates their entries and keeps the others' (each names its command).
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(previous | report, indent=2, default=float))
     log(f"written to {args.out / 'report.json'}")
     return 0
 

@@ -46,8 +46,9 @@ class TextConfig:
 
 
 #: Training defaults for a text encoder's adapters: a few epochs of sampled softmax, early-stopped
-#: on validation NDCG@10.
-ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=2)
+#: on validation NDCG@10. Patience 3: with a few hundred validation users NDCG@10 moves by more than
+#: an epoch's gain (Beauty, 200 users: 0.078 -> 0.065 -> 0.065 while the loss kept falling).
+ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=3)
 
 
 class TextEncoder(nn.Module):
