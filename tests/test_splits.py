@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.splits import make_split, with_shared_candidates
+from xcross_core.evaluation.splits import EvalCases, every_next_item, make_split, with_shared_candidates
 
 
 def test_leave_one_out_by_hand() -> None:
@@ -78,3 +78,12 @@ def test_shared_candidates_put_the_target_first_and_share_one_sample(cyclic_doma
     assert len(pool) <= 10  # one seeded sample of 10, less each case's own target
     assert (with_shared_candidates(cases, cyclic_domain.n_items, 10, seed=4).candidates == cand).all()
     assert with_shared_candidates(cases, cyclic_domain.n_items, cyclic_domain.n_items, seed=4) is cases
+
+
+def test_every_next_item_turns_each_held_out_sequence_into_one_case_per_position() -> None:
+    cases = EvalCases(users=np.array([7, 9]), histories=[np.array([0, 1, 2]), np.array([4])], targets=np.array([3, 5]))
+    expanded = every_next_item(cases)
+    assert expanded.users.tolist() == [7, 7, 7, 9]
+    assert [h.tolist() for h in expanded.histories] == [[0], [0, 1], [0, 1, 2], [4]]
+    assert expanded.targets.tolist() == [1, 2, 3, 5]
+    assert len(every_next_item(cases.subset(np.array([], dtype=np.int64)))) == 0

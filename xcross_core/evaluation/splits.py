@@ -165,6 +165,25 @@ def with_sampled_candidates(split: Split, negatives: int) -> Split:
     )
 
 
+def every_next_item(cases: EvalCases) -> EvalCases:
+    """Each case's sequence (history, then target) as one case per position: predict item t from items < t.
+
+    Only for held-out users (a user split), whose items no model trains on: a few hundred of them then
+    give thousands of validation cases instead of one each, and early stopping sees less noise.
+    """
+    users, histories, targets = [], [], []
+    for user, history, target in zip(cases.users, cases.histories, cases.targets, strict=True):
+        sequence = np.append(history, target)
+        users.extend([user] * len(history))
+        histories.extend(sequence[:t] for t in range(1, len(sequence)))
+        targets.append(sequence[1:])
+    return EvalCases(
+        users=np.asarray(users, dtype=np.int64),
+        histories=histories,
+        targets=np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64),
+    )
+
+
 def with_shared_candidates(cases: EvalCases, n_items: int, size: int, seed: int) -> EvalCases:
     """`cases` ranked among one fixed, seeded sample of `size` catalogue items (each case's target first).
 

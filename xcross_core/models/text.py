@@ -23,7 +23,7 @@ from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import mean_metric
-from xcross_core.evaluation.splits import EvalCases, Split, with_shared_candidates
+from xcross_core.evaluation.splits import EvalCases, Split, every_next_item, with_shared_candidates
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.recommender import Recommender
 from xcross_core.training.events import FitReport, TrainEvent
@@ -40,7 +40,7 @@ class TextConfig:
     separator: str = " ; "
     temperature: float = 0.05
     negatives: int = 64  # random catalogue items shared by a training batch
-    valid_cases: int = 1000  # validation cases used for early stopping (a seeded subset)
+    valid_cases: int = 500  # validation cases for early stopping (a seeded subset; every next item of held-out users)
     valid_items: int = 3000  # early stopping ranks them among this many catalogue items (seeded; 0 = all)
     encode_batch: int = 256  # texts per forward pass when encoding without gradients
 
@@ -174,7 +174,7 @@ class TextRecommender(Recommender):
             return FitReport()
         sequences = [s for s in split.train if len(s) >= 2]
         self._rng = np.random.default_rng(self.loop.seed)
-        valid = split.valid
+        valid = every_next_item(split.valid) if split.mode == "users" else split.valid
         if len(valid) > self.config.valid_cases:
             pick = np.random.default_rng([self.loop.seed, 7]).choice(len(valid), self.config.valid_cases, replace=False)
             valid = valid.subset(np.sort(pick))
