@@ -7,7 +7,7 @@ of the training users, and the other domain's 100% adapter applied zero-shot. Th
 throughput and recommend latency for 1,000 users over a 10,000-item catalogue, with the share of
 that time spent encoding prompts.
 
-    python bench/adapters.py                       # users capped at 2,000 per domain, half of them test users
+    python bench/adapters.py                       # users capped at 4,000 per domain, half of them test users
     python bench/adapters.py --max-users 1000 --epochs 1   # a quick look
     python bench/adapters.py --domains Beauty      # one domain (zero-shot from the other's saved adapter)
 """
@@ -68,7 +68,7 @@ def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-users", type=int, default=2000, help="users per domain (seeded sample); same for all")
+    parser.add_argument("--max-users", type=int, default=4000, help="users per domain (seeded sample); same for all")
     parser.add_argument("--test-share", type=float, default=0.5)
     parser.add_argument("--epochs", type=int, help=f"max LoRA epochs (default {ADAPTER_LOOP.epochs}, early-stopped)")
     parser.add_argument("--seed", type=int, default=0)

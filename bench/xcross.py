@@ -19,7 +19,7 @@ seconds), X-Cross minus every other model (paired NDCG@10 test), and whether the
 on 25% is not significantly worse than target LoRA on 25%, and close to LoRA on 100% (LoRA@100% not
 significantly better and mean NDCG@10 ratio >= --close-ratio), with fewer trained parameters.
 
-    python bench/adapters.py && python bench/xcross.py   # dev: 2,000 users per domain, half of them test users
+    python bench/adapters.py && python bench/xcross.py   # dev: 4,000 users per domain, half of them test users
     python bench/xcross.py --parts sample --fractions 0.25 1.0      # sample part only, a shorter curve
 """
 
@@ -334,7 +334,7 @@ def main() -> int:
     parser.add_argument("--close-ratio", type=float, default=0.9, help="'close to LoRA@100%%': NDCG@10 ratio floor")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "xcross")
     dev = parser.add_argument_group("dev part (must match the bench/adapters.py run whose adapters it loads)")
-    dev.add_argument("--max-users", type=int, default=2000, help="users per domain (seeded sample)")
+    dev.add_argument("--max-users", type=int, default=4000, help="users per domain (seeded sample)")
     dev.add_argument("--adapters-dir", type=Path, default=ROOT / "bench" / "out" / "adapters")
     dev.add_argument("--dev-targets", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
     sample = parser.add_argument_group("sample part")
