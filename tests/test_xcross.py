@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -35,6 +37,16 @@ def test_weights_are_distributions_that_depend_on_the_input(small_split, source_
     assert weights.shape == (2, 2 + 1, 3)  # 2 users, tiny BERT's 2 layers + the final mix, 3 sources
     assert np.allclose(weights.sum(-1), 1, atol=1e-5)
     assert not np.allclose(weights[0], weights[1])
+
+
+def test_n_streams_encode_n_times_fewer_texts_per_pass_with_the_same_scores(small_split, source_adapters) -> None:
+    histories = small_split.test.histories[:7]
+    xcross = xcross_recommender(small_split.domain, source_adapters)
+    assert xcross.encode_step == xcross.config.encode_batch // 3  # 3 sources: n streams per text
+    whole = xcross.score(histories)
+    xcross.config = replace(xcross.config, encode_batch=6)  # 2 texts per pass: several passes
+    xcross._item_vectors = None
+    assert torch.allclose(xcross.score(histories), whole, atol=1e-5)
 
 
 def _fit_changes_only_trainable(recommender, split) -> None:

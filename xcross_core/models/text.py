@@ -113,6 +113,11 @@ class TextRecommender(Recommender):
 
     # --- scoring -------------------------------------------------------------------------------
 
+    @property
+    def encode_step(self) -> int:
+        """Texts per forward pass when encoding without gradients."""
+        return self.config.encode_batch
+
     def item_vectors(self) -> torch.Tensor:
         """[n_items, H] unit vectors of the whole catalogue, cached until the weights change."""
         with self.lock:
@@ -124,7 +129,7 @@ class TextRecommender(Recommender):
         """[n_items, H]: the vectors of `items`, zero rows for every other item."""
         # Batches of similar length waste little compute on padding.
         order = items[np.argsort([len(self.domain.item_text[i]) for i in items], kind="stable")]
-        step = self.config.encode_batch
+        step = self.encode_step
         with torch.no_grad():
             vectors = torch.cat([self.encode_items(order[s : s + step]) for s in range(0, len(order), step)])
         out = vectors.new_zeros((self.domain.n_items, vectors.shape[1]))
@@ -133,7 +138,7 @@ class TextRecommender(Recommender):
 
     def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         items = self.item_vectors()
-        step = self.config.encode_batch
+        step = self.encode_step
         with torch.no_grad():
             queries = (
                 torch.cat([self.encode_prompts(histories[s : s + step]) for s in range(0, len(histories), step)])
