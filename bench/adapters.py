@@ -135,7 +135,7 @@ def main() -> int:
     # A run of some domains updates their entries and keeps the others' (each names its command).
     previous = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps(previous | report, indent=2, default=float))
-    log(f"written to {args.out / 'report.json'}")
+    log(f"written to {path}")
     return 0
 
 
