@@ -10,6 +10,7 @@ that time spent encoding prompts.
     python bench/adapters.py                       # users capped at 4,000 per domain, half of them test users
     python bench/adapters.py --max-users 1000 --epochs 1   # a quick look
     python bench/adapters.py --domains Beauty      # one domain (zero-shot from the other's saved adapter)
+    python bench/adapters.py --reuse               # keep adapters already trained on this split with these settings
 """
 
 from __future__ import annotations
@@ -17,19 +18,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from perf import recommend  # bench/ is on the path when this script runs
 
+from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
-from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, train_adapter
+from xcross_core.models.adapters import (
+    ADAPTER_LOOP,
+    base_recommender,
+    load_adapter,
+    read_metadata,
+    train_adapter,
+)
 from xcross_core.models.registry import make_model
+from xcross_core.models.text import TextConfig
 from xcross_core.training.events import epoch_logger
+from xcross_core.training.loop import LoopConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
@@ -49,19 +59,51 @@ def show(domain: str, result: EvalResult, params: int, extra: str = "") -> dict[
     return {"hit@10": s["hit@10"].to_dict(), "ndcg@10": s["ndcg@10"].to_dict(), "trainable_parameters": params}
 
 
-def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:
+SPLIT_KEYS = ("domain", "mode", "seed", "fraction", "train_users", "valid_cases", "test_cases", "catalogue_items")
+
+
+def adapter_mismatch(folder: Path, split: Split, loop: LoopConfig | None = None) -> str | None:
+    """Why `folder` is not an adapter trained on `split` (and, when given, with `loop` and today's text
+    settings), or None when it is."""
+    try:
+        meta = read_metadata(folder)
+    except FileNotFoundError:
+        return f"no adapter at {folder}"
+    want = split.summary()
+    differ = {k: (meta.data.get(k), want[k]) for k in SPLIT_KEYS if meta.data.get(k) != want[k]}
+    if differ:
+        return f"{folder} was trained on another split (adapter vs here: {differ})"
+    if loop is not None:
+        settings = {"loop": (meta.loop, asdict(loop)), "text": (meta.text, asdict(TextConfig()))}
+        differ = {k: v for k, v in settings.items() if v[0] != v[1]}
+        if differ:
+            return f"{folder} was trained with other settings (adapter vs here: {differ})"
+    return None
+
+
+def train_lora(
+    split: Split, domain: DomainData, out: Path, label: str, args: argparse.Namespace
+) -> tuple[object, dict[str, object]]:
+    """Train (or, with --reuse, load when it matches) the adapter at `out`; its training figures."""
     loop = replace(ADAPTER_LOOP, seed=args.seed, epochs=args.epochs or ADAPTER_LOOP.epochs)
-    model, meta = train_adapter(
-        split, out, loop=loop, overwrite=True, progress=epoch_logger(f"[{split.domain.name}]   {label}", sys.stdout)
-    )
-    fit = meta.fit
-    per_epoch = fit["train_seconds"] / max(fit["epochs"], 1)
+    why = adapter_mismatch(out, split, loop) if args.reuse else "not reusing"
+    if why is None:
+        log(f"[{split.domain.name}]   {label}: reusing {out} (same split and settings; its recorded training)")
+        model, fit = load_adapter(out, domain), read_metadata(out).fit
+    else:
+        if args.reuse:
+            log(f"[{split.domain.name}]   {label}: training ({why})")
+        model, meta = train_adapter(
+            split, out, loop=loop, overwrite=True, progress=epoch_logger(f"[{split.domain.name}]   {label}", sys.stdout)
+        )
+        fit = meta.fit
     info = {
         "epochs": fit["epochs"],
         "best_epoch": fit["best_epoch"],
-        "train_seconds_per_epoch": round(per_epoch, 1),
+        "train_seconds_per_epoch": round(fit["train_seconds"] / max(fit["epochs"], 1), 1),
         "sequences_per_second": round(fit["sequences_per_second"], 2),
         "train_users": len(split.train),
+        "reused": why is None,
     }
     return model, info
 
@@ -74,6 +116,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "adapters")
     parser.add_argument("--domains", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
+    parser.add_argument(
+        "--reuse", action="store_true", help="load an adapter in --out trained on the same split with the same settings"
+    )
     args = parser.parse_args()
     command = f"python bench/adapters.py {' '.join(sys.argv[1:])}".rstrip()
     log(f"command: {command}")
@@ -105,7 +150,7 @@ def main() -> int:
             fsplit = make_split(
                 domain, "users", seed=args.seed, max_users=args.max_users, test_share=args.test_share, fraction=fraction
             )
-            model, info = train_lora(fsplit, args.out / f"{name}-{fraction:g}", label, args)
+            model, info = train_lora(fsplit, domain, args.out / f"{name}-{fraction:g}", label, args)
             model.name = label
             res[label] = evaluate(model, split.test, seed=args.seed)
             report[name]["models"][label] = show(name, res[label], model.trainable_parameters, json.dumps(info))

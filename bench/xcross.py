@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from adapters import DATASETS
+from adapters import DATASETS, adapter_mismatch
 from step_ratio import step_ratio, training_batch
 
 from xcross_core.data.dataset import DomainData
@@ -46,6 +46,7 @@ from xcross_core.evaluation.study import StudyResult, data_efficiency_study
 from xcross_core.models.adapters import METADATA, read_metadata
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
+from xcross_core.models.xcross import XCROSS_LOOP
 from xcross_core.training.events import epoch_logger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,16 +109,9 @@ def loaded(tag: str, label: str, folder: Path, domain: DomainData, test: Split, 
 
 def check_adapter(folder: Path, split: Split) -> None:
     """Exit with a clear message unless `folder` is an adapter trained on `split`."""
-    hint = "run `python bench/adapters.py` first (same --max-users, --test-share, --seed)"
-    try:
-        meta = read_metadata(folder)
-    except FileNotFoundError:
-        sys.exit(f"error: no adapter at {folder}: {hint}, or give --adapters-dir")
-    want = split.summary()
-    keys = ("domain", "mode", "seed", "fraction", "train_users", "valid_cases", "test_cases", "catalogue_items")
-    differ = {k: (meta.data.get(k), want[k]) for k in keys if meta.data.get(k) != want[k]}
-    if differ:
-        sys.exit(f"error: {folder} was trained on another split (adapter vs here: {differ}): {hint}")
+    why = adapter_mismatch(folder, split)
+    if why is not None:
+        sys.exit(f"error: {why}: run `python bench/adapters.py` first (same --max-users, --test-share, --seed)")
 
 
 def show_table(tag: str, rows: list[Row]) -> None:
@@ -345,7 +339,7 @@ def main() -> int:
     sample.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
     sample.add_argument("--no-study", action="store_true", help="skip the data-efficiency study")
     sample.add_argument("--no-speed", action="store_true", help="skip the step-cost ratio")
-    sample.add_argument("--speed-batch-size", type=int, default=32)
+    sample.add_argument("--speed-batch-size", type=int, default=XCROSS_LOOP.batch_size)
     sample.add_argument("--speed-repeats", type=int, default=7)
     args = parser.parse_args()
     log(f"command: python bench/xcross.py {' '.join(sys.argv[1:])}".rstrip())
