@@ -69,10 +69,24 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
-def test_run_folder_reloads_with_the_same_scores(small_split, source_adapters, tmp_path) -> None:
+def test_channel_gains_start_neutral_and_train(small_split, source_adapters) -> None:
+    histories = small_split.test.histories[:4]
+    plain = xcross_recommender(small_split.domain, source_adapters)
+    loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
+    gained = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(channel_gain=True), loop=loop)
+    assert torch.allclose(gained.score(histories), plain.score(histories), atol=1e-5)
+    info = gained.encoder.info
+    assert gained.trainable_parameters - plain.trainable_parameters == info.num_layers * 3 * info.hidden_size
+    _fit_changes_only_trainable(gained, small_split)
+    assert gained.encoder.gain.abs().sum() > 0
+
+
+@pytest.mark.parametrize("config", [XCrossConfig(), XCrossConfig(channel_gain=True)], ids=["plain", "channel-gain"])
+def test_run_folder_reloads_with_the_same_scores(small_split, source_adapters, tmp_path, config) -> None:
     from xcross_core.models.xcross import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
 
-    xcross = xcross_recommender(small_split.domain, source_adapters, loop=LoopConfig(epochs=1, batch_size=16, lr=1e-2))
+    loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
+    xcross = xcross_recommender(small_split.domain, source_adapters, config, loop=loop)
     xcross.fit(small_split)
     run = save_run(xcross, tmp_path / "run", source_adapters)
     assert sorted(p.name for p in run.iterdir()) == sorted([RUN_CONFIG, RUN_WEIGHTS])

@@ -390,7 +390,8 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
     loop = replace(XCROSS_LOOP, epochs=args.epochs or XCROSS_LOOP.epochs, lr=args.lr, seed=args.seed)
     try:
-        model = xcross_recommender(domain, args.adapters, XCrossConfig(args.weights, args.refine), loop=loop)
+        config = XCrossConfig(args.weights, args.refine, channel_gain=args.channel_gain)
+        model = xcross_recommender(domain, args.adapters, config, loop=loop)
         report = model.fit(split, progress=_progress_bar(f"x-cross {domain.name}"))
     except KeyboardInterrupt:
         print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
@@ -587,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["add", "replace"],
         default=XCrossConfig.refine,
         help="refined state added to each stream (default) or replacing it",
+    )
+    p.add_argument(
+        "--channel-gain",
+        action="store_true",
+        help="also learn a gain per layer, stream and hidden channel (a target recalibration, even with one source)",
     )
     p.add_argument("--lr", type=float, default=XCROSS_LOOP.lr, help=f"learning rate (default {XCROSS_LOOP.lr})")
     p.set_defaults(handler=cmd_train_xcross)

@@ -10,10 +10,13 @@ are refined with each other:
     h_i  <- h_i + mix_i      ("add",     default)  or      h_i <- mix_i      ("replace")
 
 with A either used as is ("signed": a source can be suppressed, not only down-weighted) or
-softmax-normalised per row ("softmax"). The refined states go on to layer l+1. The final vector
+softmax-normalised per row ("softmax"). Optionally (`channel_gain`) each refined stream is then
+rescaled channel by channel, h_i <- h_i * (1 + g_li), with g_li a learned vector per layer and stream
+(IA³-style): a target-specific recalibration that is there even with one source, where A is a single
+scalar per layer and there is nothing to mix. The refined states go on to layer l+1. The final vector
 combines the streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the
-final gate train; base and adapters stay frozen. With W = 0 at start the signed/add model is the n
-adapters run side by side, and the output is their uniform mix.
+final gate train; base and adapters stay frozen. With W = 0 (and g = 0) at start the signed/add model
+is the n adapters run side by side, and the output is their uniform mix.
 
 Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
 sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 over sources.
@@ -55,6 +58,7 @@ class XCrossConfig:
     weights: Literal["signed", "softmax"] = "signed"
     refine: Literal["add", "replace"] = "add"
     summary_dim: int = 32  # width of each stream's summary that the weight networks read
+    channel_gain: bool = False  # learn a per-layer, per-stream gain on every hidden channel (n * L * H more)
 
 
 class StackedLoRA(nn.Module):
@@ -159,6 +163,8 @@ class XCrossEncoder(nn.Module):
         if config.weights == "signed" and config.refine == "replace":
             for layer in self.interact:  # start from identity: each stream keeps its own state
                 layer.bias.data = torch.eye(n).flatten()
+        # Zero-initialised like W, so a fresh model is still the adapters side by side.
+        self.gain = nn.Parameter(torch.zeros(info.num_layers, n, 1, 1, hidden)) if config.channel_gain else None
         self._mask: torch.Tensor | None = None
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
         self.final_weights: torch.Tensor | None = None
@@ -180,7 +186,10 @@ class XCrossEncoder(nn.Module):
             weights = logits.softmax(-1) if self.config.weights == "softmax" else logits
             streams = hidden.reshape(n, -1, *hidden.shape[1:])  # [n, B, T, H]
             mix = torch.einsum("bij,jbth->ibth", weights, streams)
-            refined = (streams + mix if self.config.refine == "add" else mix).reshape(hidden.shape)
+            refined = streams + mix if self.config.refine == "add" else mix
+            if self.gain is not None:
+                refined = refined * (1 + self.gain[index])
+            refined = refined.reshape(hidden.shape)
             self.recorded.append(_contributions(weights, self.config.weights).detach())
             return (refined, *output[1:]) if isinstance(output, tuple) else refined
 
