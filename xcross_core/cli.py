@@ -39,7 +39,7 @@ from xcross_core.models.registry import (
 )
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, load_run, save_run, weights_frame, xcross_recommender
 from xcross_core.poc import BASELINES, DEFAULT_BASELINES, PocConfig, Stage, read_poc, run_poc
-from xcross_core.training.events import TrainEvent, epoch_logger
+from xcross_core.training.events import FitReport, TrainEvent, epoch_logger
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -332,8 +332,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _validation_summary(best: float | None) -> str:
-    return "no validation users" if best is None else f"best validation NDCG@10 {best:.4f}"
+def _validation_summary(report: FitReport) -> str:
+    """The kept weights' validation NDCG@10 and which epoch they come from."""
+    best = report.best_valid_ndcg10
+    if best is None:
+        return "no validation users"
+    if report.best_epoch:
+        return f"best validation NDCG@10 {best:.4f} (epoch {report.best_epoch} of {report.epochs})"
+    return f"best validation NDCG@10 {best:.4f} (the starting weights: none of {report.epochs} epochs beat them)"
 
 
 def _check_adapter_folders(folders: Sequence[Path]) -> None:
@@ -369,10 +375,10 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
         return 130
-    quality = _validation_summary(meta.metrics["valid_ndcg@10"])
+    quality = _validation_summary(FitReport(**meta.fit))
     print(
         f"adapter for {meta.domain} saved to {args.out}: {meta.trainable_parameters:,} trainable parameters, "
-        f"{quality} (epoch {meta.fit['best_epoch']} of {meta.fit['epochs']}), "
+        f"{quality}, "
         f"{meta.fit['sequences_per_second']:.1f} training sequences/s"
     )
     return EXIT_OK
@@ -399,7 +405,7 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     save_run(model, args.out, args.adapters, {"data": split.summary(), "fit": report.to_dict()})
-    quality = _validation_summary(report.best_valid_ndcg10)
+    quality = _validation_summary(report)
     print(
         f"X-Cross run for {domain.name} from {', '.join(model.sources)} saved to {args.out}: "
         f"{model.trainable_parameters:,} trainable parameters, {quality}"

@@ -34,6 +34,7 @@ class FitReport:
     best_epoch: int = 0
     losses: list[float] = field(default_factory=list)
     valid_ndcg10: list[float] = field(default_factory=list)
+    start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 when no epoch beat them)
     seconds: float = 0.0  # wall time, validation included
     train_seconds: float = 0.0  # optimiser steps only
     sequences_per_second: float = 0.0
@@ -42,7 +43,9 @@ class FitReport:
     @property
     def best_valid_ndcg10(self) -> float | None:
         """Validation NDCG@10 of the epoch whose weights were kept (None without validation)."""
-        return self.valid_ndcg10[self.best_epoch - 1] if self.valid_ndcg10 and self.best_epoch else None
+        if not self.valid_ndcg10:
+            return None
+        return self.valid_ndcg10[self.best_epoch - 1] if self.best_epoch else self.start_valid_ndcg10
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

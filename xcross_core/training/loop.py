@@ -58,9 +58,10 @@ def fit_loop(
 
     `loss_fn(module, batch, device)` turns a list of examples into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
-    validation NDCG@10 (higher is better) and is run after every epoch; the best epoch's weights
-    are restored at the end. `cancel()` is polled every step; when it says so, `Cancelled` is
-    raised and the module keeps whatever weights it had (callers write nothing).
+    validation NDCG@10 (higher is better) and is run before training and after every epoch; the best
+    weights are restored at the end, the starting ones included (best_epoch 0). `cancel()` is polled
+    every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
+    (callers write nothing).
     """
     if not examples:
         raise ValueError("no training sequences: the training split is empty")
@@ -76,6 +77,14 @@ def fit_loop(
     report = FitReport()
     best_score, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
+    if validate is not None:
+        # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
+        # as the base model, and a few noisy epochs on little target data must not return something that
+        # validates worse than that.
+        module.eval()
+        with torch.no_grad():
+            best_score = report.start_valid_ndcg10 = float(validate())
+        best_state = _trainable_state(accelerator.unwrap_model(module))
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         module.train()

@@ -1,0 +1,42 @@
+"""The training loop's model selection: the best validated weights are kept, the starting ones included."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xcross_core.training.loop import LoopConfig, fit_loop
+
+
+class Scalar(nn.Module):
+    """One trainable number w, starting at 0; training pulls it towards 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+
+def _loss(module: nn.Module, batch: list[float], device: torch.device) -> torch.Tensor:
+    return ((module.w - torch.tensor(batch, device=device)) ** 2).mean()
+
+
+def _fit(optimum: float) -> tuple[Scalar, object]:
+    """Train on targets of 1.0 while validation prefers w = `optimum`."""
+    model = Scalar()
+    config = LoopConfig(epochs=4, batch_size=2, lr=0.1, patience=4)
+    report = fit_loop(model, [1.0] * 8, _loss, config, validate=lambda: -float((model.w - optimum) ** 2))
+    return model, report
+
+
+def test_an_epoch_that_validates_better_than_the_start_is_kept() -> None:
+    model, report = _fit(optimum=1.0)
+    assert report.start_valid_ndcg10 == -1.0
+    assert report.best_epoch >= 1 and report.best_valid_ndcg10 == max(report.valid_ndcg10) > -1.0
+    assert model.w.item() > 0
+
+
+def test_the_starting_weights_are_kept_when_no_epoch_validates_better() -> None:
+    model, report = _fit(optimum=0.0)
+    assert len(report.valid_ndcg10) == 4 and max(report.valid_ndcg10) < 0.0
+    assert report.best_epoch == 0 and report.best_valid_ndcg10 == report.start_valid_ndcg10 == 0.0
+    assert model.w.item() == 0.0
