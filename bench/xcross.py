@@ -80,11 +80,14 @@ class Row:
 def trained(tag: str, label: str, model: Recommender, split: Split, test: Split, seed: int) -> Row:
     """Fit `model` on `split` (logging every epoch) and evaluate it on `test`'s test users."""
     start = time.perf_counter()
-    model.fit(split, progress=epoch_logger(f"[{tag}]   {label}", sys.stdout))
+    fit = model.fit(split, progress=epoch_logger(f"[{tag}]   {label}", sys.stdout))
     seconds = time.perf_counter() - start
     model.name = label
     row = Row(label, evaluate(model, test.test, seed=seed), len(split.train), model.trainable_parameters, seconds)
-    log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training)")
+    kept = ""
+    if fit.start_valid_ndcg10 is not None:
+        kept = f"; kept epoch {fit.best_epoch} of {fit.epochs}, at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
+    log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
     return row
 
 
