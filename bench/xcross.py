@@ -324,7 +324,12 @@ def study(tag: str, domain: DomainData, sources: list[Path], args: argparse.Name
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=("dev", "sample"), default=["dev", "sample"])
-    parser.add_argument("--epochs", type=int, default=3, help="max epochs of every LM model trained here")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="max epochs of every model trained here (default: each model's own, early-stopped; a cap of 3 left "
+        "target LoRA still improving on the sample data)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-share", type=float, default=0.5, help="test users' share (both parts)")
     parser.add_argument("--budget", type=float, default=0.25, help="share of target training users (default 25%%)")
@@ -348,7 +353,8 @@ def main() -> int:
     log(f"command: python bench/xcross.py {' '.join(sys.argv[1:])}".rstrip())
     log(
         f"settings: user split with {args.test_share:.0%} test users, seed {args.seed}, budget {args.budget:.0%} of "
-        f"the target's training users, max {args.epochs} epochs; dev capped at {args.max_users} users per domain, "
+        f"the target's training users, max epochs {args.epochs or 'each model default'}; "
+        f"dev capped at {args.max_users} users per domain, "
         f"sample at {args.sample_max_users}; full-catalogue ranking, 95% bootstrap CIs, paired tests on {METRIC}"
     )
     torch.manual_seed(args.seed)
