@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from perf import recommend  # bench/ is on the path when this script runs
 
-from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
@@ -81,15 +80,13 @@ def adapter_mismatch(folder: Path, split: Split, loop: LoopConfig | None = None)
     return None
 
 
-def train_lora(
-    split: Split, domain: DomainData, out: Path, label: str, args: argparse.Namespace
-) -> tuple[object, dict[str, object]]:
+def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:
     """Train (or, with --reuse, load when it matches) the adapter at `out`; its training figures."""
     loop = replace(ADAPTER_LOOP, seed=args.seed, epochs=args.epochs or ADAPTER_LOOP.epochs)
     why = adapter_mismatch(out, split, loop) if args.reuse else "not reusing"
     if why is None:
         log(f"[{split.domain.name}]   {label}: reusing {out} (same split and settings; its recorded training)")
-        model, fit = load_adapter(out, domain), read_metadata(out).fit
+        model, fit = load_adapter(out, split.domain), read_metadata(out).fit
     else:
         if args.reuse:
             log(f"[{split.domain.name}]   {label}: training ({why})")
@@ -150,7 +147,7 @@ def main() -> int:
             fsplit = make_split(
                 domain, "users", seed=args.seed, max_users=args.max_users, test_share=args.test_share, fraction=fraction
             )
-            model, info = train_lora(fsplit, domain, args.out / f"{name}-{fraction:g}", label, args)
+            model, info = train_lora(fsplit, args.out / f"{name}-{fraction:g}", label, args)
             model.name = label
             res[label] = evaluate(model, split.test, seed=args.seed)
             report[name]["models"][label] = show(name, res[label], model.trainable_parameters, json.dumps(info))

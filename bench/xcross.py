@@ -114,7 +114,10 @@ def check_adapter(folder: Path, split: Split) -> None:
     """Exit with a clear message unless `folder` is an adapter trained on `split`."""
     why = adapter_mismatch(folder, split)
     if why is not None:
-        sys.exit(f"error: {why}: run `python bench/adapters.py` first (same --max-users, --test-share, --seed)")
+        sys.exit(
+            f"error: {why}: run `python bench/adapters.py` first (same --max-users, --test-share, --seed), "
+            "or give --adapters-dir"
+        )
 
 
 def show_table(tag: str, rows: list[Row]) -> None:
@@ -223,22 +226,34 @@ def dev_part(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
+def sample_sources(folder: Path, names: list[str]) -> list[Path]:
+    """The sample source adapters `folder`/name; exit with how to train one that is missing."""
+    sources = [folder / name for name in names]
+    for source in sources:
+        if not (source / METADATA).is_file():
+            sys.exit(
+                f"error: no adapter at {source}: train it with `xcross train-adapter sample_data/interactions.csv "
+                f"--items sample_data/items.csv --domain {source.name} --max-users 1000 --epochs 3 --seed 0 "
+                f"--out {source}`, or give --sample-adapters"
+            )
+    return sources
+
+
+def sample_splits(
+    target: str, max_users: int, test_share: float, seed: int, budget: float
+) -> tuple[DomainData, Split, Split]:
+    """The sample target domain, its user split, and the same split with `budget` of its training users."""
+    domain = load_interactions(*SAMPLE).interactions.domain(target)
+    common = {"seed": seed, "max_users": max_users, "test_share": test_share}
+    return domain, make_split(domain, "users", **common), make_split(domain, "users", fraction=budget, **common)
+
+
 def sample_part(args: argparse.Namespace) -> dict[str, object]:
     """Three sample-data sources -> one target: every comparison, the data-efficiency study, the step cost."""
     pct, target = f"{args.budget:.0%}", args.sample_target
-    sources = [args.sample_adapters / name for name in args.sample_sources]
-    for folder in sources:
-        if not (folder / METADATA).is_file():
-            sys.exit(
-                f"error: no adapter at {folder}: train it with `xcross train-adapter sample_data/interactions.csv "
-                f"--items sample_data/items.csv --domain {folder.name} --max-users 1000 --epochs 3 --seed 0 "
-                f"--out {folder}`, or give --sample-adapters"
-            )
+    sources = sample_sources(args.sample_adapters, args.sample_sources)
     tag = f"sample {'+'.join(args.sample_sources)}->{target}"
-    domain = load_interactions(*SAMPLE).interactions.domain(target)
-    common = {"seed": args.seed, "max_users": args.sample_max_users, "test_share": args.test_share}
-    split = make_split(domain, "users", **common)
-    small = make_split(domain, "users", fraction=args.budget, **common)
+    domain, split, small = sample_splits(target, args.sample_max_users, args.test_share, args.seed, args.budget)
     log(f"[{tag}] split {json.dumps(split.summary())}; {pct}: {len(small.train)} training users")
     base = read_metadata(sources[0]).base  # the target LoRA sits on the sources' base model
     rows: dict[str, Row] = {}

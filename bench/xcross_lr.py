@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
-from xcross import ROOT, SAMPLE
+from xcross import ROOT, sample_sources, sample_splits
 
-from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import compare, evaluate
-from xcross_core.evaluation.splits import make_split
 from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
 from xcross_core.training.events import epoch_logger
 
@@ -34,16 +33,14 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=0.25)
     parser.add_argument("--sources", nargs="+", default=["Sports", "Kitchen", "Home_Office"])
     parser.add_argument("--target", default="Electronics")
+    parser.add_argument("--sample-adapters", type=Path, default=ROOT / "sample_data" / "adapters")
     parser.add_argument("--max-users", type=int, default=1000)
     parser.add_argument("--test-share", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(f"command: python bench/xcross_lr.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
-    domain = load_interactions(*SAMPLE).interactions.domain(args.target)
-    common = {"seed": args.seed, "max_users": args.max_users, "test_share": args.test_share}
-    split = make_split(domain, "users", **common)
-    small = make_split(domain, "users", fraction=args.budget, **common)
-    sources = [ROOT / "sample_data" / "adapters" / name for name in args.sources]
+    sources = sample_sources(args.sample_adapters, args.sources)
+    domain, split, small = sample_splits(args.target, args.max_users, args.test_share, args.seed, args.budget)
     start = xcross_recommender(domain, sources)
     start.name = "start"
     at_start = evaluate(start, split.test, seed=args.seed)

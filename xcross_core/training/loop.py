@@ -77,13 +77,17 @@ def fit_loop(
     report = FitReport()
     best_score, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
+
+    def validated() -> float:
+        module.eval()
+        with torch.no_grad():
+            return float(validate())
+
     if validate is not None:
         # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
         # as the base model, and a few noisy epochs on little target data must not return something that
         # validates worse than that.
-        module.eval()
-        with torch.no_grad():
-            best_score = report.start_valid_ndcg10 = float(validate())
+        best_score = report.start_valid_ndcg10 = validated()
         best_state = _trainable_state(accelerator.unwrap_model(module))
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
@@ -120,9 +124,7 @@ def fit_loop(
         report.epochs = epoch
         if validate is None:
             continue
-        module.eval()
-        with torch.no_grad():
-            score = float(validate())
+        score = validated()
         report.valid_ndcg10.append(score)
         if progress is not None:
             progress(
