@@ -87,6 +87,8 @@ def trained(tag: str, label: str, model: Recommender, split: Split, test: Split,
     kept = ""
     if fit.start_valid_ndcg10 is not None:
         kept = f"; kept epoch {fit.best_epoch} of {fit.epochs}, at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
+    if fit.train_temperature is not None:
+        kept += f"; loss temperature {fit.train_temperature:.4f} (calibrated)"
     log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
     return row
 

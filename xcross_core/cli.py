@@ -335,11 +335,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _validation_summary(report: FitReport) -> str:
     """The kept weights' validation NDCG@10 and which epoch they come from."""
     best = report.best_valid_ndcg10
+    calibrated = (
+        f", loss temperature {report.train_temperature:.4f} (calibrated to the starting weights)"
+        if report.train_temperature is not None
+        else ""
+    )
     if best is None:
-        return "no validation users"
+        return f"no validation users{calibrated}"
     if report.best_epoch:
-        return f"best validation NDCG@10 {best:.4f} (epoch {report.best_epoch} of {report.epochs})"
-    return f"best validation NDCG@10 {best:.4f} (the starting weights: none of {report.epochs} epochs beat them)"
+        return f"best validation NDCG@10 {best:.4f} (epoch {report.best_epoch} of {report.epochs}){calibrated}"
+    kept = f"the starting weights: none of {report.epochs} epochs beat them"
+    return f"best validation NDCG@10 {best:.4f} ({kept}){calibrated}"
 
 
 def _check_adapter_folders(folders: Sequence[Path]) -> None:

@@ -27,7 +27,7 @@ from xcross_core.evaluation.splits import EvalCases, Split, every_next_item, wit
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.recommender import Recommender
 from xcross_core.training.events import FitReport, TrainEvent
-from xcross_core.training.loop import LoopConfig, fit_loop
+from xcross_core.training.loop import LoopConfig, batched, fit_loop
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ class TextConfig:
 #: on validation NDCG@10. Patience 3: with a few hundred validation users NDCG@10 moves by more than
 #: an epoch's gain (Beauty, 200 users: 0.078 -> 0.065 -> 0.065 while the loss kept falling).
 ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=3)
+
+
+def training_sequences(split: Split) -> list[np.ndarray]:
+    """The training sequences that hold at least one (history, next item) pair."""
+    return [s for s in split.train if len(s) >= 2]
 
 
 class TextEncoder(nn.Module):
@@ -83,6 +88,7 @@ class TextRecommender(Recommender):
         self.name = name
         self._item_vectors: torch.Tensor | None = None
         self._rng = np.random.default_rng(self.loop.seed)  # cut points and negatives; reseeded by fit
+        self.train_temperature = self.config.temperature  # the training loss's; see calibrate_temperature
         # One encoding at a time: the tokenizer's truncation side and what an encoder records about its
         # last forward (X-Cross's weights) are shared state, and concurrent requests must not mix them.
         self.lock = threading.RLock()
@@ -136,21 +142,24 @@ class TextRecommender(Recommender):
         out[torch.from_numpy(order).to(vectors.device)] = vectors
         return out
 
-    def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
-        items = self.item_vectors()
+    def prompt_vectors(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        """[len(histories), H] unit vectors of the histories' prompts, without gradients."""
         step = self.encode_step
         with torch.no_grad():
-            queries = (
-                torch.cat([self.encode_prompts(histories[s : s + step]) for s in range(0, len(histories), step)])
-                if len(histories)
-                else items.new_zeros((0, items.shape[1]))
-            )
-        return (queries @ items.T / self.config.temperature).cpu()
+            if not len(histories):
+                items = self.item_vectors()
+                return items.new_zeros((0, items.shape[1]))
+            return torch.cat([self.encode_prompts(histories[s : s + step]) for s in range(0, len(histories), step)])
+
+    def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        return (self.prompt_vectors(histories) @ self.item_vectors().T / self.config.temperature).cpu()
 
     # --- training ------------------------------------------------------------------------------
 
-    def _loss(self, encoder: nn.Module, batch: list[np.ndarray], device: torch.device) -> torch.Tensor:
-        rng = self._rng
+    def _sample(
+        self, batch: list[np.ndarray], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """One training batch's (histories, candidate items, index of each history's target among them)."""
         # Cut every sequence at a random point: predict item t from the items before it.
         cuts = [int(rng.integers(1, len(s))) for s in batch]
         histories = [s[:t] for s, t in zip(batch, cuts, strict=True)]
@@ -158,10 +167,39 @@ class TextRecommender(Recommender):
         negatives = rng.choice(self.domain.n_items, size=min(self.config.negatives, self.domain.n_items), replace=False)
         # Unique candidates: a target that is also another user's target or a negative counts once.
         candidates, inverse = np.unique(np.concatenate([targets, negatives]), return_inverse=True)
-        labels = torch.from_numpy(inverse[: len(targets)]).to(device)
+        return histories, candidates, inverse[: len(targets)]
+
+    def _loss(self, encoder: nn.Module, batch: list[np.ndarray], device: torch.device) -> torch.Tensor:
+        histories, candidates, labels = self._sample(batch, self._rng)
         queries = self.encode_prompts(histories, encoder)
         items = self.encode_items(candidates, encoder)
-        return F.cross_entropy(queries @ items.T / self.config.temperature, labels)
+        logits = queries @ items.T / self.train_temperature
+        return F.cross_entropy(logits, torch.from_numpy(labels).to(device))
+
+    def calibrate_temperature(self, split: Split, max_sequences: int = 1000) -> float:
+        """The temperature at which the current weights' training loss is lowest, on a grid around the configured one.
+
+        One cut of up to `max_sequences` training sequences, batched and sampled exactly like training, scored
+        once without gradients; ranking does not depend on the temperature, only the loss's gradients do.
+        """
+        rng = np.random.default_rng([self.loop.seed, 11])
+        sequences = training_sequences(split)
+        if len(sequences) > max_sequences:
+            sequences = [sequences[i] for i in np.sort(rng.choice(len(sequences), max_sequences, replace=False))]
+        samples = [self._sample(b, rng) for b in batched(sequences, self.loop.batch_size, rng)]
+        if not samples:
+            return self.config.temperature
+        queries = self.prompt_vectors([h for histories, _, _ in samples for h in histories])
+        items = self._catalogue_vectors(np.unique(np.concatenate([c for _, c, _ in samples])))
+        grid = torch.as_tensor(self.config.temperature * 2.0 ** np.arange(-2, 4.5, 0.5), dtype=queries.dtype)
+        loss, start = torch.zeros_like(grid), 0
+        for histories, candidates, labels in samples:  # one small matrix per batch; the grid is one axis
+            cosine = queries[start : start + len(histories)] @ items[torch.from_numpy(candidates)].T
+            start += len(histories)
+            logits = cosine[None] / grid[:, None, None]  # [grid, B, C]
+            picked = logits[:, torch.arange(len(labels)), torch.from_numpy(labels)]
+            loss += (logits.logsumexp(-1) - picked).sum(1)
+        return float(grid[loss.argmin()])
 
     def _validate(self, cases: EvalCases) -> float:
         # Cases with candidates read only their candidates' scores, so only those items are encoded.
@@ -177,7 +215,7 @@ class TextRecommender(Recommender):
         """Train the encoder's trainable parameters (its adapters) on `split.train`; none, nothing to do."""
         if not any(p.requires_grad for p in self.encoder.parameters()):
             return FitReport()
-        sequences = [s for s in split.train if len(s) >= 2]
+        sequences = training_sequences(split)
         self._rng = np.random.default_rng(self.loop.seed)
         valid = every_next_item(split.valid) if split.mode == "users" else split.valid
         if len(valid) > self.config.valid_cases:
