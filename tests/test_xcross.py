@@ -73,6 +73,14 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
+def test_integration_trains_at_the_temperature_calibrated_to_its_start(small_split, source_adapters) -> None:
+    loop = LoopConfig(epochs=1, batch_size=16)
+    calibrated = xcross_recommender(small_split.domain, source_adapters, loop=loop).calibrate_temperature(small_split)
+    xcross = xcross_recommender(small_split.domain, source_adapters, loop=loop)
+    report = xcross.fit(small_split)
+    assert report.train_temperature == xcross.train_temperature == pytest.approx(calibrated)
+
+
 def test_channel_gains_start_neutral_and_train(small_split, source_adapters) -> None:
     histories = small_split.test.histories[:4]
     plain = xcross_recommender(small_split.domain, source_adapters)

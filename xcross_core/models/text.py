@@ -56,6 +56,10 @@ def training_sequences(split: Split) -> list[np.ndarray]:
     return [s for s in split.train if len(s) >= 2]
 
 
+#: Multiples of the configured temperature that `calibrate_temperature` tries: a quarter to 16 times it.
+TEMPERATURE_STEPS = 2.0 ** np.arange(-2, 4.5, 0.5)
+
+
 class TextEncoder(nn.Module):
     """Language model (with whatever adapters it carries) -> pooled, L2-normalised vectors."""
 
@@ -191,7 +195,7 @@ class TextRecommender(Recommender):
             return self.config.temperature
         queries = self.prompt_vectors([h for histories, _, _ in samples for h in histories])
         items = self._catalogue_vectors(np.unique(np.concatenate([c for _, c, _ in samples])))
-        grid = torch.as_tensor(self.config.temperature * 2.0 ** np.arange(-2, 4.5, 0.5), dtype=queries.dtype)
+        grid = torch.as_tensor(self.config.temperature * TEMPERATURE_STEPS, dtype=queries.dtype)
         loss, start = torch.zeros_like(grid), 0
         for histories, candidates, labels in samples:  # one small matrix per batch; the grid is one axis
             cosine = queries[start : start + len(histories)] @ items[torch.from_numpy(candidates)].T

@@ -15,7 +15,8 @@ rescaled channel by channel, h_i <- h_i * (1 + g_li), with g_li a learned vector
 (IA³-style): a target-specific recalibration that is there even with one source, where A is a single
 scalar per layer and there is nothing to mix. The refined states go on to layer l+1. The final vector
 combines the streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the
-final gate train; base and adapters stay frozen. With W = 0 (and g = 0) at start the signed/add model
+final gate train; base and adapters stay frozen. They train with the adapters' loss at a temperature
+calibrated to the untrained model (`SourceMixRecommender.fit`). With W = 0 (and g = 0) at start the signed/add model
 is the n adapters run side by side, and the output is their uniform mix.
 
 Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
