@@ -13,8 +13,8 @@ import torch
 from tests.conftest import SAMPLE, small_poc_params
 from xcross_core.evaluation.stats import Estimate, PairedTest
 from xcross_core.models.registry import make_model
-from xcross_core.poc import PocConfig, read_poc, run_poc, verdict
-from xcross_core.training.events import Cancelled
+from xcross_core.poc import PocConfig, read_poc, run_poc, still_improving, verdict
+from xcross_core.training.events import Cancelled, FitReport
 
 
 def tiny_config(adapters: list[str], **changes: object) -> PocConfig:
@@ -40,8 +40,10 @@ def test_every_model_is_evaluated_on_the_same_test_users_and_tested_against_the_
     assert {m["cases"] for m in models.values()} == {report["split"]["test_cases"]}
     assert report["reference"] == "target LoRA (25% of users)"
     assert set(report["comparisons_vs_reference"]) == set(models) - {report["reference"]}
-    for test in report["comparisons_vs_reference"].values():
-        assert test["verdict"].endswith(")."), test["verdict"]
+    for name, test in report["comparisons_vs_reference"].items():
+        assert ")." in test["verdict"], test["verdict"]
+        cut_short = models[name]["still_improving"] or models[report["reference"]]["still_improving"]
+        assert ("still improved" in test["verdict"]) == cut_short, test["verdict"]
         low, high = test["difference"]["low"], test["difference"]["high"]
         assert low <= test["difference"]["mean"] <= high
     xc = models["X-Cross (25% of users)"]
@@ -112,6 +114,16 @@ def test_verdicts_read_plainly() -> None:
     assert same.startswith("X-Cross (25%) is as good as LoRA (100%): not significantly different")
     assert "significantly better" in verdict("A", "B", test(0.05, 0.02, 0.08, 0.001))
     assert "significantly worse" in verdict("A", "B", test(-0.05, -0.08, -0.02, 0.001))
+    capped = verdict("A", "LoRA", test(0.05, 0.02, 0.08, 0.001), unsettled=["LoRA"])
+    assert capped.endswith("LoRA still improved on validation in the last epoch allowed: more epochs may change this.")
+
+
+def test_a_model_is_still_improving_when_its_last_epoch_validated_best() -> None:
+    assert still_improving(FitReport(epochs=3, best_epoch=3, start_valid_ndcg10=0.1))
+    assert not still_improving(FitReport(epochs=3, best_epoch=2, start_valid_ndcg10=0.1))
+    assert not still_improving(FitReport(epochs=3, best_epoch=0, start_valid_ndcg10=0.1))  # kept its start
+    assert not still_improving(FitReport(epochs=3, best_epoch=3))  # no validation: nothing is known
+    assert not still_improving(FitReport())  # nothing trained (zero-shot, popularity)
 
 
 def test_cli_poc_prints_the_table_and_verdicts_and_writes_the_run_folder(source_adapters, tmp_path, capsys) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from xcross_core.models.adapters import ADAPTER_LOOP, atomic_folder, load_adapte
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, save_run, weights_frame, xcross_recommender
-from xcross_core.training.events import TrainEvent
+from xcross_core.training.events import FitReport, TrainEvent
 
 #: Baselines a proof of concept can add next to X-Cross and the same-budget target LoRA (always run).
 BASELINES = ("popularity", "sasrec", "lora-full", "zero-shot", "uniform-merge", "static-mix", "gating")
@@ -86,14 +86,31 @@ class Stage:
     label: str
 
 
-def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10") -> str:
-    """One sentence a manager can read: is `name` better, worse or not distinguishable from `reference`?"""
+def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10", unsettled: Sequence[str] = ()) -> str:
+    """One sentence a manager can read: is `name` better, worse or not distinguishable from `reference`?
+
+    `unsettled` names models that were still improving when their epochs ran out; the sentence says so.
+    """
     d = test.difference
     numbers = f"{metric.upper()} difference {d.mean:+.4f}, 95% CI [{d.low:+.4f}, {d.high:+.4f}], p = {test.p_value:.3f}"
     if not test.significant:
-        return f"{name} is as good as {reference}: not significantly different ({numbers})."
-    side = "better" if d.mean > 0 else "worse"
-    return f"{name} is significantly {side} than {reference} ({numbers})."
+        sentence = f"{name} is as good as {reference}: not significantly different ({numbers})."
+    else:
+        side = "better" if d.mean > 0 else "worse"
+        sentence = f"{name} is significantly {side} than {reference} ({numbers})."
+    if unsettled:
+        sentence += (
+            f" {' and '.join(unsettled)} still improved on validation in the last epoch allowed: "
+            "more epochs may change this."
+        )
+    return sentence
+
+
+def still_improving(fit: FitReport) -> bool:
+    """Whether validation NDCG@10 was still rising in the last epoch run, so the epoch cap cut training short."""
+    return (
+        fit.start_valid_ndcg10 is not None and fit.epochs > 0 and fit.best_epoch == fit.epochs and not fit.stopped_early
+    )
 
 
 def run_poc(
@@ -137,6 +154,7 @@ def run_poc(
     total = len(plan) + len(zero_shot)
     results: dict[str, EvalResult] = {}
     models: dict[str, dict[str, object]] = {}
+    unsettled: set[str] = set()  # labels of models still improving when their epochs ran out
     xcross = None
     for index, key in enumerate([*plan, *zero_shot], start=1):
         if key in plan:
@@ -157,8 +175,11 @@ def run_poc(
             "trainable_parameters": model.trainable_parameters,
             "train_seconds": round(train_s, 2),
             "fit": fit.to_dict(),
+            "still_improving": still_improving(fit),
             **results[key].to_dict(),
         }
+        if still_improving(fit):
+            unsettled.add(label)
         if key == "x-cross":
             xcross = model
     reference = results[REFERENCE]
@@ -167,7 +188,10 @@ def run_poc(
         if key == REFERENCE:
             continue
         test = compare(result, reference, "ndcg@10", seed=config.seed)
-        comparisons[result.model] = test.to_dict() | {"verdict": verdict(result.model, reference.model, test)}
+        caveat = [m for m in (result.model, reference.model) if m in unsettled]
+        comparisons[result.model] = test.to_dict() | {
+            "verdict": verdict(result.model, reference.model, test, unsettled=caveat)
+        }
     report = {
         "config": config.to_dict(),
         "target": domain.name,
