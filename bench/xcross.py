@@ -220,7 +220,9 @@ def dev_part(args: argparse.Namespace) -> dict[str, object]:
         for fraction in (args.budget, 1.0):
             label = f"{target} LoRA @{fraction:.0%}"
             rows[label] = loaded(tag, label, args.adapters_dir / f"{target}-{fraction:g}", domain, split, args.seed)
-        xcross = make_model("x-cross", domain, seed=args.seed, epochs=args.epochs, adapters=[source_folder])
+        xcross = make_model(
+            "x-cross", domain, seed=args.seed, epochs=args.epochs, adapters=[source_folder], calibrate=args.calibrate
+        )
         rows[f"x-cross @{pct}"] = trained(tag, f"x-cross @{pct}", xcross, small, split, args.seed)
         show_table(tag, list(rows.values()))
         verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
@@ -268,7 +270,7 @@ def sample_part(args: argparse.Namespace) -> dict[str, object]:
     merged = make_model("uniform-merge", domain, adapters=sources)
     rows["uniform-merge"] = untrained(tag, "uniform-merge", merged, split, args.seed)
     for name in ("static-mix", "gating"):
-        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, adapters=sources)
+        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, adapters=sources, calibrate=args.calibrate)
         rows[f"{name} @{pct}"] = trained(tag, f"{name} @{pct}", model, small, split, args.seed)
     study_result = None if args.no_study else study(tag, domain, sources, args)
     for fraction, fsplit, name in ((args.budget, small, "x-cross"), (args.budget, small, "lora"), (1.0, split, "lora")):
@@ -281,7 +283,7 @@ def sample_part(args: argparse.Namespace) -> dict[str, object]:
             )
             continue
         extra = {"adapters": sources} if name == "x-cross" else {"base": base}
-        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, **extra)
+        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, calibrate=args.calibrate, **extra)
         rows[label] = trained(tag, label, model, fsplit, split, args.seed)
     show_table(tag, list(rows.values()))
     verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
@@ -311,6 +313,7 @@ def study(tag: str, domain: DomainData, sources: list[Path], args: argparse.Name
         max_users=args.sample_max_users,
         test_share=args.test_share,
         epochs=args.epochs,
+        calibrate=args.calibrate,
         progress=lambda label: epoch_logger(f"[{tag}]   study {label}", sys.stdout),
     )
     log(
@@ -348,6 +351,12 @@ def main() -> int:
         "target LoRA still improving on the sample data)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--calibrate-temperature",
+        dest="calibrate",
+        action="store_true",
+        help="X-Cross, static mix and gating train at a loss temperature calibrated to their start",
+    )
     parser.add_argument("--test-share", type=float, default=0.5, help="test users' share (both parts)")
     parser.add_argument("--budget", type=float, default=0.25, help="share of target training users (default 25%%)")
     parser.add_argument("--close-ratio", type=float, default=0.9, help="'close to LoRA@100%%': NDCG@10 ratio floor")
@@ -370,7 +379,8 @@ def main() -> int:
     log(f"command: python bench/xcross.py {' '.join(sys.argv[1:])}".rstrip())
     log(
         f"settings: user split with {args.test_share:.0%} test users, seed {args.seed}, budget {args.budget:.0%} of "
-        f"the target's training users, max epochs {args.epochs or 'each model default'}; "
+        f"the target's training users, max epochs {args.epochs or 'each model default'}, loss temperature "
+        f"{'calibrated to each integration model start' if args.calibrate else 'the adapters own'}; "
         f"dev capped at {args.max_users} users per domain, "
         f"sample at {args.sample_max_users}; full-catalogue ranking, 95% bootstrap CIs, paired tests on {METRIC}"
     )

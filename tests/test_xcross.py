@@ -10,6 +10,7 @@ import torch
 
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import load_adapter
+from xcross_core.models.registry import make_model
 from xcross_core.models.xcross import XCrossConfig, xcross_recommender
 from xcross_core.training.loop import LoopConfig
 
@@ -73,10 +74,16 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
-def test_integration_trains_at_the_temperature_calibrated_to_its_start(small_split, source_adapters) -> None:
-    loop = LoopConfig(epochs=1, batch_size=16)
-    calibrated = xcross_recommender(small_split.domain, source_adapters, loop=loop).calibrate_temperature(small_split)
-    xcross = xcross_recommender(small_split.domain, source_adapters, loop=loop)
+def test_integration_trains_at_the_temperature_calibrated_to_its_start_when_asked(small_split, source_adapters) -> None:
+    def fresh(calibrate: bool):
+        return make_model("x-cross", small_split.domain, epochs=1, adapters=source_adapters, calibrate=calibrate)
+
+    calibrated = fresh(False).calibrate_temperature(small_split)
+    plain = fresh(False)
+    assert calibrated != plain.config.temperature
+    assert plain.fit(small_split).train_temperature is None
+    assert plain.train_temperature == plain.config.temperature
+    xcross = fresh(True)
     report = xcross.fit(small_split)
     assert report.train_temperature == xcross.train_temperature == pytest.approx(calibrated)
 

@@ -404,6 +404,7 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     try:
         config = XCrossConfig(args.weights, args.refine, channel_gain=args.channel_gain)
         model = xcross_recommender(domain, args.adapters, config, loop=loop)
+        model.calibrate = args.calibrate_temperature
         report = model.fit(split, progress=_progress_bar(f"x-cross {domain.name}"))
     except KeyboardInterrupt:
         print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
@@ -605,6 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-gain",
         action="store_true",
         help="also learn a gain per layer, stream and hidden channel (a target recalibration, even with one source)",
+    )
+    p.add_argument(
+        "--calibrate-temperature",
+        action="store_true",
+        help="train at the loss temperature where the untrained integration's training loss is lowest",
     )
     p.add_argument("--lr", type=float, default=XCROSS_LOOP.lr, help=f"learning rate (default {XCROSS_LOOP.lr})")
     p.set_defaults(handler=cmd_train_xcross)
