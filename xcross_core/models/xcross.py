@@ -16,8 +16,8 @@ rescaled channel by channel, h_i <- h_i * (1 + g_li), with g_li a learned vector
 scalar per layer and there is nothing to mix. The refined states go on to layer l+1. The final vector
 combines the streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the
 final gate train; base and adapters stay frozen. They train with the adapters' loss, optionally at a
-temperature calibrated to the untrained model (`SourceMixRecommender.fit`). With W = 0 (and g = 0) at start the signed/add model
-is the n adapters run side by side, and the output is their uniform mix.
+temperature calibrated to the untrained model (`SourceMixRecommender.fit`). With W = 0 (and g = 0) at
+start the signed/add model is the n adapters run side by side, and the output is their uniform mix.
 
 Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
 sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 over sources.
