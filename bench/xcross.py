@@ -380,7 +380,7 @@ def main() -> int:
     log(
         f"settings: user split with {args.test_share:.0%} test users, seed {args.seed}, budget {args.budget:.0%} of "
         f"the target's training users, max epochs {args.epochs or 'each model default'}, loss temperature "
-        f"{'calibrated to each integration model start' if args.calibrate else 'the adapters own'}; "
+        f"{'calibrated to each integration model start' if args.calibrate else 'the same as the adapters'}; "
         f"dev capped at {args.max_users} users per domain, "
         f"sample at {args.sample_max_users}; full-catalogue ranking, 95% bootstrap CIs, paired tests on {METRIC}"
     )

@@ -108,9 +108,8 @@ def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10"
 
 def still_improving(fit: FitReport) -> bool:
     """Whether validation NDCG@10 was still rising in the last epoch run, so the epoch cap cut training short."""
-    return (
-        fit.start_valid_ndcg10 is not None and fit.epochs > 0 and fit.best_epoch == fit.epochs and not fit.stopped_early
-    )
+    # An early stop always follows epochs that did not validate best, so it needs no test of its own.
+    return fit.start_valid_ndcg10 is not None and fit.epochs > 0 and fit.best_epoch == fit.epochs
 
 
 def run_poc(
@@ -169,16 +168,17 @@ def run_poc(
         train_s = time.perf_counter() - t0
         model.name = label
         results[key] = evaluate(model, split.test, seed=config.seed)
+        improving = still_improving(fit)
         models[label] = {
             "key": key,
             "train_users": len(train_split.train) if key not in zero_shot else 0,
             "trainable_parameters": model.trainable_parameters,
             "train_seconds": round(train_s, 2),
             "fit": fit.to_dict(),
-            "still_improving": still_improving(fit),
+            "still_improving": improving,
             **results[key].to_dict(),
         }
-        if still_improving(fit):
+        if improving:
             unsettled.add(label)
         if key == "x-cross":
             xcross = model
