@@ -21,7 +21,7 @@ import streamlit as st
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import SUPPORTED_FORMATS, ColumnMap, DataError, LoadResult, load_interactions
 from xcross_core.data.report import CHECKS, spreadsheet_safe
-from xcross_core.models.adapters import list_adapters
+from xcross_core.models.adapters import ADAPTER_LOOP, list_adapters
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
@@ -35,6 +35,11 @@ SAMPLE_ADAPTERS = SAMPLE_DIR / "adapters"
 DEV_DIR = ROOT.parent / "shared" / "data" / "amazon_dev"
 #: Seconds between refreshes of a running job's progress.
 POLL_S = 2.0
+EPOCHS_HELP = (
+    f"Validation runs after every epoch and early stopping keeps the best. An epoch is at least "
+    f"{ADAPTER_LOOP.min_epoch_steps} optimiser steps: a small training set is passed over several times, so "
+    "models trained on few users are not cut short."
+)
 #: Errors whose message is meant for the user; anything else is a bug and may show a traceback.
 USER_ERRORS = (DataError, ValueError, KeyError, FileNotFoundError, FileExistsError, RunStateError, OSError)
 OUR_COLUMNS = ("user_id", "item_id", "timestamp", "domain", "title")

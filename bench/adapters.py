@@ -36,7 +36,7 @@ from xcross_core.models.adapters import (
     train_adapter,
 )
 from xcross_core.models.registry import make_model
-from xcross_core.models.text import TextConfig
+from xcross_core.models.text import TextConfig, training_sequences
 from xcross_core.training.events import epoch_logger
 from xcross_core.training.loop import LoopConfig
 
@@ -73,11 +73,24 @@ def adapter_mismatch(folder: Path, split: Split, loop: LoopConfig | None = None)
     if differ:
         return f"{folder} was trained on another split (adapter vs here: {differ})"
     if loop is not None:
-        settings = {"loop": (meta.loop, asdict(loop)), "text": (meta.text, asdict(TextConfig()))}
+        settings = {
+            "loop": (schedule(meta.loop, split), schedule(asdict(loop), split)),
+            "text": (meta.text, asdict(TextConfig())),
+        }
         differ = {k: v for k, v in settings.items() if v[0] != v[1]}
         if differ:
             return f"{folder} was trained with other settings (adapter vs here: {differ})"
     return None
+
+
+def schedule(loop: dict[str, object], split: Split) -> dict[str, object]:
+    """A loop's settings with `min_epoch_steps` replaced by the passes per epoch it makes on `split`, so two
+    loops that train alike compare equal (an adapter trained before that setting existed, on a set large
+    enough for one pass an epoch, matches one trained with it)."""
+    settings = dict(loop)
+    steps_per_pass = max(1, -(-len(training_sequences(split)) // int(settings["batch_size"])))
+    settings["passes_per_epoch"] = max(1, -(-int(settings.pop("min_epoch_steps", 0)) // steps_per_pass))
+    return settings
 
 
 def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:

@@ -43,7 +43,7 @@ from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.evaluation.study import StudyResult, data_efficiency_study
-from xcross_core.models.adapters import METADATA, read_metadata
+from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, read_metadata
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
 from xcross_core.models.xcross import XCROSS_LOOP
@@ -86,7 +86,10 @@ def trained(tag: str, label: str, model: Recommender, split: Split, test: Split,
     row = Row(label, evaluate(model, test.test, seed=seed), len(split.train), model.trainable_parameters, seconds)
     kept = ""
     if fit.start_valid_ndcg10 is not None:
-        kept = f"; kept epoch {fit.best_epoch} of {fit.epochs}, at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
+        kept = (
+            f"; kept epoch {fit.best_epoch} of {fit.epochs} ({fit.steps} optimiser steps in all), at start "
+            f"val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
+        )
     if fit.train_temperature is not None:
         kept += f"; loss temperature {fit.train_temperature:.4f} (calibrated)"
     log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
@@ -379,7 +382,8 @@ def main() -> int:
     log(f"command: python bench/xcross.py {' '.join(sys.argv[1:])}".rstrip())
     log(
         f"settings: user split with {args.test_share:.0%} test users, seed {args.seed}, budget {args.budget:.0%} of "
-        f"the target's training users, max epochs {args.epochs or 'each model default'}, loss temperature "
+        f"the target's training users, max epochs {args.epochs or 'each model default'} (an epoch of a language "
+        f"model at least {ADAPTER_LOOP.min_epoch_steps} optimiser steps), loss temperature "
         f"{'calibrated to each integration model start' if args.calibrate else 'the same as the adapters'}; "
         f"dev capped at {args.max_users} users per domain, "
         f"sample at {args.sample_max_users}; full-catalogue ranking, 95% bootstrap CIs, paired tests on {METRIC}"

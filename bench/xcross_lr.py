@@ -37,6 +37,12 @@ def main() -> int:
     parser.add_argument("--max-users", type=int, default=1000)
     parser.add_argument("--test-share", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--calibrate-temperature",
+        dest="calibrate",
+        action="store_true",
+        help="train at a loss temperature calibrated to the start (as bench/xcross.py --calibrate-temperature)",
+    )
     args = parser.parse_args()
     print(f"command: python bench/xcross_lr.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     sources = sample_sources(args.sample_adapters, args.sources)
@@ -48,12 +54,14 @@ def main() -> int:
     for lr in args.lrs:
         loop = replace(XCROSS_LOOP, lr=lr, epochs=args.epochs, seed=args.seed)
         model = xcross_recommender(domain, sources, loop=loop)
+        model.calibrate = args.calibrate
         fit = model.fit(small, progress=epoch_logger(f"lr {lr:g}", sys.stdout))
         model.name = f"lr {lr:g}"
         result = evaluate(model, split.test, seed=args.seed)
         test = compare(result, at_start, METRIC, seed=args.seed)
         print(
-            f"lr {lr:g}: start val {fit.start_valid_ndcg10:.4f}, kept epoch {fit.best_epoch} of {fit.epochs}, "
+            f"lr {lr:g}: start val {fit.start_valid_ndcg10:.4f}, kept epoch {fit.best_epoch} of {fit.epochs} "
+            f"({fit.steps} steps in all, loss temperature {fit.train_temperature or model.config.temperature:.4f}), "
             f"test {METRIC} {result.summary[METRIC]}, minus start {test.difference} p={test.p_value:.4f}",
             flush=True,
         )

@@ -40,3 +40,12 @@ def test_the_starting_weights_are_kept_when_no_epoch_validates_better() -> None:
     assert len(report.valid_ndcg10) == 4 and max(report.valid_ndcg10) < 0.0
     assert report.best_epoch == 0 and report.best_valid_ndcg10 == report.start_valid_ndcg10 == 0.0
     assert model.w.item() == 0.0
+
+
+def test_a_small_training_set_is_passed_over_until_an_epoch_has_min_epoch_steps() -> None:
+    steps: list[int] = []
+    config = LoopConfig(epochs=2, batch_size=2, lr=0.1, min_epoch_steps=5)
+    report = fit_loop(Scalar(), [1.0] * 4, _loss, config, progress=lambda event: steps.append(event.step))
+    # 2 steps a pass -> 3 passes an epoch (6 steps, the fewest whole passes that reach 5).
+    assert report.steps == len(steps) == 12 and steps[-1] == 12
+    assert fit_loop(Scalar(), [1.0] * 4, _loss, LoopConfig(epochs=2, batch_size=2, lr=0.1)).steps == 4

@@ -343,7 +343,8 @@ def _validation_summary(report: FitReport) -> str:
     if best is None:
         return f"no validation users{calibrated}"
     if report.best_epoch:
-        return f"best validation NDCG@10 {best:.4f} (epoch {report.best_epoch} of {report.epochs}){calibrated}"
+        where = f"epoch {report.best_epoch} of {report.epochs}, {report.steps} optimiser steps in all"
+        return f"best validation NDCG@10 {best:.4f} ({where}){calibrated}"
     kept = f"the starting weights: none of {report.epochs} epochs beat them"
     return f"best validation NDCG@10 {best:.4f} ({kept}){calibrated}"
 

@@ -34,7 +34,7 @@ if domains:
         a, b, c = st.columns(3)
         domain = a.selectbox("Domain", domains)
         name = b.text_input("Adapter name", placeholder=f"{domains[0]} adapter")
-        epochs = c.number_input("Epochs (at most)", 1, 50, 3)
+        epochs = c.number_input("Epochs (at most)", 1, 50, 3, help=widgets.EPOCHS_HELP)
         fraction = a.slider("Share of the domain's training users", 0.05, 1.0, 1.0, 0.05)
         cap = b.number_input("Cap users (0 = no cap; for a quick trial)", 0, 1_000_000, 0, step=100)
         rank = c.select_slider("LoRA rank", [4, 8, 16, 32], 8)

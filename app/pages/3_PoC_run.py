@@ -57,7 +57,7 @@ else:
             help="Caps the target's users considered at all (a seeded sample), so a first trial takes minutes. "
             "0 uses every user.",
         )
-        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3)
+        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=widgets.EPOCHS_HELP)
         baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
         name = st.text_input("Run name", value=f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}")
         start = st.form_submit_button("Start the proof of concept", type="primary")

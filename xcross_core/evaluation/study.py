@@ -79,6 +79,7 @@ def data_efficiency_study(
                 "train_users": len(split.train),
                 "trainable_parameters": model.trainable_parameters,
                 "epochs": fit.epochs,
+                "steps": fit.steps,
                 "train_seconds": round(seconds, 1),
             }
             for key, est in results[name].summary.items():

@@ -42,7 +42,7 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
 from xcross_core.models.adapters import AdapterMetadata, read_metadata
 from xcross_core.models.base import BaseModelInfo, load_base, pool
-from xcross_core.models.text import TextConfig, TextRecommender
+from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
 from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
 
@@ -50,8 +50,9 @@ _PREFIX = "base_model.model."
 
 #: Integration training defaults: the same loss and loop as adapters, with a smaller batch: n streams
 #: hold n times the activations, and a PoC must fit in 2 GB (one step over 3 sources on the sample
-#: data peaked at 1.87 GB of RSS with 16 sequences, 1.66 GB with 12).
-XCROSS_LOOP = LoopConfig(epochs=8, batch_size=12, lr=1e-3, patience=2)
+#: data peaked at 1.87 GB of RSS with 16 sequences, 1.66 GB with 12). At least as many steps an epoch
+#: as a target LoRA gets (ADAPTER_LOOP), so the two are compared at the same number of updates.
+XCROSS_LOOP = LoopConfig(epochs=8, batch_size=12, lr=1e-3, patience=2, min_epoch_steps=ADAPTER_LOOP.min_epoch_steps)
 
 
 @dataclass(frozen=True)

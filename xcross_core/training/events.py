@@ -32,6 +32,7 @@ class FitReport:
 
     epochs: int = 0
     best_epoch: int = 0
+    steps: int = 0  # optimiser steps run (an epoch may pass over a small training set several times)
     losses: list[float] = field(default_factory=list)
     valid_ndcg10: list[float] = field(default_factory=list)
     start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 when no epoch beat them)

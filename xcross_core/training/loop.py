@@ -29,6 +29,10 @@ class LoopConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 3  # epochs without a better validation NDCG@10 before stopping
+    # An epoch is at least this many optimiser steps: a training set smaller than that is passed over
+    # several times per epoch, so a few dozen users get as many updates between validations (and in
+    # all) as a few hundred, instead of being cut short by an epoch cap sized for larger sets.
+    min_epoch_steps: int = 0
     seed: int = 0
     grad_clip: float = 1.0
 
@@ -59,7 +63,8 @@ def fit_loop(
     `loss_fn(module, batch, device)` turns a list of examples into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
     validation NDCG@10 (higher is better) and is run before training and after every epoch; the best
-    weights are restored at the end, the starting ones included (best_epoch 0). `cancel()` is polled
+    weights are restored at the end, the starting ones included (best_epoch 0). An epoch is one pass over
+    `examples`, or as many passes as `config.min_epoch_steps` needs on a small set. `cancel()` is polled
     every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
     (callers write nothing).
     """
@@ -72,8 +77,9 @@ def fit_loop(
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     module, optimizer = accelerator.prepare(module, optimizer)
 
-    steps_per_epoch = -(-len(examples) // config.batch_size)
-    total = steps_per_epoch * config.epochs
+    steps_per_pass = -(-len(examples) // config.batch_size)
+    passes = max(1, -(-config.min_epoch_steps // steps_per_pass))
+    total = steps_per_pass * passes * config.epochs
     report = FitReport()
     best_score, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
@@ -95,7 +101,8 @@ def fit_loop(
         epoch_loss = 0.0
         epoch_started = time.perf_counter()
         # Each process takes every num_processes-th batch, so multi-GPU runs split the epoch.
-        batches = batched(examples, config.batch_size, rng)[accelerator.process_index :: accelerator.num_processes]
+        batches = [b for _ in range(passes) for b in batched(examples, config.batch_size, rng)]
+        batches = batches[accelerator.process_index :: accelerator.num_processes]
         for batch in batches:
             if cancel is not None and cancel():
                 raise Cancelled(f"training cancelled at epoch {epoch}, step {step}")
@@ -144,7 +151,8 @@ def fit_loop(
         report.best_epoch = report.epochs
     report.seconds = time.perf_counter() - started
     report.train_seconds = train_seconds
-    report.sequences_per_second = len(examples) * report.epochs / max(train_seconds, 1e-9)
+    report.steps = step
+    report.sequences_per_second = len(examples) * passes * report.epochs / max(train_seconds, 1e-9)
     module.eval()
     return report
 
