@@ -86,10 +86,10 @@ def trained(tag: str, label: str, model: Recommender, split: Split, test: Split,
     row = Row(label, evaluate(model, test.test, seed=seed), len(split.train), model.trainable_parameters, seconds)
     kept = ""
     if fit.start_valid_ndcg10 is not None:
-        kept = (
-            f"; kept epoch {fit.best_epoch} of {fit.epochs} ({fit.steps} optimiser steps in all), at start "
-            f"val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
-        )
+        which = f"epoch {fit.best_epoch} of {fit.epochs}"
+        if not fit.best_epoch:
+            which = f"its start (none of {fit.epochs} epochs beat it)"
+        kept = f"; kept {which}, {fit.steps} optimiser steps in all; at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
     if fit.train_temperature is not None:
         kept += f"; loss temperature {fit.train_temperature:.4f} (calibrated)"
     log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
