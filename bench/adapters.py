@@ -38,7 +38,7 @@ from xcross_core.models.adapters import (
 from xcross_core.models.registry import make_model
 from xcross_core.models.text import TextConfig, training_sequences
 from xcross_core.training.events import epoch_logger
-from xcross_core.training.loop import LoopConfig
+from xcross_core.training.loop import LoopConfig, passes_per_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
@@ -88,9 +88,9 @@ def schedule(loop: dict[str, object], split: Split) -> dict[str, object]:
     loops that train alike compare equal (an adapter trained before that setting existed, on a set large
     enough for one pass an epoch, matches one trained with it)."""
     settings = dict(loop)
-    steps_per_pass = max(1, -(-len(training_sequences(split)) // int(settings["batch_size"])))
-    settings["passes_per_epoch"] = max(1, -(-int(settings.pop("min_epoch_steps", 0)) // steps_per_pass))
-    return settings
+    passes = passes_per_epoch(LoopConfig(**settings), len(training_sequences(split)))
+    settings.pop("min_epoch_steps", None)
+    return settings | {"passes_per_epoch": passes}
 
 
 def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:

@@ -42,6 +42,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def passes_per_epoch(config: LoopConfig, n_examples: int) -> int:
+    """Passes over `n_examples` that make one epoch: enough for `config.min_epoch_steps` optimiser steps."""
+    steps_per_pass = max(1, -(-n_examples // config.batch_size))
+    return max(1, -(-config.min_epoch_steps // steps_per_pass))
+
+
 def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> list[list[Any]]:
     """Shuffle `items` with `rng` and cut them into batches of `batch_size` (the last may be short)."""
     order = rng.permutation(len(items))
@@ -77,9 +83,8 @@ def fit_loop(
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     module, optimizer = accelerator.prepare(module, optimizer)
 
-    steps_per_pass = -(-len(examples) // config.batch_size)
-    passes = max(1, -(-config.min_epoch_steps // steps_per_pass))
-    total = steps_per_pass * passes * config.epochs
+    passes = passes_per_epoch(config, len(examples))
+    total = -(-len(examples) // config.batch_size) * passes * config.epochs
     report = FitReport()
     best_score, best_state, stale = -np.inf, None, 0
     started = time.perf_counter()
