@@ -591,11 +591,13 @@ def report_html(run: Run, report: dict[str, Any], embed_plotly: bool = False) ->
     )
     table = comparison_frame(report).to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
     title = html.escape(f"X-Cross proof of concept: {run.name}")
+    answer = f"<h2>Can it be bootstrapped?</h2><p>{html.escape(report['answer'])}</p>" if report.get("answer") else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
         f"<h1>{title}</h1><p>Created {html.escape(created(run))}</p><table>{settings_html}</table>"
+        f"{answer}"
         f"<h2>Verdicts (paired tests against {html.escape(str(report.get('reference')))})</h2><ul>{verdicts}</ul>"
         f"<h2>Models</h2>{table}<h2>Charts</h2>{''.join(parts)}</body></html>"
     )

@@ -7,6 +7,7 @@ NDCG@10 with its 95% CI, and the paired difference from the untrained start.
 
     python bench/xcross_lr.py                       # lr 1e-4 and 3e-4 (the default 1e-3 is bench/xcross.py's)
     python bench/xcross_lr.py --lrs 3e-5 1e-4 --epochs 6
+    python bench/xcross_lr.py --lrs 1e-3 --epochs 8 --patience 3 --granularity token   # a variant at one lr
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
-from xcross import ROOT, sample_sources, sample_splits
+from xcross import probe_arguments, probe_setup
 
 from xcross_core.evaluation.protocol import compare, evaluate
-from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
+from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, xcross_recommender
 from xcross_core.training.events import epoch_logger
 
 METRIC = "ndcg@10"
@@ -30,13 +30,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4])
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--budget", type=float, default=0.25)
-    parser.add_argument("--sources", nargs="+", default=["Sports", "Kitchen", "Home_Office"])
-    parser.add_argument("--target", default="Electronics")
-    parser.add_argument("--sample-adapters", type=Path, default=ROOT / "sample_data" / "adapters")
-    parser.add_argument("--max-users", type=int, default=1000)
-    parser.add_argument("--test-share", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=XCROSS_LOOP.patience)
+    parser.add_argument("--granularity", choices=["input", "token"], default=XCrossConfig.granularity)
+    probe_arguments(parser)
     parser.add_argument(
         "--calibrate-temperature",
         dest="calibrate",
@@ -45,15 +41,14 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"command: python bench/xcross_lr.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
-    sources = sample_sources(args.sample_adapters, args.sources)
-    domain, split, small = sample_splits(args.target, args.max_users, args.test_share, args.seed, args.budget)
+    sources, domain, split, small = probe_setup(args)
     start = xcross_recommender(domain, sources)
     start.name = "start"
     at_start = evaluate(start, split.test, seed=args.seed)
     print(f"start (untrained): test {METRIC} {at_start.summary[METRIC]}", flush=True)
     for lr in args.lrs:
-        loop = replace(XCROSS_LOOP, lr=lr, epochs=args.epochs, seed=args.seed)
-        model = xcross_recommender(domain, sources, loop=loop)
+        loop = replace(XCROSS_LOOP, lr=lr, epochs=args.epochs, patience=args.patience, seed=args.seed)
+        model = xcross_recommender(domain, sources, XCrossConfig(granularity=args.granularity), loop=loop)
         model.calibrate = args.calibrate
         fit = model.fit(small, progress=epoch_logger(f"lr {lr:g}", sys.stdout))
         model.name = f"lr {lr:g}"
@@ -62,7 +57,8 @@ def main() -> int:
         print(
             f"lr {lr:g}: start val {fit.start_valid_ndcg10:.4f}, kept epoch {fit.best_epoch} of {fit.epochs} "
             f"({fit.steps} steps in all, loss temperature {fit.train_temperature or model.config.temperature:.4f}), "
-            f"test {METRIC} {result.summary[METRIC]}, minus start {test.difference} p={test.p_value:.4f}",
+            f"test {METRIC} {result.summary[METRIC]} (hit@10 {result.summary['hit@10']}), "
+            f"minus start {test.difference} p={test.p_value:.4f}",
             flush=True,
         )
     return 0

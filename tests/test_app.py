@@ -6,6 +6,7 @@ concept for Electronics. Every test checks that its page raised nothing and show
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 import time
@@ -268,6 +269,8 @@ def test_results_page_shows_the_comparison(studio) -> None:
     at = open_page("pages/4_Results.py")
     assert_clean(at)
     assert "**Electronics**, bootstrapped from Sports, Kitchen" in texts(at.markdown)
+    assert "Can it be bootstrapped?" in texts(at.subheader)
+    assert any(m.value.startswith(("Yes: X-Cross over Sports, Kitchen", "Not at this budget")) for m in at.markdown)
     assert {m.label: m.value for m in at.metric}["Test users"] == "6"
     verdicts = texts([*at.success, *at.info, *at.warning])
     assert "than target LoRA (50% of users)" in verdicts or "as good as target LoRA" in verdicts
@@ -326,6 +329,7 @@ def test_history_lists_runs_exports_and_deletes(studio) -> None:
     report, _, _ = widgets.read_run(poc)
     page = widgets.report_html(poc, report)
     assert page.startswith("<!doctype html>") and "plotly" in page and "X-Cross (50% of users)" in page
+    assert "Can it be bootstrapped?" in page and html.escape(report["answer"]) in page
     # Delete the failed run.
     at.selectbox(key="history-run").set_value(failed.id).run()
     assert "Failed: Sports: no such domain" in texts(at.error)

@@ -194,6 +194,7 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
 
     page.goto(f"{url}/Results")
     page.get_by_text("Verdicts against the reference").wait_for()
+    page.get_by_text("Can it be bootstrapped?").wait_for()
     page.locator(".js-plotly-plot").nth(2).wait_for()
     settle(page)
     no_exception(page)

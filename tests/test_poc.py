@@ -13,7 +13,7 @@ import torch
 from tests.conftest import SAMPLE, small_poc_params
 from xcross_core.evaluation.stats import Estimate, PairedTest
 from xcross_core.models.registry import make_model
-from xcross_core.poc import PocConfig, read_poc, run_poc, still_improving, verdict
+from xcross_core.poc import PocConfig, answer, read_poc, run_poc, still_improving, verdict
 from xcross_core.training.events import Cancelled, FitReport
 
 
@@ -46,6 +46,11 @@ def test_every_model_is_evaluated_on_the_same_test_users_and_tested_against_the_
         assert ("still improved" in test["verdict"]) == cut_short, test["verdict"]
         low, high = test["difference"]["low"], test["difference"]["high"]
         assert low <= test["difference"]["mean"] <= high
+    x_test = report["comparisons_vs_reference"]["X-Cross (25% of users)"]
+    worse = x_test["p_value"] < 0.05 and x_test["difference"]["mean"] < 0
+    yes = f"Yes: X-Cross over {', '.join(report['sources'])}"
+    assert report["answer"].startswith("Not at this budget" if worse else yes)
+    assert "all of Electronics's training users" not in report["answer"]  # lora-full did not run
     xc = models["X-Cross (25% of users)"]
     assert 0 < xc["trainable_parameters"] < models[report["reference"]]["trainable_parameters"]
     assert models["popularity"]["trainable_parameters"] == 0
@@ -118,6 +123,21 @@ def test_verdicts_read_plainly() -> None:
     assert capped.endswith("LoRA still improved on validation in the last epoch allowed: more epochs may change this.")
 
 
+def test_the_answer_follows_x_cross_against_the_target_lora_on_the_same_users_and_on_all() -> None:
+    def test(mean: float, p: float) -> PairedTest:
+        return PairedTest(Estimate(mean, mean - 0.01, mean + 0.01), p, 100)
+
+    worse = answer("Toys", ["Books", "Games"], test(-0.03, 0.001), 0.16)
+    assert worse.startswith("Not at this budget: Toys's own adapter trained on the same users ranks better than ")
+    assert "X-Cross over Books, Games" in worse and "train Toys's own adapter" in worse
+    tie = answer("Toys", ["Books"], test(0.002, 0.6), 0.16, vs_full=test(-0.04, 0.001))
+    assert tie.startswith("Yes: X-Cross over Books ranks as well as Toys's own adapter")
+    assert "training 16% of its parameters" in tie and tie.endswith("better still: more Toys data pays.")
+    better = answer("Toys", ["Books"], test(0.03, 0.001), 0.16, vs_full=test(-0.004, 0.4))
+    assert "ranks better than Toys's own adapter" in better
+    assert better.endswith("not significantly worse than an adapter on all of Toys's training users.")
+
+
 def test_a_model_is_still_improving_when_its_last_epoch_validated_best() -> None:
     assert still_improving(FitReport(epochs=3, best_epoch=3, start_valid_ndcg10=0.1))
     assert not still_improving(FitReport(epochs=3, best_epoch=2, start_valid_ndcg10=0.1))
@@ -137,6 +157,7 @@ def test_cli_poc_prints_the_table_and_verdicts_and_writes_the_run_folder(source_
     assert code == 0, errors
     assert "[1/3] X-Cross (25% of users)" in errors
     assert "X-Cross (25% of users)" in printed and "target LoRA (25% of users)" in printed
+    assert any(line.startswith(("Yes: X-Cross over", "Not at this budget")) for line in printed.splitlines())
     verdicts = [line for line in printed.splitlines() if line.startswith("- ")]
     assert len(verdicts) == 2 and all("than target LoRA" in v or "as good as target LoRA" in v for v in verdicts)
     assert (out / "results.json").is_file() and (out / "xcross").is_dir()

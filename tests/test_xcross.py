@@ -27,8 +27,10 @@ def test_one_source_with_neutral_integration_is_that_adapter(small_split, source
     assert torch.allclose(xcross.score(histories), adapter.score(histories), atol=1e-3)
 
 
-def test_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters) -> None:
-    xcross = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(weights="softmax", refine="replace"))
+@pytest.mark.parametrize("granularity", ["input", "token"])
+def test_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters, granularity) -> None:
+    config = XCrossConfig(weights="softmax", refine="replace", granularity=granularity)
+    xcross = xcross_recommender(small_split.domain, source_adapters, config)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in xcross.encoder.parameters():
@@ -100,7 +102,28 @@ def test_channel_gains_start_neutral_and_train(small_split, source_adapters) -> 
     assert gained.encoder.gain.abs().sum() > 0
 
 
-@pytest.mark.parametrize("config", [XCrossConfig(), XCrossConfig(channel_gain=True)], ids=["plain", "channel-gain"])
+def test_per_token_weights_start_neutral_train_and_ignore_padding(small_split, source_adapters) -> None:
+    histories = small_split.test.histories[:4]
+    plain = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(granularity="input"))
+    loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
+    token = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(granularity="token"), loop=loop)
+    assert token.trainable_parameters == plain.trainable_parameters  # the same networks, applied per position
+    assert torch.allclose(token.score(histories), plain.score(histories), atol=1e-5)
+    _fit_changes_only_trainable(token, small_split)
+    # A user's weights average over their own tokens only: padded beside a longer history, they are unchanged.
+    lengths = np.array([len(h) for h in small_split.test.histories])
+    short, long = small_split.test.histories[lengths.argmin()], small_split.test.histories[lengths.argmax()]
+    alone = token.contribution_weights([short])
+    padded = token.contribution_weights([short, long])
+    assert np.allclose(alone[0], padded[0], atol=1e-5)
+    assert not np.allclose(padded[0], padded[1])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [XCrossConfig(), XCrossConfig(channel_gain=True), XCrossConfig(granularity="input")],
+    ids=["plain", "channel-gain", "per-input"],
+)
 def test_run_folder_reloads_with_the_same_scores(small_split, source_adapters, tmp_path, config) -> None:
     from xcross_core.models.xcross import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
 
@@ -161,10 +184,13 @@ def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, ca
             "100",
             "--epochs",
             "1",
+            "--granularity",
+            "token",
         ]
     )
     assert code == 0, capsys.readouterr().err
     assert "from Sports, Kitchen" in capsys.readouterr().out
+    assert json.loads((run / "xcross_run.json").read_text())["xcross"]["granularity"] == "token"
 
     weights = tmp_path / "w.csv"
     assert main(["weights", str(run), *data, "--domain", "Electronics", "--out", str(weights)]) == 0

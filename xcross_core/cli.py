@@ -403,7 +403,7 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     print(f"split: {json.dumps(split.summary())}", file=sys.stderr)
     loop = replace(XCROSS_LOOP, epochs=args.epochs or XCROSS_LOOP.epochs, lr=args.lr, seed=args.seed)
     try:
-        config = XCrossConfig(args.weights, args.refine, channel_gain=args.channel_gain)
+        config = XCrossConfig(args.weights, args.refine, granularity=args.granularity, channel_gain=args.channel_gain)
         model = xcross_recommender(domain, args.adapters, config, loop=loop)
         model.calibrate = args.calibrate_temperature
         report = model.fit(split, progress=_progress_bar(f"x-cross {domain.name}"))
@@ -503,6 +503,7 @@ def cmd_poc(args: argparse.Namespace) -> int:
         "full-catalogue ranking, 95% bootstrap CIs"
     )
     print(table[[*shown, "ndcg@10_high"]].to_string(index=False, float_format="%.4f"))
+    print(report["answer"])
     for test in report["comparisons_vs_reference"].values():
         print(f"- {test['verdict']}")
     print(f"finished in {report['seconds']:.0f} s; results in {args.out}")
@@ -607,6 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-gain",
         action="store_true",
         help="also learn a gain per layer, stream and hidden channel (a target recalibration, even with one source)",
+    )
+    p.add_argument(
+        "--granularity",
+        choices=["input", "token"],
+        default=XCrossConfig.granularity,
+        help="interaction weights: one set per input, or one at every token position (same parameters)",
     )
     p.add_argument(
         "--calibrate-temperature",

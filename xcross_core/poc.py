@@ -106,6 +106,37 @@ def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10"
     return sentence
 
 
+def answer(
+    target: str,
+    sources: Sequence[str],
+    vs_budget: PairedTest,
+    parameter_share: float,
+    vs_full: PairedTest | None = None,
+) -> str:
+    """The question the proof of concept is for, answered in plain words from X-Cross's paired tests.
+
+    `vs_budget` is X-Cross minus the target's own LoRA on the same users, `vs_full` minus a LoRA on all of
+    the target's training users (when that baseline ran); `parameter_share` is X-Cross's trainable
+    parameters over LoRA's.
+    """
+    named = ", ".join(sources)
+    own = f"{target}'s own adapter trained on the same users"
+    if vs_budget.significant and vs_budget.difference.mean < 0:
+        text = (
+            f"Not at this budget: {own} ranks better than X-Cross over {named}. What those categories learned "
+            f"does not cover what {target}'s buyers do; train {target}'s own adapter, or try other sources."
+        )
+    else:
+        how = "better than" if vs_budget.significant else "as well as"
+        text = f"Yes: X-Cross over {named} ranks {how} {own}, training {parameter_share:.0%} of its parameters."
+    if vs_full is not None:
+        if vs_full.significant and vs_full.difference.mean < 0:
+            text += f" An adapter on all of {target}'s training users is better still: more {target} data pays."
+        else:
+            text += f" It is not significantly worse than an adapter on all of {target}'s training users."
+    return text
+
+
 def still_improving(fit: FitReport) -> bool:
     """Whether validation NDCG@10 was still rising in the last epoch run, so the epoch cap cut training short."""
     # An early stop always follows epochs that did not validate best, so it needs no test of its own.
@@ -183,19 +214,24 @@ def run_poc(
         if key == "x-cross":
             xcross = model
     reference = results[REFERENCE]
-    comparisons = {}
+    comparisons, tests = {}, {}
     for key, result in results.items():
         if key == REFERENCE:
             continue
-        test = compare(result, reference, "ndcg@10", seed=config.seed)
+        test = tests[key] = compare(result, reference, "ndcg@10", seed=config.seed)
         caveat = [m for m in (result.model, reference.model) if m in unsettled]
         comparisons[result.model] = test.to_dict() | {
             "verdict": verdict(result.model, reference.model, test, unsettled=caveat)
         }
+    # The X-Cross row's parameters over the reference LoRA's (both are always trained, so never zero).
+    share = xcross.trainable_parameters / models[reference.model]["trainable_parameters"]
+    full = results.get("lora-full")
+    vs_full = compare(results["x-cross"], full, "ndcg@10", seed=config.seed) if full else None
     report = {
         "config": config.to_dict(),
         "target": domain.name,
         "sources": xcross.sources,
+        "answer": answer(domain.name, xcross.sources, tests["x-cross"], share, vs_full),
         "split": split.summary(),
         "reference": reference.model,
         "models": models,

@@ -18,6 +18,10 @@ cols[1].metric("Test users", f"{split['test_cases']:,}")
 cols[2].metric("Catalogue", f"{split['catalogue_items']:,} items")
 cols[3].metric("Run time", widgets.human_seconds(report.get("seconds")))
 
+if report.get("answer"):  # runs from before the answer was written have none
+    st.subheader("Can it be bootstrapped?")
+    st.markdown(report["answer"])
+
 st.subheader(f"Verdicts against the reference: {report['reference']}")
 for model, test in report["comparisons_vs_reference"].items():
     widgets.verdict_box(model, test)
