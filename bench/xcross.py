@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from adapters import DATASETS, adapter_mismatch
 from step_ratio import step_ratio, training_batch
@@ -86,10 +87,7 @@ def trained(tag: str, label: str, model: Recommender, split: Split, test: Split,
     row = Row(label, evaluate(model, test.test, seed=seed), len(split.train), model.trainable_parameters, seconds)
     kept = ""
     if fit.start_valid_ndcg10 is not None:
-        which = f"epoch {fit.best_epoch} of {fit.epochs}"
-        if not fit.best_epoch:
-            which = f"its start (none of {fit.epochs} epochs beat it)"
-        kept = f"; kept {which}, {fit.steps} optimiser steps in all; at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
+        kept = f"; kept {fit.kept()}; at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
     if fit.train_temperature is not None:
         kept += f"; loss temperature {fit.train_temperature:.4f} (calibrated)"
     log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
@@ -187,7 +185,13 @@ def report_rows(rows: dict[str, Row]) -> dict[str, object]:
     return {label: row.to_dict() for label, row in rows.items()}
 
 
-def dev_part(args: argparse.Namespace) -> dict[str, object]:
+def case_rows(tag: str, rows: dict[str, Row]) -> pd.DataFrame:
+    """Every model's per-case Hit@10 and NDCG@10 in long form (per_case.csv), for bench/transfer_gap.py."""
+    frames = [r.result.per_case[["user", "hit@10", METRIC]].assign(part=tag, model=label) for label, r in rows.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def dev_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str, object]:
     """Beauty <-> Prime Pantry, one source each way, target LoRA adapters loaded from bench/adapters.py."""
     pct = f"{args.budget:.0%}"
     domains, splits, budget_splits = {}, {}, {}
@@ -230,6 +234,7 @@ def dev_part(args: argparse.Namespace) -> dict[str, object]:
         show_table(tag, list(rows.values()))
         verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
         out[f"{source}->{target}"] = {"split": split.summary(), "models": report_rows(rows), "claim": verdict}
+        cases.append(case_rows(tag, rows))
     return out
 
 
@@ -272,7 +277,7 @@ def probe_setup(args: argparse.Namespace) -> tuple[list[Path], DomainData, Split
     return sources, *sample_splits(args.target, args.max_users, args.test_share, args.seed, args.budget)
 
 
-def sample_part(args: argparse.Namespace) -> dict[str, object]:
+def sample_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str, object]:
     """Three sample-data sources -> one target: every comparison, the data-efficiency study, the step cost."""
     pct, target = f"{args.budget:.0%}", args.sample_target
     sources = sample_sources(args.sample_adapters, args.sample_sources)
@@ -308,6 +313,7 @@ def sample_part(args: argparse.Namespace) -> dict[str, object]:
     show_table(tag, list(rows.values()))
     verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
     out: dict[str, object] = {"split": split.summary(), "models": report_rows(rows), "claim": verdict}
+    cases.append(case_rows("sample", rows))
     if study_result is not None:
         out["study"] = study_result.to_dict()
     if not args.no_speed:
@@ -407,13 +413,15 @@ def main() -> int:
     )
     torch.manual_seed(args.seed)
     report: dict[str, object] = {"command": sys.argv[1:], "settings": {k: str(v) for k, v in vars(args).items()}}
+    cases: list[pd.DataFrame] = []
     if "dev" in args.parts:
-        report["dev"] = dev_part(args)
+        report["dev"] = dev_part(args, cases)
     if "sample" in args.parts:
-        report["sample"] = sample_part(args)
+        report["sample"] = sample_part(args, cases)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    log(f"written to {args.out / 'report.json'}")
+    pd.concat(cases, ignore_index=True).to_csv(args.out / "per_case.csv", index=False)
+    log(f"written to {args.out / 'report.json'} and {args.out / 'per_case.csv'}")
     return 0
 
 

@@ -13,7 +13,7 @@ import torch
 
 from tests.conftest import FAST_TEXT
 from xcross_core.cli import main
-from xcross_core.evaluation.protocol import mean_metric
+from xcross_core.evaluation.protocol import case_metric
 from xcross_core.evaluation.splits import make_split, with_shared_candidates
 from xcross_core.models.adapters import (
     METADATA,
@@ -56,7 +56,7 @@ def test_validation_on_a_catalogue_sample_encodes_only_its_items_and_ranks_as_th
     encoded = model._item_vectors.abs().sum(dim=1) > 0
     assert encoded.sum() == len(np.unique(cases.candidates)) < small_split.domain.n_items
     model._item_vectors = None  # the whole catalogue: the same ranks among the candidates
-    assert sampled == pytest.approx(mean_metric(model, cases), abs=1e-6)
+    assert sampled == pytest.approx(case_metric(model, cases), abs=1e-6)
     assert model.validation_protocol == "full"  # FAST_TEXT's 3,000 items exceed this catalogue
     sampled_config = lora_recommender(small_split.domain, tiny_bert, text=replace(FAST_TEXT, valid_items=50))
     assert sampled_config.validation_protocol == "sampled-49"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from xcross_core.training.events import FitReport
 from xcross_core.training.loop import LoopConfig, fit_loop
 
 
@@ -20,26 +25,42 @@ def _loss(module: nn.Module, batch: list[float], device: torch.device) -> torch.
     return ((module.w - torch.tensor(batch, device=device)) ** 2).mean()
 
 
-def _fit(optimum: float) -> tuple[Scalar, object]:
-    """Train on targets of 1.0 while validation prefers w = `optimum`."""
-    model = Scalar()
-    config = LoopConfig(epochs=4, batch_size=2, lr=0.1, patience=4)
-    report = fit_loop(model, [1.0] * 8, _loss, config, validate=lambda: -float((model.w - optimum) ** 2))
-    return model, report
+CASES = np.linspace(0.0, 1.0, 20)  # fixed per-case offsets: a change of w moves every case alike
+
+
+def _fit(optimum: float, noise: float = 0.0, **overrides: object) -> tuple[Scalar, FitReport]:
+    """Train on targets of 1.0 while validation prefers w = `optimum`, each case with fresh `noise`."""
+    model, rng = Scalar(), np.random.default_rng(0)
+    config = replace(LoopConfig(epochs=4, batch_size=2, lr=0.1, patience=4), **overrides)
+
+    def validate() -> np.ndarray:
+        return CASES - float((model.w - optimum) ** 2) + noise * rng.standard_normal(len(CASES))
+
+    return model, fit_loop(model, [1.0] * 8, _loss, config, validate=validate)
 
 
 def test_an_epoch_that_validates_better_than_the_start_is_kept() -> None:
     model, report = _fit(optimum=1.0)
-    assert report.start_valid_ndcg10 == -1.0
-    assert report.best_epoch >= 1 and report.best_valid_ndcg10 == max(report.valid_ndcg10) > -1.0
-    assert model.w.item() > 0
+    assert report.start_valid_ndcg10 == pytest.approx(CASES.mean() - 1.0)
+    assert report.best_epoch >= 1 and report.best_valid_ndcg10 == max(report.valid_ndcg10)
+    assert report.start_gain_p < 0.05 and model.w.item() > 0
 
 
 def test_the_starting_weights_are_kept_when_no_epoch_validates_better() -> None:
     model, report = _fit(optimum=0.0)
-    assert len(report.valid_ndcg10) == 4 and max(report.valid_ndcg10) < 0.0
-    assert report.best_epoch == 0 and report.best_valid_ndcg10 == report.start_valid_ndcg10 == 0.0
+    assert len(report.valid_ndcg10) == 4 and max(report.valid_ndcg10) < CASES.mean()
+    assert report.best_epoch == 0 and report.best_valid_ndcg10 == report.start_valid_ndcg10
     assert model.w.item() == 0.0
+
+
+def test_the_start_is_kept_when_the_best_epoch_gains_less_than_the_validation_noise() -> None:
+    # The true gain is 1 - (w - 1)^2 at most; per-case noise of sd 20 over 20 cases swamps it.
+    model, report = _fit(optimum=1.0, noise=20.0)
+    assert max(report.valid_ndcg10) > report.start_valid_ndcg10  # some epoch did validate higher...
+    assert report.start_gain_p >= 0.05 and report.best_epoch == 0  # ...but not significantly
+    assert model.w.item() == 0.0
+    _, plain = _fit(optimum=1.0, noise=20.0, replace_start_p=None)  # without the test, the higher one wins
+    assert plain.best_epoch >= 1 and plain.start_gain_p is None
 
 
 def test_a_small_training_set_is_passed_over_until_an_epoch_has_min_epoch_steps() -> None:

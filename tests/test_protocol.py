@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.protocol import compare, comparison_table, evaluate, mean_metric
+from xcross_core.evaluation.protocol import case_metric, compare, comparison_table, evaluate
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.popularity import Popularity
 
@@ -58,7 +58,7 @@ def test_compare_requires_the_same_cases(cyclic_domain) -> None:
     assert compare(pop, pop).p_value == 1.0
     table = comparison_table([pop], reference="popularity")
     assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high"} <= set(table.columns)
-    assert mean_metric(Popularity(cyclic_domain).fit_sequences(split.train), split.test) == pytest.approx(
+    assert case_metric(Popularity(cyclic_domain).fit_sequences(split.train), split.test).mean() == pytest.approx(
         pop.summary["ndcg@10"].mean
     )
 

@@ -342,11 +342,7 @@ def _validation_summary(report: FitReport) -> str:
     )
     if best is None:
         return f"no validation users{calibrated}"
-    if report.best_epoch:
-        where = f"epoch {report.best_epoch} of {report.epochs}, {report.steps} optimiser steps in all"
-        return f"best validation NDCG@10 {best:.4f} ({where}){calibrated}"
-    kept = f"the starting weights: none of {report.epochs} epochs beat them"
-    return f"best validation NDCG@10 {best:.4f} ({kept}){calibrated}"
+    return f"kept validation NDCG@10 {best:.4f} ({report.kept()}){calibrated}"
 
 
 def _check_adapter_folders(folders: Sequence[Path]) -> None:

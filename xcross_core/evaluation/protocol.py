@@ -96,12 +96,12 @@ def rank_cases(
     return np.concatenate(greater), np.concatenate(ties)
 
 
-def mean_metric(
+def case_metric(
     model: Recommender, cases: EvalCases, metric: str = "ndcg@10", *, exclude_history: bool = True
-) -> float:
-    """Mean of one metric over `cases`, without CIs: the cheap number early stopping watches."""
+) -> np.ndarray:
+    """One metric for every case, without CIs: what early stopping watches and tests."""
     greater, ties = rank_cases(model, cases, exclude_history=exclude_history)
-    return float(metrics_from_ranks(greater, ties)[metric].mean())
+    return metrics_from_ranks(greater, ties)[metric]
 
 
 def evaluate(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.evaluation.protocol import mean_metric
+from xcross_core.evaluation.protocol import case_metric
 from xcross_core.evaluation.splits import EvalCases, Split, every_next_item, with_shared_candidates
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.recommender import Recommender
@@ -207,10 +207,10 @@ class TextRecommender(Recommender):
             loss += (logits.logsumexp(-1) - picked).sum(1)
         return float(grid[loss.argmin()])
 
-    def _validate(self, cases: EvalCases) -> float:
+    def _validate(self, cases: EvalCases) -> np.ndarray:
         # Cases with candidates read only their candidates' scores, so only those items are encoded.
         self._item_vectors = None if cases.candidates is None else self._catalogue_vectors(np.unique(cases.candidates))
-        return mean_metric(self, cases)
+        return case_metric(self, cases)
 
     def fit(
         self,

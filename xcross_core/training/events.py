@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class TrainEvent:
@@ -35,7 +37,8 @@ class FitReport:
     steps: int = 0  # optimiser steps run (an epoch may pass over a small training set several times)
     losses: list[float] = field(default_factory=list)
     valid_ndcg10: list[float] = field(default_factory=list)
-    start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 when no epoch beat them)
+    start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 unless an epoch beat them)
+    start_gain_p: float | None = None  # paired test of the best epoch's validation gain over the start
     seconds: float = 0.0  # wall time, validation included
     train_seconds: float = 0.0  # optimiser steps only
     sequences_per_second: float = 0.0
@@ -48,6 +51,19 @@ class FitReport:
         if not self.valid_ndcg10:
             return None
         return self.valid_ndcg10[self.best_epoch - 1] if self.best_epoch else self.start_valid_ndcg10
+
+    def kept(self) -> str:
+        """Which weights training kept and why, in words (for logs and the CLI)."""
+        if self.best_epoch:
+            gain = "" if self.start_gain_p is None else f"; gain over the start p={self.start_gain_p:.3g}"
+            return f"epoch {self.best_epoch} of {self.epochs}, {self.steps} optimiser steps in all{gain}"
+        if self.valid_ndcg10 and max(self.valid_ndcg10) > (self.start_valid_ndcg10 or 0.0):
+            best = int(np.argmax(self.valid_ndcg10)) + 1
+            return (
+                f"the starting weights: the best of {self.epochs} epochs (epoch {best}, validation NDCG@10 "
+                f"{self.valid_ndcg10[best - 1]:.4f}) was not significantly better (p={self.start_gain_p:.3g})"
+            )
+        return f"the starting weights: none of {self.epochs} epochs beat them"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

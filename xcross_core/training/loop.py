@@ -17,6 +17,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
+from xcross_core.evaluation.stats import paired_test
 from xcross_core.training.events import Cancelled, FitReport, TrainEvent
 
 
@@ -35,6 +36,11 @@ class LoopConfig:
     min_epoch_steps: int = 0
     seed: int = 0
     grad_clip: float = 1.0
+    # A trained epoch replaces the starting weights only when its validation gain over them is beyond
+    # noise: a paired test over the validation cases with p below this (None: whenever it is higher).
+    # A start that is already a good model (X-Cross's sources side by side) otherwise loses to whichever
+    # epoch happened to validate a hair higher on a few hundred cases.
+    replace_start_p: float | None = 0.05
 
 
 def seed_everything(seed: int) -> None:
@@ -60,7 +66,7 @@ def fit_loop(
     loss_fn: Callable[[nn.Module, list[Any], torch.device], torch.Tensor],
     config: LoopConfig,
     *,
-    validate: Callable[[], float] | None = None,
+    validate: Callable[[], np.ndarray] | None = None,
     progress: Callable[[TrainEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> FitReport:
@@ -68,8 +74,9 @@ def fit_loop(
 
     `loss_fn(module, batch, device)` turns a list of examples into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
-    validation NDCG@10 (higher is better) and is run before training and after every epoch; the best
-    weights are restored at the end, the starting ones included (best_epoch 0). An epoch is one pass over
+    every validation case's NDCG@10 (higher is better) and is run before training and after every epoch;
+    the best weights are restored at the end, the starting ones included (best_epoch 0), which the best
+    epoch replaces only by a significant paired gain (`config.replace_start_p`). An epoch is one pass over
     `examples`, or as many passes as `config.min_epoch_steps` needs on a small set. `cancel()` is polled
     every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
     (callers write nothing).
@@ -86,20 +93,21 @@ def fit_loop(
     passes = passes_per_epoch(config, len(examples))
     total = -(-len(examples) // config.batch_size) * passes * config.epochs
     report = FitReport()
-    best_score, best_state, stale = -np.inf, None, 0
+    best_score, best_state, best_cases, stale = -np.inf, None, None, 0
     started = time.perf_counter()
 
-    def validated() -> float:
+    def validated() -> np.ndarray:
         module.eval()
         with torch.no_grad():
-            return float(validate())
+            return np.asarray(validate(), dtype=np.float64)
 
     if validate is not None:
         # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
         # as the base model, and a few noisy epochs on little target data must not return something that
         # validates worse than that.
-        best_score = report.start_valid_ndcg10 = validated()
-        best_state = _trainable_state(accelerator.unwrap_model(module))
+        start_cases = best_cases = validated()
+        best_score = report.start_valid_ndcg10 = float(start_cases.mean())
+        start_state = best_state = _trainable_state(accelerator.unwrap_model(module))
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         module.train()
@@ -136,20 +144,25 @@ def fit_loop(
         report.epochs = epoch
         if validate is None:
             continue
-        score = validated()
+        cases = validated()
+        score = float(cases.mean())
         report.valid_ndcg10.append(score)
         if progress is not None:
             progress(
                 TrainEvent(epoch, config.epochs, step, total, report.losses[-1], score, time.perf_counter() - started)
             )
         if score > best_score:
-            best_score, stale, report.best_epoch = score, 0, epoch
+            best_score, best_cases, stale, report.best_epoch = score, cases, 0, epoch
             best_state = _trainable_state(accelerator.unwrap_model(module))
         else:
             stale += 1
             if stale >= config.patience:
                 report.stopped_early = True
                 break
+    if report.best_epoch and config.replace_start_p is not None:
+        report.start_gain_p = paired_test(best_cases, start_cases, seed=config.seed).p_value
+        if report.start_gain_p >= config.replace_start_p:
+            best_state, report.best_epoch = start_state, 0
     if best_state is not None:
         accelerator.unwrap_model(module).load_state_dict(best_state, strict=False)
     else:
