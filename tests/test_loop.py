@@ -70,3 +70,13 @@ def test_a_small_training_set_is_passed_over_until_an_epoch_has_min_epoch_steps(
     # 2 steps a pass -> 3 passes an epoch (6 steps, the fewest whole passes that reach 5).
     assert report.steps == len(steps) == 12 and steps[-1] == 12
     assert fit_loop(Scalar(), [1.0] * 4, _loss, LoopConfig(epochs=2, batch_size=2, lr=0.1)).steps == 4
+
+
+def test_patience_counts_from_the_best_trained_epoch_so_a_strong_start_does_not_stop_training() -> None:
+    # Validation: the start scores 0.5; epochs 1-3 dip below it but keep improving; epoch 4 overtakes it.
+    scores = iter([0.5, 0.40, 0.41, 0.42, 0.9, 0.8, 0.8, 0.8])
+    model = Scalar()
+    config = LoopConfig(epochs=8, batch_size=2, lr=0.1, patience=3)
+    report = fit_loop(model, [1.0] * 4, _loss, config, validate=lambda: np.full(20, next(scores)) + CASES)
+    assert report.best_epoch == 4 and report.epochs == 7 and report.stopped_early
+    assert report.start_gain_p < 0.05

@@ -29,7 +29,7 @@ class LoopConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    patience: int = 3  # epochs without a better validation NDCG@10 before stopping
+    patience: int = 3  # epochs that do not beat the best trained epoch's validation NDCG@10 before stopping
     # An epoch is at least this many optimiser steps: a training set smaller than that is passed over
     # several times per epoch, so a few dozen users get as many updates between validations (and in
     # all) as a few hundred, instead of being cut short by an epoch cap sized for larger sets.
@@ -93,6 +93,9 @@ def fit_loop(
     passes = passes_per_epoch(config, len(examples))
     total = -(-len(examples) // config.batch_size) * passes * config.epochs
     report = FitReport()
+    # The best trained epoch so far; patience counts epochs without beating it. The start is not in this
+    # race: a strong start (X-Cross's sources side by side) would otherwise stop training after the few
+    # epochs that first perturb it, before later ones overtake it. It is weighed against the winner at the end.
     best_score, best_state, best_cases, stale = -np.inf, None, None, 0
     started = time.perf_counter()
 
@@ -105,9 +108,9 @@ def fit_loop(
         # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
         # as the base model, and a few noisy epochs on little target data must not return something that
         # validates worse than that.
-        start_cases = best_cases = validated()
-        best_score = report.start_valid_ndcg10 = float(start_cases.mean())
-        start_state = best_state = _trainable_state(accelerator.unwrap_model(module))
+        start_cases = validated()
+        report.start_valid_ndcg10 = float(start_cases.mean())
+        start_state = _trainable_state(accelerator.unwrap_model(module))
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         module.train()
@@ -159,9 +162,13 @@ def fit_loop(
             if stale >= config.patience:
                 report.stopped_early = True
                 break
-    if report.best_epoch and config.replace_start_p is not None:
-        report.start_gain_p = paired_test(best_cases, start_cases, seed=config.seed).p_value
-        if report.start_gain_p >= config.replace_start_p:
+    if validate is not None:
+        # The best epoch replaces the start only by beating it, significantly when replace_start_p is set.
+        beats_start = best_score > report.start_valid_ndcg10
+        if beats_start and config.replace_start_p is not None:
+            report.start_gain_p = paired_test(best_cases, start_cases, seed=config.seed).p_value
+            beats_start = report.start_gain_p < config.replace_start_p
+        if not beats_start:
             best_state, report.best_epoch = start_state, 0
     if best_state is not None:
         accelerator.unwrap_model(module).load_state_dict(best_state, strict=False)
