@@ -4,8 +4,10 @@ It reads the per-case metrics of a `bench/xcross.py --parts sample` run (its per
 test case of that run's split in one class by how its true next item relates to the user's history,
 read from the titles (`<Brand> <Series> <Model> <Product type>`):
 
-- series: an item of the same brand and series is in the history (an accessory of a main item, or the
-  series' next model);
+- model: an item of the same brand, series and model is in the history (an accessory after its main
+  item, a main item after its accessory, or another variant of it);
+- series: an item of the same brand and series is in the history, of another model (the series' next
+  or previous model, or its accessories);
 - brand: the brand is in the history, the series is not;
 - new: neither (a new brand for this user; the generator's random, popularity-drawn purchases land here).
 
@@ -33,19 +35,19 @@ from xcross_core.evaluation.splits import EvalCases
 from xcross_core.evaluation.stats import bootstrap_ci, paired_test
 
 METRIC = "ndcg@10"
-CLASSES = ("series", "brand", "new")
+CLASSES = ("model", "series", "brand", "new")
 
 
 def relation_classes(domain: DomainData, cases: EvalCases) -> np.ndarray:
     """Each case's class (CLASSES) from its target's and history's title words; vectorised over cases."""
     words = pd.Series(domain.item_titles or domain.item_text).str.split()
-    brand = pd.factorize(words.str[0])[0]
-    series = pd.factorize(words.str[0] + " " + words.str[1].fillna(""))[0]
     flat = np.concatenate(cases.histories)
     case = np.repeat(np.arange(len(cases)), [len(h) for h in cases.histories])
-    seen_series = np.bincount(case, series[flat] == series[cases.targets[case]], minlength=len(cases)) > 0
-    seen_brand = np.bincount(case, brand[flat] == brand[cases.targets[case]], minlength=len(cases)) > 0
-    return np.where(seen_series, "series", np.where(seen_brand, "brand", "new"))
+    seen = {}
+    for name, width in (("model", 3), ("brand", 1), ("series", 2)):
+        key = pd.factorize(words.str[:width].str.join(" "))[0]  # the title's first `width` words
+        seen[name] = np.bincount(case, key[flat] == key[cases.targets[case]], minlength=len(cases)) > 0
+    return np.select([seen["model"], seen["series"], seen["brand"]], ["model", "series", "brand"], "new")
 
 
 def main() -> int:

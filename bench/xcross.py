@@ -344,14 +344,14 @@ def study(tag: str, domain: DomainData, sources: list[Path], args: argparse.Name
     )
     log(
         f"[{tag}] data efficiency: {'fraction':>8s} {'model':8s} {'train users':>11s} {'trainable':>11s}  "
-        f"{'hit@10 [95% CI]':25s} ndcg@10 [95% CI]"
+        f"{'hit@10 [95% CI]':25s} {'ndcg@10 [95% CI]':25s} kept epoch"
     )
     for r in result.table.to_dict(orient="records"):
         hit = f"{r['hit@10']:.4f} [{r['hit@10_low']:.4f}, {r['hit@10_high']:.4f}]"
         ndcg = f"{r[METRIC]:.4f} [{r[f'{METRIC}_low']:.4f}, {r[f'{METRIC}_high']:.4f}]"
         log(
             f"[{tag}] data efficiency: {r['fraction']:>8.0%} {r['model']:8s} {r['train_users']:>11,} "
-            f"{r['trainable_parameters']:>11,}  {hit:25s} {ndcg}"
+            f"{r['trainable_parameters']:>11,}  {hit:25s} {ndcg:25s} {r['kept_epoch'] or 'start'} of {r['epochs']}"
         )
     for t in result.tests.to_dict(orient="records"):
         log(

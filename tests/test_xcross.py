@@ -376,7 +376,7 @@ def test_data_efficiency_study(sample_electronics, source_adapters, tmp_path, ca
     # Per-user results are kept, so callers can run further paired tests without retraining.
     assert set(result.evaluations) == {(f, m) for f in (0.5, 1.0) for m in ("x-cross", "lora")}
     assert result.evaluations[(1.0, "lora")].summary["ndcg@10"].mean == table.loc[3, "ndcg@10"]
-    assert (table["train_seconds"] > 0).all()
+    assert (table["train_seconds"] > 0).all() and table["kept_epoch"].between(0, table["epochs"]).all()
 
     argv = ["study", "sample_data/interactions.csv", "--items", "sample_data/items.csv", "--target", "Electronics"]
     argv += ["--adapters", *source_adapters[:2], "--fractions", "0.5", "--max-users", "100", "--epochs", "1"]

@@ -79,6 +79,7 @@ def data_efficiency_study(
                 "train_users": len(split.train),
                 "trainable_parameters": model.trainable_parameters,
                 "epochs": fit.epochs,
+                "kept_epoch": fit.best_epoch,  # 0: the starting weights (no epoch beat them significantly)
                 "steps": fit.steps,
                 "train_seconds": round(seconds, 1),
             }
