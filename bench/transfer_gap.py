@@ -2,10 +2,12 @@
 
 It reads the per-case metrics of a `bench/xcross.py --parts sample` run (its per_case.csv) and puts every
 test case of that run's split in one class by how its true next item relates to the user's history,
-read from the titles (`<Brand> <Series> <Model> <Product type>`):
+read from the titles (`<Brand> <Series> <Model> <Product type>`) and the items' categories:
 
-- model: an item of the same brand, series and model is in the history (an accessory after its main
-  item, a main item after its accessory, or another variant of it);
+- accessory: an accessory of the main item just bought (same brand, series and model; its category is
+  an "... Accessories" one, the last item's is not): the generator's accessory-after-main-item step;
+- model: any other case with an item of the same brand, series and model in the history (a main item
+  after its accessory, another accessory of it, another variant);
 - series: an item of the same brand and series is in the history, of another model (the series' next
   or previous model, or its accessories);
 - brand: the brand is in the history, the series is not;
@@ -14,7 +16,8 @@ read from the titles (`<Brand> <Series> <Model> <Product type>`):
 It prints NDCG@10 with a 95% CI per class for every model of the run, then X-Cross and both target
 LoRAs minus the best source, and LoRA minus X-Cross, per class (paired tests). Where a gap sits says
 what the target's own adapter learns that integrating frozen sources does not: patterns the sources
-share (series, brand) or the new catalogue itself (which of its items sell). Nothing trains here.
+share (series, brand) or what only the target's own data shows (which of its product types are the
+accessories that follow a main item, which of its items sell). Nothing trains here.
 
     python bench/xcross.py --parts sample --no-study --out bench/out/xcross   # first (about 2 hours)
     python bench/transfer_gap.py --run bench/out/xcross                       # seconds
@@ -28,26 +31,36 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from xcross import ROOT, log, probe_arguments, probe_setup
+from xcross import ROOT, SAMPLE, log, probe_arguments, probe_setup
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import EvalCases
 from xcross_core.evaluation.stats import bootstrap_ci, paired_test
 
 METRIC = "ndcg@10"
-CLASSES = ("model", "series", "brand", "new")
+CLASSES = ("accessory", "model", "series", "brand", "new")
 
 
-def relation_classes(domain: DomainData, cases: EvalCases) -> np.ndarray:
-    """Each case's class (CLASSES) from its target's and history's title words; vectorised over cases."""
+def relation_classes(domain: DomainData, cases: EvalCases, accessory: np.ndarray) -> np.ndarray:
+    """Each case's class (CLASSES) from its items' title words and `accessory` flags; vectorised over cases."""
     words = pd.Series(domain.item_titles or domain.item_text).str.split()
+    lengths = np.array([len(h) for h in cases.histories])
     flat = np.concatenate(cases.histories)
-    case = np.repeat(np.arange(len(cases)), [len(h) for h in cases.histories])
-    seen = {}
+    case = np.repeat(np.arange(len(cases)), lengths)
+    last, target = flat[np.cumsum(lengths) - 1], cases.targets
+    seen, key = {}, {}
     for name, width in (("model", 3), ("brand", 1), ("series", 2)):
-        key = pd.factorize(words.str[:width].str.join(" "))[0]  # the title's first `width` words
-        seen[name] = np.bincount(case, key[flat] == key[cases.targets[case]], minlength=len(cases)) > 0
-    return np.select([seen["model"], seen["series"], seen["brand"]], ["model", "series", "brand"], "new")
+        key[name] = pd.factorize(words.str[:width].str.join(" "))[0]  # the title's first `width` words
+        seen[name] = np.bincount(case, key[name][flat] == key[name][target[case]], minlength=len(cases)) > 0
+    after_main = (key["model"][last] == key["model"][target]) & accessory[target] & ~accessory[last]
+    conditions = [after_main, seen["model"], seen["series"], seen["brand"]]
+    return np.select(conditions, ["accessory", "model", "series", "brand"], "new")
+
+
+def accessories(domain: DomainData) -> np.ndarray:
+    """[n_items] bool: the sample catalogue's accessories (an '... Accessories' category)."""
+    category = pd.read_csv(SAMPLE[1]).set_index("item_id")["category"]
+    return category.loc[list(domain.item_ids)].str.endswith("Accessories").to_numpy()
 
 
 def main() -> int:
@@ -67,7 +80,7 @@ def main() -> int:
         if not np.array_equal(frame["user"].astype(str).to_numpy(), users):
             sys.exit(f"error: {path}'s '{model}' rows are not this split's test users (same --seed, --max-users?)")
         values[model] = frame[METRIC].to_numpy()
-    classes = relation_classes(domain, split.test)
+    classes = relation_classes(domain, split.test, accessories(domain))
     table = [
         {"model": model, "class": name, METRIC: str(bootstrap_ci(v[classes == name], seed=args.seed))}
         for model, v in values.items()
