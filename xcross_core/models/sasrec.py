@@ -35,8 +35,9 @@ class SASRecConfig:
     max_len: int = 50
 
 
-#: Early stopping decides the real number of epochs; the cap only bounds a runaway run.
-SASREC_LOOP = LoopConfig(epochs=200, batch_size=128, lr=2e-3, patience=5)
+#: Early stopping decides the real number of epochs; the cap only bounds a runaway run. Random starting
+#: weights are no model to fall back on, so any epoch that validates higher replaces them (no test).
+SASREC_LOOP = LoopConfig(epochs=200, batch_size=128, lr=2e-3, patience=5, replace_start_p=None)
 
 
 class SASRecNetwork(nn.Module):
