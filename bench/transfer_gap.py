@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from xcross import ROOT, SAMPLE, log, probe_arguments, probe_setup
+from xcross import ROOT, SAMPLE, log, sample_splits, split_arguments
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import EvalCases
@@ -65,14 +65,14 @@ def accessories(domain: DomainData) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    probe_arguments(parser)
+    split_arguments(parser)
     parser.add_argument("--run", type=Path, default=ROOT / "bench" / "out" / "xcross", help="a bench/xcross.py out")
     args = parser.parse_args()
     log(f"command: python bench/transfer_gap.py {' '.join(sys.argv[1:])}".rstrip())
     path = args.run / "per_case.csv"
     if not path.is_file():
         sys.exit(f"error: {path} not found: run `python bench/xcross.py --parts sample --out {args.run}` first")
-    _, domain, split, _ = probe_setup(args)
+    domain, split, _ = sample_splits(args.target, args.max_users, args.test_share, args.seed, budget=1.0)
     cases = pd.read_csv(path).query("part == 'sample'")
     users = domain.user_ids[split.test.users].astype(str)
     values = {}

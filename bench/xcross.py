@@ -260,15 +260,20 @@ def sample_splits(
     return domain, make_split(domain, "users", **common), make_split(domain, "users", fraction=budget, **common)
 
 
-def probe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the sample-data probes (xcross_lr.py, transfer_gap.py): this bench's sample split."""
-    parser.add_argument("--budget", type=float, default=0.25, help="share of target training users")
-    parser.add_argument("--sources", nargs="+", default=["Sports", "Kitchen", "Home_Office"])
+def split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that fix this bench's sample split (its --sample-target, --sample-max-users, ...)."""
     parser.add_argument("--target", default="Electronics")
-    parser.add_argument("--sample-adapters", type=Path, default=ROOT / "sample_data" / "adapters")
     parser.add_argument("--max-users", type=int, default=1000)
     parser.add_argument("--test-share", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def probe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the sample-data probes (xcross_lr.py): this bench's sample split, sources and budget."""
+    split_arguments(parser)
+    parser.add_argument("--budget", type=float, default=0.25, help="share of target training users")
+    parser.add_argument("--sources", nargs="+", default=["Sports", "Kitchen", "Home_Office"])
+    parser.add_argument("--sample-adapters", type=Path, default=ROOT / "sample_data" / "adapters")
 
 
 def probe_setup(args: argparse.Namespace) -> tuple[list[Path], DomainData, Split, Split]:

@@ -57,7 +57,7 @@ class FitReport:
         if self.best_epoch:
             gain = "" if self.start_gain_p is None else f"; gain over the start p={self.start_gain_p:.3g}"
             return f"epoch {self.best_epoch} of {self.epochs}, {self.steps} optimiser steps in all{gain}"
-        if self.valid_ndcg10 and max(self.valid_ndcg10) > (self.start_valid_ndcg10 or 0.0):
+        if self.start_gain_p is not None:  # tested against the start, and not significant
             best = int(np.argmax(self.valid_ndcg10)) + 1
             return (
                 f"the starting weights: the best of {self.epochs} epochs (epoch {best}, validation NDCG@10 "
