@@ -21,11 +21,12 @@ import streamlit as st
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import SUPPORTED_FORMATS, ColumnMap, DataError, LoadResult, load_interactions
 from xcross_core.data.report import CHECKS, spreadsheet_safe
+from xcross_core.estimate import Speed, human_seconds, measure_speed, total_seconds
 from xcross_core.models.adapters import ADAPTER_LOOP, list_adapters
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
-from xcross_core.poc import read_poc
+from xcross_core.poc import PocConfig, poc_estimate, poc_splits, read_poc
 from xcross_core.store import ACTIVE, Run, RunStateError, RunStore, safe_name
 from xcross_core.worker import Workspace
 
@@ -203,6 +204,21 @@ def domain_data(dataset: Dataset, name: str) -> DomainData:
     return _domain(dataset.interactions, dataset.items, dataset.columns, stamp, name, result)
 
 
+@st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts (a few seconds)…")
+def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], sasrec: bool, stamp: tuple) -> Speed:
+    config = PocConfig(dataset.interactions, target, list(sources), baselines=("sasrec",) if sasrec else ())
+    split, _ = poc_splits(config, domain_data(dataset, target))
+    return measure_speed(split.domain, split, sources, sasrec=sasrec)
+
+
+def poc_estimate_seconds(dataset: Dataset, config: PocConfig) -> float:
+    """The whole PoC's estimated seconds on this machine (the speed is measured once per target and sources)."""
+    domain = domain_data(dataset, config.target)
+    sasrec = "sasrec" in config.baselines
+    speed = _speed(dataset, config.target, tuple(config.adapters), sasrec, _stamp(*config.adapters))
+    return total_seconds(poc_estimate(config, domain, speed))
+
+
 def usable_domains(result: LoadResult) -> list[str]:
     frame = result.report.domains
     return frame.loc[frame["usable"].astype(bool), "domain"].tolist()
@@ -323,17 +339,6 @@ def duration(run: Run) -> str:
     return human_seconds((end - datetime.fromisoformat(run.started_at)).total_seconds())
 
 
-def human_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 @st.cache_data(max_entries=16)
 def _read_poc(folder: str, stamp: tuple[float, ...]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     return read_poc(folder)
@@ -379,21 +384,25 @@ def run_progress(run: Run) -> None:
         head.markdown(f"**{run.name}** · {run.kind} · {run.status} {('· ' + where) if where else ''}")
         button.button("Cancel", key=f"cancel-{run.id}", on_click=cancel_run, args=(run.id,), width="stretch")
         steps, total = progress.get("step"), progress.get("total_steps")
+        if "overall" in progress:  # a PoC: one bar for the whole run, weighted by each stage's estimated time
+            st.progress(
+                min(max(progress["overall"], 0.0), 1.0),
+                text=f"whole run: {progress['overall']:.0%} · about {human_seconds(progress['overall_eta_s'])} left "
+                f"(first estimate {human_seconds(progress['estimate_s'])})",
+            )
         if steps is not None and total:
             epoch = f"epoch {progress.get('epoch')}/{progress.get('epochs')} · " if progress.get("epochs") else ""
-            stage_share = steps / total
-            if "stages" in progress:
-                overall = (progress["stage_index"] - 1 + stage_share) / progress["stages"]
+            if "overall" not in progress:
+                text = f"{epoch}step {steps}/{total} · about {human_seconds(progress.get('eta_s'))} left"
+                st.progress(min(max(steps / total, 0.0), 1.0), text=text)
             else:
-                overall = stage_share
-            text = f"{epoch}step {steps}/{total} · about {human_seconds(progress.get('eta_s'))} left in this stage"
-            st.progress(min(max(overall, 0.0), 1.0), text=text)
+                st.caption(f"this stage: {epoch}step {steps}/{total}")
             cols = st.columns(3)
             cols[0].metric("Loss", f"{progress.get('loss', float('nan')):.3f}")
             valid = progress.get("valid_ndcg10")
             cols[1].metric("Validation NDCG@10", "–" if valid is None else f"{valid:.3f}")
             cols[2].metric("Running for", duration(run))
-        else:
+        elif "overall" not in progress:
             st.progress(0.0, text="starting (loading data and model)…")
         if progress.get("curve"):
             st.plotly_chart(charts.loss_curve(progress["curve"]), width="stretch", key=f"curve-{run.id}")

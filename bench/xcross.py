@@ -88,8 +88,6 @@ def trained(tag: str, label: str, model: Recommender, split: Split, test: Split,
     kept = ""
     if fit.start_valid_ndcg10 is not None:
         kept = f"; kept {fit.kept()}; at start val_ndcg@10 {fit.start_valid_ndcg10:.4f}"
-    if fit.train_temperature is not None:
-        kept += f"; loss temperature {fit.train_temperature:.4f} (calibrated)"
     log(f"[{tag}] {label}: ndcg@10 {row.result.summary[METRIC]} ({seconds:.0f}s training{kept})")
     return row
 
@@ -227,9 +225,7 @@ def dev_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str, o
         for fraction in (args.budget, 1.0):
             label = f"{target} LoRA @{fraction:.0%}"
             rows[label] = loaded(tag, label, args.adapters_dir / f"{target}-{fraction:g}", domain, split, args.seed)
-        xcross = make_model(
-            "x-cross", domain, seed=args.seed, epochs=args.epochs, adapters=[source_folder], calibrate=args.calibrate
-        )
+        xcross = make_model("x-cross", domain, seed=args.seed, epochs=args.epochs, adapters=[source_folder])
         rows[f"x-cross @{pct}"] = trained(tag, f"x-cross @{pct}", xcross, small, split, args.seed)
         show_table(tag, list(rows.values()))
         verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
@@ -300,7 +296,7 @@ def sample_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str
     merged = make_model("uniform-merge", domain, adapters=sources)
     rows["uniform-merge"] = untrained(tag, "uniform-merge", merged, split, args.seed)
     for name in ("static-mix", "gating"):
-        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, adapters=sources, calibrate=args.calibrate)
+        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, adapters=sources)
         rows[f"{name} @{pct}"] = trained(tag, f"{name} @{pct}", model, small, split, args.seed)
     study_result = None if args.no_study else study(tag, domain, sources, args)
     for fraction, fsplit, name in ((args.budget, small, "x-cross"), (args.budget, small, "lora"), (1.0, split, "lora")):
@@ -313,7 +309,7 @@ def sample_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str
             )
             continue
         extra = {"adapters": sources} if name == "x-cross" else {"base": base}
-        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, calibrate=args.calibrate, **extra)
+        model = make_model(name, domain, seed=args.seed, epochs=args.epochs, **extra)
         rows[label] = trained(tag, label, model, fsplit, split, args.seed)
     show_table(tag, list(rows.values()))
     verdict = claim(tag, rows, f"x-cross @{pct}", f"{target} LoRA @{pct}", f"{target} LoRA @100%", args)
@@ -344,7 +340,6 @@ def study(tag: str, domain: DomainData, sources: list[Path], args: argparse.Name
         max_users=args.sample_max_users,
         test_share=args.test_share,
         epochs=args.epochs,
-        calibrate=args.calibrate,
         progress=lambda label: epoch_logger(f"[{tag}]   study {label}", sys.stdout),
     )
     log(
@@ -382,12 +377,6 @@ def main() -> int:
         "target LoRA still improving on the sample data)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--calibrate-temperature",
-        dest="calibrate",
-        action="store_true",
-        help="X-Cross, static mix and gating train at a loss temperature calibrated to their start",
-    )
     parser.add_argument("--test-share", type=float, default=0.5, help="test users' share (both parts)")
     parser.add_argument("--budget", type=float, default=0.25, help="share of target training users (default 25%%)")
     parser.add_argument("--close-ratio", type=float, default=0.9, help="'close to LoRA@100%%': NDCG@10 ratio floor")
@@ -411,8 +400,7 @@ def main() -> int:
     log(
         f"settings: user split with {args.test_share:.0%} test users, seed {args.seed}, budget {args.budget:.0%} of "
         f"the target's training users, max epochs {args.epochs or 'each model default'} (an epoch of a language "
-        f"model at least {ADAPTER_LOOP.min_epoch_steps} optimiser steps), loss temperature "
-        f"{'calibrated to each integration model start' if args.calibrate else 'the same as the adapters'}; "
+        f"model at least {ADAPTER_LOOP.min_epoch_steps} optimiser steps); "
         f"dev capped at {args.max_users} users per domain, "
         f"sample at {args.sample_max_users}; full-catalogue ranking, 95% bootstrap CIs, paired tests on {METRIC}"
     )

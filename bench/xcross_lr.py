@@ -33,12 +33,6 @@ def main() -> int:
     parser.add_argument("--patience", type=int, default=XCROSS_LOOP.patience)
     parser.add_argument("--granularity", choices=["input", "token"], default=XCrossConfig.granularity)
     probe_arguments(parser)
-    parser.add_argument(
-        "--calibrate-temperature",
-        dest="calibrate",
-        action="store_true",
-        help="train at a loss temperature calibrated to the start (as bench/xcross.py --calibrate-temperature)",
-    )
     args = parser.parse_args()
     print(f"command: python bench/xcross_lr.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     sources, domain, split, small = probe_setup(args)
@@ -49,14 +43,13 @@ def main() -> int:
     for lr in args.lrs:
         loop = replace(XCROSS_LOOP, lr=lr, epochs=args.epochs, patience=args.patience, seed=args.seed)
         model = xcross_recommender(domain, sources, XCrossConfig(granularity=args.granularity), loop=loop)
-        model.calibrate = args.calibrate
         fit = model.fit(small, progress=epoch_logger(f"lr {lr:g}", sys.stdout))
         model.name = f"lr {lr:g}"
         result = evaluate(model, split.test, seed=args.seed)
         test = compare(result, at_start, METRIC, seed=args.seed)
         print(
             f"lr {lr:g}: start val {fit.start_valid_ndcg10:.4f}, kept epoch {fit.best_epoch} of {fit.epochs} "
-            f"({fit.steps} steps in all, loss temperature {fit.train_temperature or model.config.temperature:.4f}), "
+            f"({fit.steps} steps in all), "
             f"test {METRIC} {result.summary[METRIC]} (hit@10 {result.summary['hit@10']}), "
             f"minus start {test.difference} p={test.p_value:.4f}",
             flush=True,

@@ -87,7 +87,7 @@ def sample_electronics() -> DomainData:
 
 
 #: A text config small enough for tiny models and quick tests.
-FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, negatives=16, valid_cases=40)
+FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, valid_cases=40)
 
 
 def save_tiny_adapters(
@@ -97,7 +97,13 @@ def save_tiny_adapters(
     the plumbing, not the model), saved in peft format as `folder / name`; returns their paths."""
     import torch
 
-    from xcross_core.models.adapters import AdapterMetadata, LoraSettings, lora_recommender, save_adapter
+    from xcross_core.models.adapters import (
+        ADAPTER_FORMAT,
+        AdapterMetadata,
+        LoraSettings,
+        lora_recommender,
+        save_adapter,
+    )
     from xcross_core.training.loop import LoopConfig
 
     paths = []
@@ -116,6 +122,7 @@ def save_tiny_adapters(
             data={"train_users": 0},
             trainable_parameters=rec.trainable_parameters,
             metrics={"valid_ndcg@10": None},
+            format=ADAPTER_FORMAT,
         )
         paths.append(str(save_adapter(rec, meta, folder / name)))
     return paths

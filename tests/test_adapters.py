@@ -13,11 +13,11 @@ import torch
 
 from tests.conftest import FAST_TEXT
 from xcross_core.cli import main
-from xcross_core.evaluation.protocol import case_metric
-from xcross_core.evaluation.splits import make_split, with_shared_candidates
+from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import (
     METADATA,
     LoraSettings,
+    base_recommender,
     list_adapters,
     load_adapter,
     lora_recommender,
@@ -47,19 +47,33 @@ def test_training_reduces_the_loss_and_keeps_the_base_frozen(small_split, tiny_b
     assert 0 < model.trainable_parameters < sum(p.numel() for p in model.encoder.parameters()) / 10
 
 
-def test_validation_on_a_catalogue_sample_encodes_only_its_items_and_ranks_as_the_full_catalogue(
-    small_split, tiny_bert
-) -> None:
-    model = lora_recommender(small_split.domain, tiny_bert, text=FAST_TEXT)
-    cases = with_shared_candidates(small_split.valid, small_split.domain.n_items, 50, seed=0)
-    sampled = model._validate(cases)
-    encoded = model._item_vectors.abs().sum(dim=1) > 0
-    assert encoded.sum() == len(np.unique(cases.candidates)) < small_split.domain.n_items
-    model._item_vectors = None  # the whole catalogue: the same ranks among the candidates
-    assert sampled == pytest.approx(case_metric(model, cases), abs=1e-6)
-    assert model.validation_protocol == "full"  # FAST_TEXT's 3,000 items exceed this catalogue
-    sampled_config = lora_recommender(small_split.domain, tiny_bert, text=replace(FAST_TEXT, valid_items=50))
-    assert sampled_config.validation_protocol == "sampled-49"
+def test_items_come_from_the_frozen_base_once_for_every_model_on_it(small_split, tiny_bert) -> None:
+    model = lora_recommender(
+        small_split.domain, tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1, batch_size=16, lr=5e-2)
+    )
+    base = base_recommender(small_split.domain, tiny_bert, text=FAST_TEXT)
+    assert model.item_vectors() is base.item_vectors()  # one cached catalogue for both
+    before = model.item_vectors().clone()
+    prompts_before = model.prompt_vectors(small_split.test.histories[:8])
+    unvalidated = replace(small_split, valid=small_split.valid.subset(np.array([], dtype=np.int64)))
+    model.fit(unvalidated)  # no validation: the trained weights are kept whatever they score
+    torch.testing.assert_close(model.item_vectors(), before)  # training moves prompts only
+    assert not torch.allclose(model.prompt_vectors(small_split.test.histories[:8]), prompts_before)
+    # The cached vectors are the base model's own pooled item texts.
+    tokens = base.tokenizer(list(small_split.domain.item_text[:5]), padding=True, truncation=True, max_length=16)
+    direct = base.encoder(torch.tensor(tokens["input_ids"]), torch.tensor(tokens["attention_mask"]))
+    torch.testing.assert_close(before[:5], direct, atol=1e-5, rtol=1e-4)
+
+
+def test_an_adapter_of_the_earlier_format_is_refused_with_what_to_do(small_split, tiny_bert, tmp_path) -> None:
+    out = tmp_path / "old"
+    train_adapter(small_split, out, base=tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1, batch_size=16))
+    meta = json.loads((out / METADATA).read_text())
+    del meta["format"]
+    (out / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format 1.*Retrain it with `xcross train-adapter`"):
+        load_adapter(out, small_split.domain)
+    assert list_adapters(tmp_path).loc[0, "format"] == 1
 
 
 def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) -> None:

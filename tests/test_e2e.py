@@ -177,9 +177,13 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
     name = page.get_by_role("textbox", name="Run name")
     name.fill("e2e poc")
     name.press("Tab")
+    page.get_by_text("Estimated time: about").wait_for(timeout=60_000)  # before anything starts
+    settle(page)
+    no_exception(page)
+    shoot(page, "3_poc_estimate")
     page.get_by_role("button", name="Start the proof of concept").click()
     page.get_by_text("Started e2e poc").first.wait_for()
-    settle(page)
+    page.get_by_text("whole run:").first.wait_for(timeout=60_000)  # one bar for the whole PoC, with time left
     no_exception(page)
     shoot(page, "3_poc_run")
     store = workspace.store()
@@ -226,6 +230,7 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
         "0_home",
         "1_data",
         "2_adapters",
+        "3_poc_estimate",
         "3_poc_run",
         "4_results",
         "5_which_sources_help",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.splits import EvalCases, every_next_item, make_split, with_shared_candidates
+from xcross_core.evaluation.splits import EvalCases, every_next_item, make_split
 
 
 def test_leave_one_out_by_hand() -> None:
@@ -66,18 +66,6 @@ def test_bad_arguments_are_explained(cyclic_domain) -> None:
         make_split(cyclic_domain, "random")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="negatives"):
         make_split(cyclic_domain, sampled_negatives=39)
-
-
-def test_shared_candidates_put_the_target_first_and_share_one_sample(cyclic_domain) -> None:
-    cases = make_split(cyclic_domain, "users", seed=0).valid
-    shared = with_shared_candidates(cases, cyclic_domain.n_items, 10, seed=4)
-    cand = shared.candidates
-    assert cand.shape == (len(cases), 10) and (cand[:, 0] == cases.targets).all()
-    assert all(len(set(row)) == 10 and row[0] not in row[1:] for row in cand.tolist())
-    pool = set(cand[:, 1:].ravel().tolist())
-    assert len(pool) <= 10  # one seeded sample of 10, less each case's own target
-    assert (with_shared_candidates(cases, cyclic_domain.n_items, 10, seed=4).candidates == cand).all()
-    assert with_shared_candidates(cases, cyclic_domain.n_items, cyclic_domain.n_items, seed=4) is cases
 
 
 def test_every_next_item_turns_each_held_out_sequence_into_one_case_per_position() -> None:

@@ -1,4 +1,4 @@
-"""The text recommender: concurrent requests give the sequential results; the loss temperature is calibrated."""
+"""The text recommender: concurrent requests give the sequential results; training passes batch by prompt length."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
 from xcross_core.evaluation.splits import make_split
-from xcross_core.models.adapters import load_adapter
+from xcross_core.models.adapters import load_adapter, lora_recommender
 from xcross_core.models.recommender import top_k
-from xcross_core.models.text import TEMPERATURE_STEPS, training_sequences
+from xcross_core.models.text import training_sequences
 from xcross_core.models.xcross import xcross_recommender
-from xcross_core.training.loop import LoopConfig, batched
 
 
 @pytest.mark.parametrize("kind", ["adapter", "x-cross"])
@@ -41,19 +39,24 @@ def test_four_concurrent_requests_match_sequential_calls(kind, sample_electronic
         np.testing.assert_allclose(extra.result(), weights, rtol=1e-5, atol=1e-6)
 
 
-def test_calibrated_temperature_is_the_grid_point_with_the_lowest_training_loss(sample_electronics, source_adapters):
-    split = make_split(sample_electronics, "users", seed=0, max_users=60)
-    model = xcross_recommender(split.domain, source_adapters, loop=LoopConfig(batch_size=16))
-    chosen = model.calibrate_temperature(split)
-    losses = {}
-    for temperature in model.config.temperature * TEMPERATURE_STEPS:
-        # The training loss itself, on the batches and samples calibration draws.
-        rng = np.random.default_rng([model.loop.seed, 11])
-        batches = batched(training_sequences(split), model.loop.batch_size, rng)
-        model._rng, model.train_temperature = rng, float(temperature)
-        with torch.no_grad():
-            losses[temperature] = sum(
-                float(model._loss(model.encoder, b, torch.device("cpu"))) * len(b) for b in batches
-            )
-    assert max(losses.values()) - min(losses.values()) > 0.1 * len(training_sequences(split))
-    assert chosen == pytest.approx(min(losses, key=losses.get), rel=1e-6)
+def test_a_pass_cuts_every_sequence_once_into_batches_of_similar_prompt_length(sample_electronics) -> None:
+    split = make_split(sample_electronics, "users", seed=0, max_users=300)
+    model = lora_recommender(split.domain)
+    sequences = training_sequences(split)
+    batches = model.cut_batches(sequences, 32, np.random.default_rng(0))
+    pairs = [pair for batch in batches for pair in batch]
+    assert len(pairs) == len(sequences) and all(len(b) <= 32 for b in batches)
+    # Each pair is a non-empty prefix of a training sequence and the item that follows it.
+    prefixes = {tuple(s[:t].tolist()) for s in sequences for t in range(2, len(s) + 1)}
+    assert all(len(h) >= 1 and tuple(h.tolist()) + (t,) in prefixes for h, t in pairs)
+    # The tokenizer's own padded length: a batch wastes little on padding compared with a random batch.
+    lengths = model.prompt_lengths([h for h, _ in pairs])
+    tokens = model.tokenizer(model.prompts([h for h, _ in pairs]), truncation=True, max_length=128)["input_ids"]
+    np.testing.assert_array_equal(lengths, [len(t) for t in tokens])
+    waste = sum(model.prompt_lengths([h for h, _ in b]).max() * len(b) for b in batches) / lengths.sum() - 1
+    shuffled = np.random.default_rng(1).permutation(lengths)
+    random_waste = sum(shuffled[s : s + 32].max() * len(shuffled[s : s + 32]) for s in range(0, len(shuffled), 32))
+    random_waste = random_waste / lengths.sum() - 1
+    assert waste < random_waste / 3, (waste, random_waste)
+    again = model.cut_batches(sequences, 32, np.random.default_rng(0))
+    assert [[t for _, t in b] for b in again] == [[t for _, t in b] for b in batches]

@@ -76,20 +76,6 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
-def test_integration_trains_at_the_temperature_calibrated_to_its_start_when_asked(small_split, source_adapters) -> None:
-    def fresh(calibrate: bool):
-        return make_model("x-cross", small_split.domain, epochs=1, adapters=source_adapters, calibrate=calibrate)
-
-    calibrated = fresh(False).calibrate_temperature(small_split)
-    plain = fresh(False)
-    assert calibrated != plain.config.temperature
-    assert plain.fit(small_split).train_temperature is None
-    assert plain.train_temperature == plain.config.temperature
-    xcross = fresh(True)
-    report = xcross.fit(small_split)
-    assert report.train_temperature == xcross.train_temperature == pytest.approx(calibrated)
-
-
 def test_channel_gains_start_neutral_and_train(small_split, source_adapters) -> None:
     histories = small_split.test.histories[:4]
     plain = xcross_recommender(small_split.domain, source_adapters)
@@ -341,7 +327,7 @@ def test_one_source_static_mix_and_gating_are_that_adapter(small_split, source_a
 
 
 def test_registry_builds_source_models_only_with_adapters(small_split, source_adapters) -> None:
-    from xcross_core.models.registry import SOURCE_MODELS, make_model
+    from xcross_core.models.registry import SOURCE_MODELS
 
     for name in SOURCE_MODELS:
         with pytest.raises(ValueError, match="combines source adapters"):

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interactions
 from xcross_core.data.report import spreadsheet_safe
+from xcross_core.estimate import human_seconds
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
@@ -335,14 +336,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _validation_summary(report: FitReport) -> str:
     """The kept weights' validation NDCG@10 and which epoch they come from."""
     best = report.best_valid_ndcg10
-    calibrated = (
-        f", loss temperature {report.train_temperature:.4f} (calibrated to the starting weights)"
-        if report.train_temperature is not None
-        else ""
-    )
     if best is None:
-        return f"no validation users{calibrated}"
-    return f"kept validation NDCG@10 {best:.4f} ({report.kept()}){calibrated}"
+        return "no validation users"
+    return f"kept validation NDCG@10 {best:.4f} ({report.kept()})"
 
 
 def _check_adapter_folders(folders: Sequence[Path]) -> None:
@@ -401,7 +397,6 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
     try:
         config = XCrossConfig(args.weights, args.refine, granularity=args.granularity, channel_gain=args.channel_gain)
         model = xcross_recommender(domain, args.adapters, config, loop=loop)
-        model.calibrate = args.calibrate_temperature
         report = model.fit(split, progress=_progress_bar(f"x-cross {domain.name}"))
     except KeyboardInterrupt:
         print(f"cancelled: nothing was written to {args.out}", file=sys.stderr)
@@ -483,6 +478,8 @@ def cmd_poc(args: argparse.Namespace) -> int:
         bars: dict[str, Callable[[TrainEvent], None]] = {}
 
         def on_stage(stage: Stage) -> None:
+            if stage.index == 1 and stage.estimate_s is not None:
+                print(f"estimated time for the whole run: {human_seconds(stage.estimate_s)}", file=sys.stderr)
             print(f"[{stage.index}/{stage.total}] {stage.label}", file=sys.stderr, flush=True)
             bars["current"] = _progress_bar(stage.label)
 
@@ -502,7 +499,9 @@ def cmd_poc(args: argparse.Namespace) -> int:
     print(report["answer"])
     for test in report["comparisons_vs_reference"].values():
         print(f"- {test['verdict']}")
-    print(f"finished in {report['seconds']:.0f} s; results in {args.out}")
+    print(
+        f"finished in {report['seconds']:.0f} s (estimated {report['estimated_seconds']:.0f} s); results in {args.out}"
+    )
     return EXIT_OK
 
 
@@ -610,11 +609,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["input", "token"],
         default=XCrossConfig.granularity,
         help="interaction weights: one set per input, or one at every token position (same parameters)",
-    )
-    p.add_argument(
-        "--calibrate-temperature",
-        action="store_true",
-        help="train at the loss temperature where the untrained integration's training loss is lowest",
     )
     p.add_argument("--lr", type=float, default=XCROSS_LOOP.lr, help=f"learning rate (default {XCROSS_LOOP.lr})")
     p.set_defaults(handler=cmd_train_xcross)

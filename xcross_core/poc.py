@@ -9,6 +9,8 @@ Everything is written to one run folder, atomically:
   their plain-language verdicts, the history-length breakdown;
 - `comparison.csv`: the same table, one row per model;
 - `weights.csv`: user_id, layer, source, weight for every test user (X-Cross's contribution weights);
+- `per_case.csv`: every model's metrics for every test user (user, history_length, metrics, model), for
+  paired comparisons across runs;
 - `xcross/`: the X-Cross run folder (reloadable with `load_run`, usable as a model by `recommend`).
 """
 
@@ -22,14 +24,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, load_interactions
 from xcross_core.data.report import spreadsheet_safe
+from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed
 from xcross_core.evaluation.protocol import EvalResult, compare, comparison_table, evaluate
-from xcross_core.evaluation.splits import make_split
+from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.evaluation.stats import PairedTest
 from xcross_core.models.adapters import ADAPTER_LOOP, atomic_folder, load_adapter, lora_recommender, read_metadata
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
+from xcross_core.models.text import training_sequences
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, save_run, weights_frame, xcross_recommender
 from xcross_core.training.events import FitReport, TrainEvent
 
@@ -79,11 +84,41 @@ class PocConfig:
 
 @dataclass(frozen=True)
 class Stage:
-    """Which part of the proof of concept is running, for progress displays."""
+    """Which part of the proof of concept is running, for progress displays.
+
+    `done` and `share` place the stage on one bar for the whole run: the estimated share of the run's time
+    spent before it, and its own share (see `estimate`). `estimate_s` is the whole run's first estimate.
+    """
 
     index: int  # 1-based
     total: int
     label: str
+    done: float = 0.0
+    share: float = 0.0
+    estimate_s: float | None = None
+
+
+def plan_keys(config: PocConfig) -> list[str]:
+    """The models a proof of concept runs, in order: X-Cross, the reference, the baselines, then each source
+    adapter zero-shot (a folder path) when that baseline is chosen."""
+    plan = ["x-cross", REFERENCE, *[b for b in config.baselines if b != "zero-shot"]]
+    return plan + (list(config.adapters) if "zero-shot" in config.baselines else [])
+
+
+def poc_splits(config: PocConfig, domain: DomainData) -> tuple[Split, Split]:
+    """(the budget split every model is tested on, the same split with all training users for lora-full)."""
+    args = {"seed": config.seed, "max_users": config.max_users}
+    return make_split(domain, "users", fraction=config.fraction, **args), make_split(domain, "users", **args)
+
+
+def poc_estimate(config: PocConfig, domain: DomainData, speed: Speed | None = None) -> list[StageEstimate]:
+    """Seconds each model of the PoC should take here; `speed` is measured on the target's prompts when not given."""
+    split, full = poc_splits(config, domain)
+    if speed is None:
+        speed = measure_speed(domain, split, config.adapters, sasrec="sasrec" in config.baselines)
+    return estimate_poc(
+        plan_keys(config), split, len(training_sequences(full)), len(config.adapters), config.epochs, speed
+    )
 
 
 def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10", unsettled: Sequence[str] = ()) -> str:
@@ -159,8 +194,7 @@ def run_poc(
     started = time.perf_counter()
     data = load_interactions(config.interactions, config.items, columns=ColumnMap(**config.columns))
     domain = data.interactions.domain(config.target)
-    split_args = {"seed": config.seed, "max_users": config.max_users}
-    split = make_split(domain, "users", fraction=config.fraction, **split_args)
+    split, full = poc_splits(config, domain)
     base = read_metadata(config.adapters[0]).base
     budget = f"{config.fraction:.0%} of users"
 
@@ -174,26 +208,29 @@ def run_poc(
             loop = replace(ADAPTER_LOOP, seed=config.seed, epochs=config.epochs or ADAPTER_LOOP.epochs)
             if name == "lora":
                 return f"target LoRA ({budget})", lora_recommender(domain, base, loop=loop), split
-            full = make_split(domain, "users", fraction=1.0, **split_args)
             return "target LoRA (100% of users)", lora_recommender(domain, base, loop=loop), full
         model = make_model(name, domain, seed=config.seed, epochs=config.epochs, adapters=config.adapters)
         return name, model, split
 
-    plan = ["x-cross", "lora", *[b for b in config.baselines if b != "zero-shot"]]
-    zero_shot = list(config.adapters) if "zero-shot" in config.baselines else []
-    total = len(plan) + len(zero_shot)
+    keys = plan_keys(config)
+    if on_stage:
+        on_stage(Stage(0, len(keys), "measuring this machine's speed"))
+    estimates = poc_estimate(config, domain)
+    total_s = sum(e.seconds for e in estimates)
+    shares = [e.seconds / total_s if total_s > 0 else 1 / len(keys) for e in estimates]
     results: dict[str, EvalResult] = {}
     models: dict[str, dict[str, object]] = {}
     unsettled: set[str] = set()  # labels of models still improving when their epochs ran out
     xcross = None
-    for index, key in enumerate([*plan, *zero_shot], start=1):
-        if key in plan:
-            label, model, train_split = build(key)
-        else:
+    for index, key in enumerate(keys, start=1):
+        zero_shot = key in config.adapters
+        if zero_shot:
             meta = read_metadata(key)
             label, model, train_split = f"{meta.domain} adapter (zero-shot)", load_adapter(key, domain), split
+        else:
+            label, model, train_split = build(key)
         if on_stage:
-            on_stage(Stage(index, total, label))
+            on_stage(Stage(index, len(keys), label, sum(shares[: index - 1]), shares[index - 1], total_s))
         t0 = time.perf_counter()
         fit = model.fit(train_split, progress=progress, cancel=cancel)
         train_s = time.perf_counter() - t0
@@ -202,7 +239,7 @@ def run_poc(
         improving = still_improving(fit)
         models[label] = {
             "key": key,
-            "train_users": len(train_split.train) if key not in zero_shot else 0,
+            "train_users": 0 if zero_shot else len(train_split.train),
             "trainable_parameters": model.trainable_parameters,
             "train_seconds": round(train_s, 2),
             "fit": fit.to_dict(),
@@ -237,6 +274,7 @@ def run_poc(
         "models": models,
         "comparisons_vs_reference": comparisons,
         "seconds": round(time.perf_counter() - started, 1),
+        "estimated_seconds": round(total_s, 1),
     }
     table = comparison_table(list(results.values()), reference=reference.model)
     table["trainable_parameters"] = [models[r.model]["trainable_parameters"] for r in results.values()]
@@ -246,6 +284,8 @@ def run_poc(
         (tmp / "results.json").write_text(json.dumps(report, indent=2, default=float))
         spreadsheet_safe(table).to_csv(tmp / "comparison.csv", index=False)
         weights.to_csv(tmp / "weights.csv", index=False)
+        per_case = pd.concat([r.per_case.assign(model=r.model) for r in results.values()], ignore_index=True)
+        spreadsheet_safe(per_case).to_csv(tmp / "per_case.csv", index=False)
     return report
 
 

@@ -112,6 +112,7 @@ class Reporter:
         self.cancelled = False
         self._last = 0.0
         self._event: TrainEvent | None = None
+        self._started = time.monotonic()
 
     def on_stage(self, stage: Stage) -> None:
         self.stage, self._event = stage, None
@@ -126,6 +127,21 @@ class Reporter:
     def cancel(self) -> bool:
         return self.cancelled
 
+    def _overall(self) -> dict[str, Any]:
+        """The whole run's progress (0..1) and seconds left, when the stages carry their estimated shares.
+
+        Before any stage has a share, the first estimate stands; after that the remaining time is read from
+        the rate achieved so far, which corrects an estimate made on a machine that has since got busier.
+        """
+        stage = self.stage
+        if stage is None or stage.estimate_s is None:
+            return {}
+        within = self._event.step / self._event.total_steps if self._event and self._event.total_steps else 0.0
+        overall = min(stage.done + stage.share * within, 1.0)
+        elapsed = time.monotonic() - self._started
+        left = stage.estimate_s - elapsed if overall < 0.02 else elapsed / overall * (1 - overall)
+        return {"overall": overall, "overall_eta_s": max(left, 0.0), "estimate_s": stage.estimate_s}
+
     def _write(self, force: bool) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_EVERY_S:
@@ -136,6 +152,7 @@ class Reporter:
             event |= {"stage": self.stage.label, "stage_index": self.stage.index, "stages": self.stage.total}
         if self._event is not None:
             event |= asdict(self._event) | {"eta_s": self._event.eta_s}
+        event |= self._overall()
         try:
             self.store.progress(self.run_id, event)
         except RunStateError as err:

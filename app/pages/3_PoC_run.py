@@ -5,7 +5,9 @@ from datetime import datetime
 import streamlit as st
 import widgets
 
-from xcross_core.poc import BASELINES, DEFAULT_BASELINES
+from xcross_core.estimate import human_seconds
+from xcross_core.models.adapters import ADAPTER_FORMAT
+from xcross_core.poc import BASELINES, DEFAULT_BASELINES, PocConfig
 
 widgets.page("PoC run")
 st.caption(
@@ -16,6 +18,13 @@ st.caption(
 dataset = widgets.current_dataset()
 domains = widgets.current_domains() or []
 library = widgets.adapter_library()
+stale = library[library["format"] != ADAPTER_FORMAT]
+library = library[library["format"] == ADAPTER_FORMAT]
+if len(stale):
+    st.caption(
+        f"Not offered: {', '.join(stale['adapter'])}, trained with an earlier recipe (format "
+        f"{', '.join(map(str, sorted(set(stale['format']))))}). Retrain them on the **Adapters** page to use them."
+    )
 
 if not domains:
     st.info("Choose data with at least one usable domain on the **Data** page first.")
@@ -37,7 +46,7 @@ else:
         help="Adapters of existing categories, all on one base model. "
         "An adapter of the target itself would leak its data.",
     )
-    with st.form("poc"):
+    with st.container(border=True):
         c, d, e = st.columns(3)
         fraction = c.slider(
             "Data budget: share of the target's training users",
@@ -60,8 +69,6 @@ else:
         epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=widgets.EPOCHS_HELP)
         baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
         name = st.text_input("Run name", value=f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}")
-        start = st.form_submit_button("Start the proof of concept", type="primary")
-    if start:
         params = dataset.params() | {
             "target": target,
             "adapters": list(sources),
@@ -71,8 +78,19 @@ else:
             "baselines": list(baselines),
             "seed": 0,
         }
-        if widgets.launch_run("poc", name.strip(), params):
-            st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
+        if sources:
+            seconds = widgets.guarded(
+                lambda: widgets.poc_estimate_seconds(dataset, PocConfig.from_dict(params)), "Cannot estimate the run"
+            )
+            if seconds is not None:
+                st.markdown(
+                    f"**Estimated time: about {human_seconds(seconds)}** on this machine, for every model above "
+                    "at its full epoch budget (from the data's sizes and a speed measured here on the target's "
+                    "own prompts; early stopping can only shorten it)."
+                )
+        start = st.button("Start the proof of concept", type="primary", disabled=not sources)
+    if start and widgets.launch_run("poc", name.strip(), params):
+        st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
 
 st.subheader("Runs in progress")
 widgets.active_runs("poc")

@@ -4,6 +4,8 @@ import charts
 import streamlit as st
 import widgets
 
+from xcross_core.estimate import human_seconds
+
 widgets.page("Results")
 run = widgets.pick_poc("results-run")
 if run is None:
@@ -16,7 +18,7 @@ cols = st.columns(4)
 cols[0].metric("Training users", f"{split['train_users']:,}", help=f"{split['fraction']:.0%} of the training users")
 cols[1].metric("Test users", f"{split['test_cases']:,}")
 cols[2].metric("Catalogue", f"{split['catalogue_items']:,} items")
-cols[3].metric("Run time", widgets.human_seconds(report.get("seconds")))
+cols[3].metric("Run time", human_seconds(report.get("seconds")))
 
 if report.get("answer"):  # runs from before the answer was written have none
     st.subheader("Can it be bootstrapped?")

@@ -50,7 +50,6 @@ def data_efficiency_study(
     test_share: float = 0.1,
     epochs: int | None = None,
     xcross: XCrossConfig | None = None,
-    calibrate: bool = False,
     metric: str = "ndcg@10",
     progress: Callable[[str], Callable[[TrainEvent], None]] | None = None,
 ) -> StudyResult:
@@ -64,7 +63,6 @@ def data_efficiency_study(
             if name == "x-cross":
                 loop = replace(XCROSS_LOOP, seed=seed, epochs=epochs or XCROSS_LOOP.epochs)
                 model = xcross_recommender(domain, adapters, xcross, loop=loop)
-                model.calibrate = calibrate
             else:
                 loop = replace(ADAPTER_LOOP, seed=seed, epochs=epochs or ADAPTER_LOOP.epochs)
                 model = lora_recommender(domain, base, loop=loop)

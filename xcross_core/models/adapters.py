@@ -27,6 +27,9 @@ from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 METADATA = "xcross_adapter.json"
+#: Version of what an adapter was trained against. 2: prompts only, ranked against the frozen base
+#: model's item vectors (`items`). Adapters of format 1 also encoded the items and do not fit that space.
+ADAPTER_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class AdapterMetadata:
     metrics: dict[str, object] = field(default_factory=dict)
     created: str = ""
     kind: str = "lora-adapter"
+    format: int = 1  # files written before the field existed are format 1
 
 
 def lora_recommender(
@@ -142,8 +146,9 @@ def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, bas
         data=split.summary(),
         trainable_parameters=recommender.trainable_parameters,
         fit=report.to_dict(),
-        metrics={"valid_ndcg@10": report.best_valid_ndcg10, "valid_protocol": recommender.validation_protocol},
+        metrics={"valid_ndcg@10": report.best_valid_ndcg10, "valid_protocol": "full"},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        format=ADAPTER_FORMAT,
     )
 
 
@@ -188,11 +193,23 @@ def read_metadata(path: str | Path) -> AdapterMetadata:
     return AdapterMetadata(**json.loads(meta.read_text()))
 
 
+def current_metadata(path: str | Path) -> AdapterMetadata:
+    """The metadata of an adapter this version can use; a clear error for one trained by an older recipe."""
+    metadata = read_metadata(path)
+    if metadata.format != ADAPTER_FORMAT:
+        raise ValueError(
+            f"{path} is an adapter of format {metadata.format}, trained with an earlier recipe that also adapted "
+            f"the item side; this version ranks against the frozen base model's item vectors (format "
+            f"{ADAPTER_FORMAT}). Retrain it with `xcross train-adapter` (or on the studio's Adapters page)."
+        )
+    return metadata
+
+
 def load_adapter(path: str | Path, domain: DomainData, *, trainable: bool = False) -> LoraRecommender:
     """An adapter folder as a recommender over `domain`'s catalogue (any domain: zero-shot transfer)."""
     from peft import PeftModel
 
-    metadata = read_metadata(path)
+    metadata = current_metadata(path)
     model, tokenizer, info = load_base(metadata.base)
     peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
     text = TextConfig(**metadata.text)
@@ -202,7 +219,8 @@ def load_adapter(path: str | Path, domain: DomainData, *, trainable: bool = Fals
 
 
 def list_adapters(library: str | Path) -> pd.DataFrame:
-    """One row per adapter folder directly under `library`: domain, base, data size, metrics, parameters."""
+    """One row per adapter folder directly under `library`: domain, base, data size, metrics, parameters, and
+    `format` (only ADAPTER_FORMAT can be used; older ones need retraining)."""
     rows = []
     for folder in sorted(Path(library).iterdir()) if Path(library).is_dir() else []:
         if (folder / METADATA).is_file():
@@ -219,6 +237,7 @@ def list_adapters(library: str | Path) -> pd.DataFrame:
                     "trainable_parameters": m.trainable_parameters,
                     "rank": m.lora.get("rank"),
                     "created": m.created,
+                    "format": m.format,
                 }
             )
     columns = [
@@ -232,5 +251,6 @@ def list_adapters(library: str | Path) -> pd.DataFrame:
         "trainable_parameters",
         "rank",
         "created",
+        "format",
     ]
     return pd.DataFrame(rows, columns=columns)

@@ -60,13 +60,11 @@ def make_model(
     base: str | None = None,
     allow_download: bool = False,
     adapters: Sequence[str | Path] | None = None,
-    calibrate: bool = False,
 ) -> Recommender:
     """A model called `name` for `domain`: fresh for built-ins and source models, loaded for folders.
 
     `adapters` are the source adapter folders that SOURCE_MODELS combine (on the adapters' own base
-    model, not `base`); other models ignore them, so one list can serve a whole comparison. `calibrate`
-    makes the trained ones train at a loss temperature calibrated to their start.
+    model, not `base`); other models ignore them, so one list can serve a whole comparison.
     """
     check_model_name(name, adapters)
     if name in SOURCE_MODELS:
@@ -74,9 +72,7 @@ def make_model(
         if name == "uniform-merge":
             return uniform_merge_recommender(domain, adapters)
         builders = {"x-cross": xcross_recommender, "static-mix": static_mix_recommender, "gating": gating_recommender}
-        model = builders[name](domain, adapters, loop=loop)
-        model.calibrate = calibrate
-        return model
+        return builders[name](domain, adapters, loop=loop)
     if name == "popularity":
         return Popularity(domain)
     if name == "sasrec":

@@ -18,9 +18,9 @@ channel, h_i <- h_i * (1 + g_li), with g_li a learned vector per layer and strea
 target-specific recalibration that is there even with one source, where A is a single scalar per layer
 and there is nothing to mix. The refined states go on to layer l+1. The final vector combines the
 streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the final gate train;
-base and adapters stay frozen. They train with the adapters' loss, optionally at a temperature
-calibrated to the untrained model (`SourceMixRecommender.fit`). With W = 0 (and g = 0) at start the
-signed/add model is the n adapters run side by side, and the output is their uniform mix.
+base and adapters stay frozen. They train with the adapters' loss against the same frozen item tower
+(`items`), so only prompts run as n streams. With W = 0 (and g = 0) at start the signed/add model is the
+n adapters run side by side, and the output is their uniform mix.
 
 Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
 sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 over sources.
@@ -29,7 +29,7 @@ sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -42,23 +42,17 @@ from safetensors.torch import load_file
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.evaluation.splits import Split
-from xcross_core.models.adapters import AdapterMetadata, read_metadata
+from xcross_core.models.adapters import AdapterMetadata, current_metadata
 from xcross_core.models.base import BaseModelInfo, load_base, pool
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
-from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 _PREFIX = "base_model.model."
 
-#: Integration training defaults: the same loss and loop as adapters, with a smaller batch: n streams
-#: hold n times the activations, and a PoC must fit in 2 GB (one step over 3 sources on the sample
-#: data peaked at 1.87 GB of RSS with 16 sequences, 1.66 GB with 12). At least as many steps an epoch
-#: as a target LoRA gets (ADAPTER_LOOP), and the same patience, so the two are compared at the same
-#: number of updates and stop alike.
-XCROSS_LOOP = LoopConfig(
-    epochs=8, batch_size=12, lr=1e-3, patience=ADAPTER_LOOP.patience, min_epoch_steps=ADAPTER_LOOP.min_epoch_steps
-)
+#: Integration training defaults: the same loss, batch, step budget and patience as a target LoRA
+#: (ADAPTER_LOOP), so the two are compared at the same number of updates on the same sequences and stop
+#: alike. Items come from the frozen item tower, so n streams cost n prompt encodings and no item side.
+XCROSS_LOOP = ADAPTER_LOOP
 
 
 @dataclass(frozen=True)
@@ -268,28 +262,6 @@ class SourceMixRecommender(TextRecommender):
     def __init__(self, *args: object, sources: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.sources = sources
-        self.calibrate = False  # train at the temperature calibrated to the start (opt-in; see fit)
-
-    def fit(
-        self,
-        split: Split,
-        progress: Callable[[TrainEvent], None] | None = None,
-        cancel: Callable[[], bool] | None = None,
-    ) -> FitReport:
-        """Train the integration; with `calibrate`, at the temperature that suits its start.
-
-        The sources were trained on other domains, and their similarities are over-confident on the target
-        (sample data, 3 sources: training loss 3.87 at the adapters' temperature 0.05, 3.63 at 0.10). At the
-        adapters' temperature the loss's steepest way down is to blur the streams together, which lowered
-        validation NDCG@10 at every learning rate tried; at the calibrated one validation rose instead. It is
-        opt-in because on Beauty -> Prime Pantry the epochs it let validation keep scored worse on test than
-        the source alone (README, "The model").
-        """
-        if self.calibrate:
-            self.train_temperature = self.calibrate_temperature(split)
-        report = super().fit(split, progress, cancel)
-        report.train_temperature = self.train_temperature if self.calibrate else None
-        return report
 
     def contribution_weights(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """[users, num_layers + 1, n_sources] weight of each source at each layer (last: the output)."""
@@ -342,7 +314,7 @@ def source_metadata(adapters: Sequence[str | Path]) -> list[AdapterMetadata]:
 
     Raises ValueError (FileNotFoundError for a folder that is not an adapter) naming the problem.
     """
-    metas = [read_metadata(a) for a in adapters]
+    metas = [current_metadata(a) for a in adapters]
     if not metas:
         raise ValueError("no source adapters given")
     bases = {m.base for m in metas}
@@ -411,8 +383,7 @@ def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
     recommender = xcross_recommender(
         domain,
         config["adapters"],
-        # Run folders from before `granularity` existed were per input.
-        XCrossConfig(**{"granularity": "input"} | config["xcross"]),
+        XCrossConfig(**config["xcross"]),
         TextConfig(**config["text"]),
         LoopConfig(**config["loop"]),
     )

@@ -43,7 +43,6 @@ class FitReport:
     train_seconds: float = 0.0  # optimiser steps only
     sequences_per_second: float = 0.0
     stopped_early: bool = False
-    train_temperature: float | None = None  # the training loss's, when calibrated to the starting weights
 
     @property
     def best_valid_ndcg10(self) -> float | None:

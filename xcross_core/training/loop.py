@@ -1,8 +1,9 @@
-"""The one training loop every trainable model uses (SASRec now; LoRA adapters and X-Cross later).
+"""The one training loop every trainable model uses (SASRec, LoRA adapters, X-Cross and its baselines).
 
-A model supplies its batches and its loss; the loop owns the rest: seeding, the optimiser, Hugging
-Face Accelerate (the same code on one CPU, one GPU or several under `accelerate launch`), early
-stopping on validation NDCG@10 with the best weights restored, progress events and cancellation.
+A model supplies its examples, optionally how one pass cuts them into batches, and its loss; the loop
+owns the rest: seeding, the optimiser, Hugging Face Accelerate (the same code on one CPU, one GPU or
+several under `accelerate launch`), early stopping on validation NDCG@10 with the best weights restored,
+progress events and cancellation.
 """
 
 from __future__ import annotations
@@ -60,19 +61,25 @@ def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> 
     return [[items[i] for i in order[s : s + batch_size]] for s in range(0, len(items), batch_size)]
 
 
+#: One pass over the examples as batches: (examples, batch size, rng) -> batches.
+Batcher = Callable[[Sequence[Any], int, np.random.Generator], list[list[Any]]]
+
+
 def fit_loop(
     module: nn.Module,
     examples: Sequence[Any],
     loss_fn: Callable[[nn.Module, list[Any], torch.device], torch.Tensor],
     config: LoopConfig,
     *,
+    batcher: Batcher = batched,
     validate: Callable[[], np.ndarray] | None = None,
     progress: Callable[[TrainEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> FitReport:
     """Train the parameters of `module` that require grad on `examples` (one per sequence).
 
-    `loss_fn(module, batch, device)` turns a list of examples into a scalar loss; it receives the
+    `batcher` cuts one pass over `examples` into batches (default: shuffled, in order of the shuffle).
+    `loss_fn(module, batch, device)` turns one batch into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
     every validation case's NDCG@10 (higher is better) and is run before training and after every epoch;
     the best weights are restored at the end, the starting ones included (best_epoch 0), which the best
@@ -117,7 +124,7 @@ def fit_loop(
         epoch_loss = 0.0
         epoch_started = time.perf_counter()
         # Each process takes every num_processes-th batch, so multi-GPU runs split the epoch.
-        batches = [b for _ in range(passes) for b in batched(examples, config.batch_size, rng)]
+        batches = [b for _ in range(passes) for b in batcher(examples, config.batch_size, rng)]
         batches = batches[accelerator.process_index :: accelerator.num_processes]
         for batch in batches:
             if cancel is not None and cancel():

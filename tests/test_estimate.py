@@ -1,0 +1,66 @@
+"""The PoC's time estimate: counted from the sizes, converted with speeds measured here, and used to weight
+the stages of the run's one progress bar."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import small_poc_params
+from xcross_core.estimate import Speed, estimate_poc, human_seconds, measure_speed, total_seconds
+from xcross_core.evaluation.splits import every_next_item, make_split
+from xcross_core.models.adapters import ADAPTER_LOOP
+from xcross_core.models.text import TextConfig, training_sequences
+from xcross_core.poc import PocConfig, Stage, plan_keys, run_poc
+
+SPEED = Speed(train_prompt_s=0.1, xcross_prompt_s=0.25, encode_prompt_s=0.01, load_s=2.0, sasrec_sequence_s=0.001)
+
+
+@pytest.fixture(scope="module")
+def split(sample_electronics):
+    return make_split(sample_electronics, "users", seed=0, max_users=200, fraction=0.5)
+
+
+def test_each_model_is_counted_from_its_sizes(split) -> None:
+    full = 3 * len(training_sequences(split))
+    keys = ["x-cross", "lora", "lora-full", "popularity", "sasrec", "/adapters/Sports"]
+    plan = {s.key: s.seconds for s in estimate_poc(keys, split, full, n_sources=3, epochs=2, speed=SPEED)}
+    n, tests = len(training_sequences(split)), len(split.test)
+    valid = min(len(every_next_item(split.valid)), TextConfig.valid_cases)
+    passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-n // ADAPTER_LOOP.batch_size))  # small sets pass several times
+    catalogue = split.domain.n_items * SPEED.encode_prompt_s
+    xcross = 2.0 + n * passes * 2 * 0.25 + 3 * valid * 3 * 0.01 + 2 * tests * 3 * 0.01
+    assert plan["x-cross"] == pytest.approx(xcross + catalogue)
+    assert plan["lora"] == pytest.approx(2.0 + n * passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
+    full_passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-full // ADAPTER_LOOP.batch_size))
+    assert plan["lora-full"] == pytest.approx(2.0 + full * full_passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
+    assert plan["popularity"] == 0.0
+    assert plan["sasrec"] == pytest.approx(n * 2 * 0.001)
+    assert plan["/adapters/Sports"] == pytest.approx(2.0 + tests * 0.01)  # zero-shot: loaded and tested only
+    assert total_seconds(estimate_poc(keys, split, full, 3, 2, SPEED)) == pytest.approx(sum(plan.values()))
+
+
+def test_the_speed_is_measured_without_changing_any_weights(split, source_adapters) -> None:
+    speed = measure_speed(split.domain, split, source_adapters, sasrec=True, batch_size=8, repeats=1)
+    assert all(value > 0 for value in vars(speed).values())
+    assert speed.encode_prompt_s < speed.train_prompt_s  # a forward pass is cheaper than a training step
+
+
+def test_a_poc_reports_its_estimate_and_stages_that_fill_one_bar(source_adapters, tmp_path) -> None:
+    config = PocConfig.from_dict(small_poc_params(source_adapters[:2], baselines=["popularity", "zero-shot"]))
+    stages: list[Stage] = []
+    report = run_poc(config, tmp_path / "poc", on_stage=stages.append)
+    assert stages[0].index == 0 and stages[0].estimate_s is None  # measuring the speed comes first
+    planned = stages[1:]
+    assert [s.index for s in planned] == list(range(1, len(plan_keys(config)) + 1))
+    assert planned[0].estimate_s > 0
+    assert report["estimated_seconds"] == pytest.approx(planned[0].estimate_s, abs=0.1)
+    assert planned[0].done == 0 and sum(s.share for s in planned) == pytest.approx(1.0)
+    for before, after in zip(planned, planned[1:], strict=False):
+        assert after.done == pytest.approx(before.done + before.share)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "–"), (4.4, "4 s"), (59.6, "1 min 00 s"), (245, "4 min 05 s"), (3720, "1 h 02 min")]
+)
+def test_times_read_as_people_say_them(seconds, text) -> None:
+    assert human_seconds(seconds) == text

@@ -1,0 +1,190 @@
+"""How long a proof of concept will take on this machine, before it starts and while it runs.
+
+The work of every model in a PoC is counted from the sizes (training sequences, passes, epochs, streams,
+validation and test prompts) and turned into seconds with speeds measured here, on the target's own
+prompts (`measure_speed`: a few training steps and one encoding batch, seconds on a laptop). The same
+per-model estimates weight the PoC's overall progress bar, so a stage that costs half the run fills half
+the bar; the time remaining is then read from the rate actually achieved.
+
+    speed = measure_speed(domain, split, adapters)
+    plan = estimate_poc(config, split, full_train_users, speed)
+    total_seconds(plan)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.evaluation.splits import Split, every_next_item
+from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
+from xcross_core.training.loop import LoopConfig, passes_per_epoch
+
+#: Models whose training encodes prompts with gradients, and how many streams each prompt runs as.
+TEXT_TRAINED = ("x-cross", "lora", "lora-full", "static-mix", "gating")
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Seconds per prompt on this machine, measured on the target's own prompts."""
+
+    train_prompt_s: float  # one prompt through a LoRA training step (forward, backward, update)
+    xcross_prompt_s: float  # one prompt through an X-Cross training step over the chosen sources
+    encode_prompt_s: float  # one prompt encoded without gradients, one stream
+    load_s: float  # loading the base model and its adapters once
+    sasrec_sequence_s: float = 0.0  # one sequence through a SASRec training step (measured when asked)
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """One model of the plan and the seconds its training and evaluation should take."""
+
+    key: str
+    seconds: float
+
+
+def _median_seconds(step: Callable[[], object], repeats: int) -> float:
+    step()  # the first call warms up allocators and kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> float:
+    params = [p for p in model.encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=0.0)  # lr 0: the timing steps must not change the weights
+
+    def step() -> None:
+        loss = model._loss(model.encoder, batch, torch.device("cpu"))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.encoder.train()
+    try:
+        return _median_seconds(step, repeats)
+    finally:
+        model.encoder.eval()
+
+
+def measure_speed(
+    domain: DomainData,
+    split: Split,
+    adapters: Sequence[str | Path],
+    *,
+    sasrec: bool = False,
+    batch_size: int = ADAPTER_LOOP.batch_size,
+    repeats: int = 2,
+) -> Speed:
+    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts."""
+    from xcross_core.models.adapters import lora_recommender
+    from xcross_core.models.xcross import xcross_recommender
+
+    sequences = training_sequences(split)
+    if not sequences:
+        raise ValueError("no training sequences to measure the speed on: the training split is empty")
+    start = time.perf_counter()
+    text = TextConfig()
+    lora = lora_recommender(domain, _base_of(adapters), text=text)
+    load_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    batch = lora.cut_batches(sequences, batch_size, rng)[0]
+    per = len(batch)
+    train = _train_step_seconds(lora, batch, repeats) / per
+    with torch.no_grad():
+        encode = _median_seconds(lambda: lora.prompt_vectors([h for h, _ in batch]), repeats) / per
+    xcross = xcross_recommender(domain, adapters, text=text)
+    xcross_train = _train_step_seconds(xcross, batch, repeats) / per
+    sasrec_s = 0.0
+    if sasrec:
+        from xcross_core.models.sasrec import SASRec
+
+        model = SASRec(domain)
+        seqs = sequences[: model.loop.batch_size]
+        model.network.train()
+        sasrec_s = _median_seconds(
+            lambda: model._loss(model.network, seqs, torch.device("cpu")).backward(), repeats
+        ) / len(seqs)
+    return Speed(train, xcross_train, encode, load_s, sasrec_s)
+
+
+def _base_of(adapters: Sequence[str | Path]) -> str:
+    from xcross_core.models.adapters import read_metadata
+
+    return read_metadata(adapters[0]).base
+
+
+def _text_model_seconds(
+    streams: int, train_prompt_s: float, n_train: int, loop: LoopConfig, valid_cases: int, test_cases: int, speed: Speed
+) -> float:
+    passes = passes_per_epoch(loop, n_train)
+    train = n_train * passes * loop.epochs * train_prompt_s
+    validate = (loop.epochs + 1) * valid_cases * streams * speed.encode_prompt_s
+    return speed.load_s + train + validate + test_cases * streams * speed.encode_prompt_s
+
+
+def estimate_poc(
+    keys: Sequence[str],
+    split: Split,
+    full_train: int,
+    n_sources: int,
+    epochs: int | None,
+    speed: Speed,
+) -> list[StageEstimate]:
+    """Seconds each model of a PoC plan (`keys`, in run order; a path is a zero-shot source) should take.
+
+    Counts assume every model runs its full epoch budget: early stopping only makes a run shorter.
+    """
+    loop = replace(ADAPTER_LOOP, epochs=epochs or ADAPTER_LOOP.epochs)
+    valid = every_next_item(split.valid) if split.mode == "users" else split.valid
+    valid_cases = min(len(valid), TextConfig.valid_cases)
+    n_train, n_test = len(training_sequences(split)), len(split.test)
+    out = []
+    for key in keys:
+        if key == "x-cross":
+            # The test users are encoded twice: once to rank, once to record their contribution weights.
+            seconds = _text_model_seconds(
+                n_sources, speed.xcross_prompt_s, n_train, loop, valid_cases, 2 * n_test, speed
+            )
+        elif key in TEXT_TRAINED:
+            size = full_train if key == "lora-full" else n_train
+            seconds = _text_model_seconds(1, speed.train_prompt_s, size, loop, valid_cases, n_test, speed)
+        elif key == "sasrec":
+            from xcross_core.models.sasrec import SASREC_LOOP
+
+            seconds = n_train * (epochs or SASREC_LOOP.epochs) * speed.sasrec_sequence_s
+        elif key == "popularity":
+            seconds = 0.0
+        else:  # a source adapter zero-shot, or the uniform merge: loaded and run on the test users only
+            seconds = speed.load_s + n_test * speed.encode_prompt_s
+        out.append(StageEstimate(key, seconds))
+    if out:  # the catalogue is encoded once, by the item tower, when the first language model needs it
+        catalogue = split.domain.n_items * speed.encode_prompt_s
+        out[0] = StageEstimate(out[0].key, out[0].seconds + catalogue)
+    return out
+
+
+def total_seconds(plan: Sequence[StageEstimate]) -> float:
+    """The whole plan's estimated seconds."""
+    return float(sum(stage.seconds for stage in plan))
+
+
+def human_seconds(seconds: float | None) -> str:
+    """Seconds as people read them: '45 s', '4 min 05 s', '1 h 02 min'; '–' when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
