@@ -106,7 +106,7 @@ def loss_curve(curve: list[dict[str, object]]) -> go.Figure:
     frame = pd.DataFrame(curve, columns=["stage", "step", "loss"])
     fig = px.line(frame, x="step", y="loss", color="stage", markers=len(frame) < 40)
     fig.update_xaxes(title_text="optimiser step (in this stage)")
-    fig.update_yaxes(title_text="training loss (sampled softmax)")
+    fig.update_yaxes(title_text="training loss (softmax over the catalogue)")
     return _layout(fig, "Training loss", height=280)
 
 

@@ -82,10 +82,14 @@ def measure_speed(
     adapters: Sequence[str | Path],
     *,
     sasrec: bool = False,
-    batch_size: int = ADAPTER_LOOP.batch_size,
-    repeats: int = 2,
+    batch_size: int = 16,
+    repeats: int = 1,
 ) -> Speed:
-    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts."""
+    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts.
+
+    Each is timed after one warm-up call; per-prompt costs hardly depend on the batch size on a CPU, so a small
+    batch keeps the probe to seconds.
+    """
     from xcross_core.models.adapters import lora_recommender
     from xcross_core.models.xcross import xcross_recommender
 
@@ -96,8 +100,9 @@ def measure_speed(
     text = TextConfig()
     lora = lora_recommender(domain, _base_of(adapters), text=text)
     load_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    batch = lora.cut_batches(sequences, batch_size, rng)[0]
+    # The batch of median prompt length: cost grows with length, and training batches are grouped by it.
+    batches = lora.cut_batches(sequences, batch_size, np.random.default_rng(0))
+    batch = sorted(batches, key=lambda b: lora.prompt_lengths([h for h, _ in b]).mean())[len(batches) // 2]
     per = len(batch)
     train = _train_step_seconds(lora, batch, repeats) / per
     with torch.no_grad():

@@ -88,7 +88,7 @@ else:
                     "at its full epoch budget (from the data's sizes and a speed measured here on the target's "
                     "own prompts; early stopping can only shorten it)."
                 )
-        start = st.button("Start the proof of concept", type="primary", disabled=not sources)
+        start = st.button("Start the proof of concept", type="primary")
     if start and widgets.launch_run("poc", name.strip(), params):
         st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
 

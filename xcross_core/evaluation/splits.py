@@ -184,23 +184,6 @@ def every_next_item(cases: EvalCases) -> EvalCases:
     )
 
 
-def with_shared_candidates(cases: EvalCases, n_items: int, size: int, seed: int) -> EvalCases:
-    """`cases` ranked among one fixed, seeded sample of `size` catalogue items (each case's target first).
-
-    Every case shares the same negatives, so a model need score only about `size` items: cheap enough
-    to watch after every epoch on a large catalogue. Tests still rank the full catalogue.
-    """
-    if size >= n_items:
-        return cases
-    pool = np.random.default_rng([seed, 5]).choice(n_items, size, replace=False)
-    is_target = pool[None, :] == cases.targets[:, None]
-    # Drop the case's own target from the pool (or, when absent, the pool's last item): size - 1 negatives.
-    keep = ~is_target
-    keep[~is_target.any(axis=1), -1] = False
-    negatives = np.broadcast_to(pool, is_target.shape)[keep].reshape(len(cases), size - 1)
-    return replace(cases, candidates=np.concatenate([cases.targets[:, None], negatives], axis=1).astype(np.int64))
-
-
 def _last_item_cases(users: np.ndarray, sequences: list[np.ndarray]) -> EvalCases:
     return EvalCases(
         users=np.asarray(users, dtype=np.int64),
