@@ -208,7 +208,7 @@ def domain_data(dataset: Dataset, name: str) -> DomainData:
 def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], sasrec: bool, stamp: tuple) -> Speed:
     config = PocConfig(dataset.interactions, target, list(sources), baselines=("sasrec",) if sasrec else ())
     split, _ = poc_splits(config, domain_data(dataset, target))
-    return measure_speed(split.domain, split, sources, sasrec=sasrec)
+    return measure_speed(split, sources, sasrec=sasrec)
 
 
 def poc_estimate_seconds(dataset: Dataset, config: PocConfig) -> float:

@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,17 +94,18 @@ def poc(fraction: float, max_users: int, before: Path | None) -> dict[str, objec
     """Wall time, peak RSS and estimate of the README's `xcross poc` on the sample data, the base-encoding
     ratio, and (with `before`) paired NDCG@10 tests against an earlier run of the same command."""
     sources = [str(SAMPLE / "adapters" / d) for d in ("Sports", "Kitchen", "Home_Office")]
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "xcross_core.cli", "poc", str(SAMPLE / "interactions.csv")]
-        command += ["--items", str(SAMPLE / "items.csv"), "--target", "Electronics", "--adapters", *sources]
-        command += ["--fraction", str(fraction), "--max-users", str(max_users), "--out", f"{tmp}/poc"]
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if done.returncode:
-            raise SystemExit(f"the PoC failed:\n{done.stderr[-3000:]}")
-        results = json.loads((Path(tmp) / "poc" / "results.json").read_text())
-        per_case = pd.read_csv(Path(tmp) / "poc" / "per_case.csv")
+    run = ROOT / "bench" / "out" / "poc-sample"  # kept for inspection (bench/out is not committed)
+    shutil.rmtree(run, ignore_errors=True)
+    command = [sys.executable, "-m", "xcross_core.cli", "poc", str(SAMPLE / "interactions.csv")]
+    command += ["--items", str(SAMPLE / "items.csv"), "--target", "Electronics", "--adapters", *sources]
+    command += ["--fraction", str(fraction), "--max-users", str(max_users), "--out", str(run)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"the PoC failed:\n{done.stderr[-3000:]}")
+    results = json.loads((run / "results.json").read_text())
+    per_case = pd.read_csv(run / "per_case.csv")
     # ru_maxrss of the children is the largest peak of any child: here, the one PoC process.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     log(done.stdout)

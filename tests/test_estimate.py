@@ -40,7 +40,7 @@ def test_each_model_is_counted_from_its_sizes(split) -> None:
 
 
 def test_the_speed_is_measured_without_changing_any_weights(split, source_adapters) -> None:
-    speed = measure_speed(split.domain, split, source_adapters, sasrec=True, batch_size=8, repeats=1)
+    speed = measure_speed(split, source_adapters, sasrec=True, batch_size=8, repeats=1)
     assert all(value > 0 for value in vars(speed).values())
     assert speed.encode_prompt_s < speed.train_prompt_s  # a forward pass is cheaper than a training step
 

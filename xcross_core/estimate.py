@@ -6,8 +6,8 @@ prompts (`measure_speed`: a few training steps and one encoding batch, seconds o
 per-model estimates weight the PoC's overall progress bar, so a stage that costs half the run fills half
 the bar; the time remaining is then read from the rate actually achieved.
 
-    speed = measure_speed(domain, split, adapters)
-    plan = estimate_poc(config, split, full_train_users, speed)
+    speed = measure_speed(split, adapters)
+    plan = estimate_poc(keys, split, full_train_users, n_sources, epochs, speed)
     total_seconds(plan)
 """
 
@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split, every_next_item
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
 from xcross_core.training.loop import LoopConfig, passes_per_epoch
 
-#: Models whose training encodes prompts with gradients, and how many streams each prompt runs as.
+#: Models whose training encodes prompts with gradients (X-Cross as n streams, the others as one).
 TEXT_TRAINED = ("x-cross", "lora", "lora-full", "static-mix", "gating")
 
 
@@ -77,7 +76,6 @@ def _train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, in
 
 
 def measure_speed(
-    domain: DomainData,
     split: Split,
     adapters: Sequence[str | Path],
     *,
@@ -98,6 +96,7 @@ def measure_speed(
         raise ValueError("no training sequences to measure the speed on: the training split is empty")
     start = time.perf_counter()
     text = TextConfig()
+    domain = split.domain
     lora = lora_recommender(domain, _base_of(adapters), text=text)
     load_s = time.perf_counter() - start
     # The batch of median prompt length: cost grows with length, and training batches are grouped by it.

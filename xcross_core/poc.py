@@ -27,7 +27,7 @@ import pandas as pd
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, load_interactions
 from xcross_core.data.report import spreadsheet_safe
-from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed
+from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds
 from xcross_core.evaluation.protocol import EvalResult, compare, comparison_table, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.evaluation.stats import PairedTest
@@ -90,7 +90,7 @@ class Stage:
     spent before it, and its own share (see `estimate`). `estimate_s` is the whole run's first estimate.
     """
 
-    index: int  # 1-based
+    index: int  # 1-based; 0 while the machine's speed is measured, before the plan is known
     total: int
     label: str
     done: float = 0.0
@@ -115,7 +115,7 @@ def poc_estimate(config: PocConfig, domain: DomainData, speed: Speed | None = No
     """Seconds each model of the PoC should take here; `speed` is measured on the target's prompts when not given."""
     split, full = poc_splits(config, domain)
     if speed is None:
-        speed = measure_speed(domain, split, config.adapters, sasrec="sasrec" in config.baselines)
+        speed = measure_speed(split, config.adapters, sasrec="sasrec" in config.baselines)
     return estimate_poc(
         plan_keys(config), split, len(training_sequences(full)), len(config.adapters), config.epochs, speed
     )
@@ -216,7 +216,7 @@ def run_poc(
     if on_stage:
         on_stage(Stage(0, len(keys), "measuring this machine's speed"))
     estimates = poc_estimate(config, domain)
-    total_s = sum(e.seconds for e in estimates)
+    total_s = total_seconds(estimates)
     shares = [e.seconds / total_s if total_s > 0 else 1 / len(keys) for e in estimates]
     results: dict[str, EvalResult] = {}
     models: dict[str, dict[str, object]] = {}

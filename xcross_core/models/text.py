@@ -49,8 +49,9 @@ class TextConfig:
 #: on validation NDCG@10. Patience 3: with a few hundred validation users NDCG@10 moves by more than
 #: an epoch's gain (Beauty, 200 users: 0.078 -> 0.065 -> 0.065 while the loss kept falling). At least
 #: 25 steps an epoch: a LoRA on 100 users (4 steps a pass) was still improving after 8 passes, and a
-#: 30-pass run kept pass 20.
-ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=1e-3, patience=3, min_epoch_steps=25)
+#: 30-pass run kept pass 20. Learning rate 3e-3: against the frozen item tower, a LoRA on 200 sample users
+#: validated 0.2421 NDCG@10 after 84 steps at 1e-3 and 0.2753 at 3e-3.
+ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=3e-3, patience=3, min_epoch_steps=25)
 
 
 def training_sequences(split: Split) -> list[np.ndarray]:

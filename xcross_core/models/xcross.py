@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -51,8 +51,9 @@ _PREFIX = "base_model.model."
 
 #: Integration training defaults: the same loss, batch, step budget and patience as a target LoRA
 #: (ADAPTER_LOOP), so the two are compared at the same number of updates on the same sequences and stop
-#: alike. Items come from the frozen item tower, so n streams cost n prompt encodings and no item side.
-XCROSS_LOOP = ADAPTER_LOOP
+#: alike; the integration keeps the learning rate it was tuned at (bench/xcross_lr.py). Items come from the
+#: frozen item tower, so n streams cost n prompt encodings and no item side.
+XCROSS_LOOP = replace(ADAPTER_LOOP, lr=1e-3)
 
 
 @dataclass(frozen=True)
