@@ -13,47 +13,27 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
+from xcross_core.estimate import train_step_seconds
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.models.adapters import ADAPTER_FORMAT, AdapterMetadata, load_adapter, lora_recommender, save_adapter
-from xcross_core.models.text import TextRecommender
+from xcross_core.models.text import TextRecommender, training_sequences
 from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> list[float]:
-    """Wall time of `repeats` full optimiser steps (forward, backward, update) on `batch`."""
-    params = [p for p in model.encoder.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    model.encoder.train()
-    times = []
-    for i in range(repeats + 1):
-        start = time.perf_counter()
-        loss = model._loss(model.encoder, batch, torch.device("cpu"))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if i:  # the first step warms up allocators and kernels
-            times.append(time.perf_counter() - start)
-    return times
-
-
 def training_batch(model: TextRecommender, split: Split, batch_size: int) -> list[tuple[np.ndarray, int]]:
     """`batch_size` training examples (history, next item), cut and drawn as one training pass draws them."""
-    sequences = [s for s in split.train if len(s) >= 2]
-    return model.cut_batches(sequences, batch_size, np.random.default_rng(0))[0]
+    return model.cut_batches(training_sequences(split), batch_size, np.random.default_rng(0))[0]
 
 
 def throwaway_adapters(domain: DomainData, n: int, folder: Path) -> list[str]:
@@ -83,10 +63,9 @@ def step_ratio(
     The single-adapter step trains the first adapter itself (same base, rank and targets as the sources).
     """
     lora = load_adapter(adapters[0], domain, trainable=True)
-    lora_times = step_seconds(lora, batch, repeats)
+    lora_s = train_step_seconds(lora, batch, repeats)
     xcross = xcross_recommender(domain, adapters)
-    xcross_times = step_seconds(xcross, batch, repeats)
-    lora_s, xcross_s = statistics.median(lora_times), statistics.median(xcross_times)
+    xcross_s = train_step_seconds(xcross, batch, repeats)
     n = len(adapters)
     return {
         "sources": n,

@@ -58,7 +58,8 @@ def _median_seconds(step: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
-def _train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> float:
+def train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> float:
+    """Median seconds of `repeats` full optimiser steps on `batch`, after one warm-up; the weights do not change."""
     params = [p for p in model.encoder.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=0.0)  # lr 0: the timing steps must not change the weights
 
@@ -103,11 +104,11 @@ def measure_speed(
     batches = lora.cut_batches(sequences, batch_size, np.random.default_rng(0))
     batch = sorted(batches, key=lambda b: lora.prompt_lengths([h for h, _ in b]).mean())[len(batches) // 2]
     per = len(batch)
-    train = _train_step_seconds(lora, batch, repeats) / per
+    train = train_step_seconds(lora, batch, repeats) / per
     with torch.no_grad():
         encode = _median_seconds(lambda: lora.prompt_vectors([h for h, _ in batch]), repeats) / per
     xcross = xcross_recommender(domain, adapters, text=text)
-    xcross_train = _train_step_seconds(xcross, batch, repeats) / per
+    xcross_train = train_step_seconds(xcross, batch, repeats) / per
     sasrec_s = 0.0
     if sasrec:
         from xcross_core.models.sasrec import SASRec
