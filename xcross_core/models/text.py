@@ -89,6 +89,7 @@ class TextRecommender(Recommender):
         self.config = config or TextConfig()
         self.loop = loop or ADAPTER_LOOP
         self.name = name
+        self._items: torch.Tensor | None = None  # the item tower's catalogue, on the encoder's device
         self._title_tokens: np.ndarray | None = None  # tokens of each title, then of the separator
         # One encoding at a time: the tokenizer's truncation side and what an encoder records about its
         # last forward (X-Cross's weights) are shared state, and concurrent requests must not mix them.
@@ -125,8 +126,11 @@ class TextRecommender(Recommender):
 
     def item_vectors(self) -> torch.Tensor:
         """[n_items, H] unit vectors of the whole catalogue from the frozen base (the item tower), cached."""
-        vectors = item_vectors(self.encoder.info.name, self.domain.item_text, self.config.item_tokens)
-        return vectors.to(next(self.encoder.parameters()).device)
+        # Looked up once per recommender: the shared cache hashes the catalogue's text, too slow for every step.
+        if self._items is None:
+            vectors = item_vectors(self.encoder.info.name, self.domain.item_text, self.config.item_tokens)
+            self._items = vectors.to(next(self.encoder.parameters()).device)
+        return self._items
 
     def prompt_vectors(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
         """[len(histories), H] unit vectors of the histories' prompts, without gradients."""
