@@ -1,34 +1,41 @@
-"""X-Cross studio: the home page (run with `streamlit run app/Home.py`)."""
+"""X-Cross studio: the frame every page runs in. Start it with `streamlit run app/Home.py`.
+
+It registers the pages with st.navigation, grouped in the order a proof of concept goes, sets the page
+config, shows the current data and workspace in the sidebar, and runs the chosen page's script from views/.
+A link to another page (st.page_link, st.switch_page) names that page's script as registered here, e.g.
+"views/results.py". The explicit url_path keeps each page's address (/Data, /Results, …) stable.
+"""
 
 import streamlit as st
-import widgets
+from state import current_dataset, workspace
 
-widgets.page("X-Cross studio")
-st.markdown(
-    "Can recommendations in a **new product category** be bootstrapped from the categories you already have? "
-    "X-Cross combines one small adapter per existing category and is compared, with confidence intervals, "
-    "against fair baselines trained on the same data."
-)
+PAGES = {
+    "Start": [
+        st.Page("views/home.py", title="Overview", icon=":material/home:", default=True),
+    ],
+    "Prepare": [
+        st.Page("views/data.py", title="Data", icon=":material/table_view:", url_path="Data"),
+        st.Page("views/adapters.py", title="Adapters", icon=":material/extension:", url_path="Adapters"),
+    ],
+    "Proof of concept": [
+        st.Page("views/poc_run.py", title="PoC run", icon=":material/play_circle:", url_path="PoC_run"),
+        st.Page("views/results.py", title="Results", icon=":material/leaderboard:", url_path="Results"),
+        st.Page(
+            "views/which_sources_help.py",
+            title="Which sources help",
+            icon=":material/hub:",
+            url_path="Which_sources_help",
+        ),
+    ],
+    "Use and share": [
+        st.Page("views/try_it.py", title="Try it", icon=":material/shopping_cart:", url_path="Try_it"),
+        st.Page("views/history.py", title="History & export", icon=":material/history:", url_path="History"),
+    ],
+}
 
-runs = widgets.store().list()
-adapters = widgets.adapter_library()
-cols = st.columns(4)
-cols[0].metric("Dataset", widgets.current_dataset().label.split(" (")[0])
-cols[1].metric("Adapters", len(adapters))
-cols[2].metric("Running jobs", sum(r.status in ("queued", "running") for r in runs))
-cols[3].metric("Finished PoC runs", len(widgets.finished_pocs()))
-
-st.subheader("How a proof of concept goes")
-steps = [
-    ("pages/1_Data.py", "1. Data", "choose the sample data or upload your purchase log; check the validation report"),
-    ("pages/2_Adapters.py", "2. Adapters", "one adapter per existing category (bundled ones are ready to use)"),
-    ("pages/3_PoC_run.py", "3. PoC run", "pick the new category, the source adapters and a data budget; start"),
-    ("pages/4_Results.py", "4. Results", "X-Cross against the baselines, with plain-language verdicts"),
-    ("pages/5_Which_sources_help.py", "5. Which sources help", "how much each existing category contributes"),
-    ("pages/6_Try_it.py", "6. Try it", "type a purchase history and compare recommendations side by side"),
-    ("pages/7_History.py", "7. History & export", "every run; export a report as HTML, CSV or JSON"),
-]
-for target, label, help_text in steps:
-    left, right = st.columns([1, 3])
-    left.page_link(target, label=label)
-    right.caption(help_text)
+page = st.navigation(PAGES)
+st.set_page_config(page_title=f"{page.title} · X-Cross studio", page_icon="🔀", layout="wide")
+with st.sidebar:
+    st.caption(f"Data: **{current_dataset().label}**")
+    st.caption(f"Workspace: `{workspace().root}`")
+page.run()

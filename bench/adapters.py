@@ -28,13 +28,10 @@ from perf import recommend  # bench/ is on the path when this script runs
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
-from xcross_core.models.adapters import (
-    ADAPTER_LOOP,
-    base_recommender,
-    load_adapter,
-    read_metadata,
-    train_adapter,
-)
+from xcross_core.jobs import train_adapter
+from xcross_core.jobs.hooks import logged
+from xcross_core.jobs.train_adapter import TrainAdapterSpec
+from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, read_metadata
 from xcross_core.models.registry import make_model
 from xcross_core.models.text import TextConfig, training_sequences
 from xcross_core.training.events import epoch_logger
@@ -103,10 +100,22 @@ def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) ->
     else:
         if args.reuse:
             log(f"[{split.domain.name}]   {label}: training ({why})")
-        model, meta = train_adapter(
-            split, out, loop=loop, overwrite=True, progress=epoch_logger(f"[{split.domain.name}]   {label}", sys.stdout)
+        interactions, items = DATASETS[split.domain.name]
+        spec = TrainAdapterSpec(
+            interactions=interactions,
+            items=items,
+            domain=split.domain.name,
+            drop_invalid=True,  # the rows `main` drops when it loads the data
+            seed=args.seed,
+            max_users=args.max_users,
+            test_share=args.test_share,
+            fraction=split.fraction,
+            epochs=args.epochs,
+            out=out,
+            overwrite=True,
         )
-        fit = meta.fit
+        trained = train_adapter.run(spec, logged(f"[{split.domain.name}]   {label} ", sys.stdout))
+        model, fit = trained.model, trained.metadata.fit
     info = {
         "epochs": fit["epochs"],
         "best_epoch": fit["best_epoch"],

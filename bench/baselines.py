@@ -20,11 +20,9 @@ from pathlib import Path
 
 import torch
 
-from xcross_core.data.load import load_interactions
-from xcross_core.evaluation.protocol import compare, evaluate
-from xcross_core.evaluation.splits import make_split
-from xcross_core.models.registry import make_model
-from xcross_core.training.events import epoch_logger
+from xcross_core.jobs import evaluate
+from xcross_core.jobs.evaluate import EvaluateSpec
+from xcross_core.jobs.hooks import logged
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
@@ -42,35 +40,45 @@ def run(name: str, args: argparse.Namespace) -> dict[str, object]:
     if not interactions.exists():
         print(f"[{name}] skipped: {interactions} not found", flush=True)
         return {}
+    spec = EvaluateSpec(
+        model="popularity",
+        against=("sasrec",),
+        interactions=interactions,
+        items=items,
+        domain=domain_name,
+        drop_invalid=True,  # as loaded before any validation: rows with errors are dropped, and counted
+        split=args.split,
+        seed=args.seed,
+        max_users=args.max_users,
+    )
     started = time.perf_counter()
-    loaded = load_interactions(interactions, items)
-    domain = loaded.interactions.domain(domain_name)
-    split = make_split(domain, args.split, seed=args.seed, max_users=args.max_users)
-    load_s = time.perf_counter() - started
-    out: dict[str, object] = {"split": split.summary(), "load_seconds": round(load_s, 2), "models": {}}
-    results = {}
-    for model_name in ("popularity", "sasrec"):
-        t0 = time.perf_counter()
-        model = make_model(model_name, domain, seed=args.seed)
-        fit = model.fit(split, progress=epoch_logger(f"[{name}]   {model_name}", sys.stdout))
-        result = evaluate(model, split.test, seed=args.seed)
-        results[model_name] = result
-        out["models"][model_name] = {
+    evaluation = evaluate.run(spec, logged(f"[{name}]   ", sys.stdout))
+    report = evaluation.report
+    out: dict[str, object] = {"split": report["split"], "seconds": round(time.perf_counter() - started, 1)}
+    out["models"] = {}
+    for result in evaluation.results:
+        info, fit = report["models"][result.model], report["models"][result.model]["fit"]
+        out["models"][result.model] = {
             "hit@10": result.summary["hit@10"].to_dict(),
             "ndcg@10": result.summary["ndcg@10"].to_dict(),
-            "trainable_parameters": model.trainable_parameters,
-            "epochs": fit.epochs,
-            "best_epoch": fit.best_epoch,
-            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "trainable_parameters": info["trainable_parameters"],
+            "epochs": fit["epochs"],
+            "best_epoch": fit["best_epoch"],
+            "train_seconds": round(fit["seconds"], 1),
         }
         print(
-            f"[{name}] {model_name:10s} hit@10 {result.summary['hit@10']}  ndcg@10 {result.summary['ndcg@10']}  "
-            f"epochs {fit.epochs} (best {fit.best_epoch})  wall {time.perf_counter() - t0:.1f}s",
+            f"[{name}] {result.model:10s} hit@10 {result.summary['hit@10']}  ndcg@10 {result.summary['ndcg@10']}  "
+            f"epochs {fit['epochs']} (best {fit['best_epoch']})  training {fit['seconds']:.1f}s",
             flush=True,
         )
-    test = compare(results["sasrec"], results["popularity"], "ndcg@10")
-    out["sasrec_minus_popularity_ndcg@10"] = test.to_dict()
-    print(f"[{name}] sasrec - popularity ndcg@10: {test.difference} p={test.p_value:.4f}", flush=True)
+    test = report["comparisons"]["sasrec - popularity"]["ndcg@10"]
+    out["sasrec_minus_popularity_ndcg@10"] = test
+    difference = test["difference"]
+    print(
+        f"[{name}] sasrec - popularity ndcg@10: {difference['mean']:.4f} [{difference['low']:.4f}, "
+        f"{difference['high']:.4f}] p={test['p_value']:.4f}",
+        flush=True,
+    )
     return out
 
 

@@ -44,11 +44,11 @@ from step_ratio import step_ratio, throwaway_adapters, training_batch
 
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.splits import make_split
-from xcross_core.evaluation.stats import paired_test
 from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, lora_recommender
 from xcross_core.models.items import clear_cache
 from xcross_core.models.recommender import top_k
 from xcross_core.models.text import TextRecommender
+from xcross_core.stats import paired_test
 from xcross_core.training.loop import LoopConfig
 
 ROOT = Path(__file__).resolve().parent.parent

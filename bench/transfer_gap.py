@@ -35,7 +35,7 @@ from xcross import ROOT, SAMPLE, log, sample_splits, split_arguments
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import EvalCases
-from xcross_core.evaluation.stats import bootstrap_ci, paired_test
+from xcross_core.stats import bootstrap_ci, paired_test
 
 METRIC = "ndcg@10"
 CLASSES = ("accessory", "model", "series", "brand", "new")

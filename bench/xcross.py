@@ -43,7 +43,9 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import Split, make_split
-from xcross_core.evaluation.study import StudyResult, data_efficiency_study
+from xcross_core.jobs import study as data_efficiency
+from xcross_core.jobs.hooks import logged
+from xcross_core.jobs.study import StudyResult, StudySpec
 from xcross_core.models.adapters import ADAPTER_LOOP, METADATA, read_metadata
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
@@ -298,7 +300,7 @@ def sample_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str
     for name in ("static-mix", "gating"):
         model = make_model(name, domain, seed=args.seed, epochs=args.epochs, adapters=sources)
         rows[f"{name} @{pct}"] = trained(tag, f"{name} @{pct}", model, small, split, args.seed)
-    study_result = None if args.no_study else study(tag, domain, sources, args)
+    study_result = None if args.no_study else study(tag, sources, args)
     for fraction, fsplit, name in ((args.budget, small, "x-cross"), (args.budget, small, "lora"), (1.0, split, "lora")):
         label = f"x-cross @{pct}" if name == "x-cross" else f"{target} LoRA @{fraction:.0%}"
         if study_result is not None and (fraction, name) in study_result.evaluations:  # trained there already
@@ -330,18 +332,20 @@ def sample_part(args: argparse.Namespace, cases: list[pd.DataFrame]) -> dict[str
     return out
 
 
-def study(tag: str, domain: DomainData, sources: list[Path], args: argparse.Namespace) -> StudyResult:
+def study(tag: str, sources: list[Path], args: argparse.Namespace) -> StudyResult:
     """The library's data-efficiency study on the part's split settings, printed as a table."""
-    result = data_efficiency_study(
-        domain,
-        sources,
-        args.fractions,
+    spec = StudySpec(
+        interactions=SAMPLE[0],
+        items=SAMPLE[1],
+        target=args.sample_target,
+        adapters=sources,
+        fractions=args.fractions,
         seed=args.seed,
         max_users=args.sample_max_users,
         test_share=args.test_share,
         epochs=args.epochs,
-        progress=lambda label: epoch_logger(f"[{tag}]   study {label}", sys.stdout),
     )
+    result = data_efficiency.run(spec, logged(f"[{tag}]   study ", sys.stdout))
     log(
         f"[{tag}] data efficiency: {'fraction':>8s} {'model':8s} {'train users':>11s} {'trainable':>11s}  "
         f"{'hit@10 [95% CI]':25s} {'ndcg@10 [95% CI]':25s} kept epoch"

@@ -7,7 +7,7 @@ NDCG@10 with its 95% CI, and the paired difference from the untrained start.
 
     python bench/xcross_lr.py                       # lr 1e-4 and 3e-4 (the default 1e-3 is bench/xcross.py's)
     python bench/xcross_lr.py --lrs 3e-5 1e-4 --epochs 6
-    python bench/xcross_lr.py --lrs 1e-3 --epochs 8 --patience 3 --granularity token   # a variant at one lr
+    python bench/xcross_lr.py --lrs 1e-3 --epochs 8 --patience 3   # one lr, longer
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from xcross import probe_arguments, probe_setup
 
 from xcross_core.evaluation.protocol import compare, evaluate
-from xcross_core.models.xcross import XCROSS_LOOP, XCrossConfig, xcross_recommender
+from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
 from xcross_core.training.events import epoch_logger
 
 METRIC = "ndcg@10"
@@ -31,7 +31,6 @@ def main() -> int:
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--patience", type=int, default=XCROSS_LOOP.patience)
-    parser.add_argument("--granularity", choices=["input", "token"], default=XCrossConfig.granularity)
     probe_arguments(parser)
     args = parser.parse_args()
     print(f"command: python bench/xcross_lr.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
@@ -42,7 +41,7 @@ def main() -> int:
     print(f"start (untrained): test {METRIC} {at_start.summary[METRIC]}", flush=True)
     for lr in args.lrs:
         loop = replace(XCROSS_LOOP, lr=lr, epochs=args.epochs, patience=args.patience, seed=args.seed)
-        model = xcross_recommender(domain, sources, XCrossConfig(granularity=args.granularity), loop=loop)
+        model = xcross_recommender(domain, sources, loop=loop)
         fit = model.fit(small, progress=epoch_logger(f"lr {lr:g}", sys.stdout))
         model.name = f"lr {lr:g}"
         result = evaluate(model, split.test, seed=args.seed)

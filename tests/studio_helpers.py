@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import save_tiny_adapters, small_poc_params
 from xcross_core.data.load import load_interactions
-from xcross_core.poc import PocConfig, run_poc
+from xcross_core.jobs import poc
 from xcross_core.worker import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +29,14 @@ def small_config(adapters: list[str], **overrides: object) -> dict[str, object]:
 
 
 def finished_poc(workspace: Workspace, adapters: list[str], name: str = "tiny poc", **overrides: object) -> str:
-    """Run a small proof of concept in this process and record it in the store as succeeded; returns its id."""
-    params = small_config(adapters, **overrides)
-    out = workspace.output("poc", name)
-    report = run_poc(PocConfig.from_dict(params), out)
+    """Run a small proof of concept in this process and record it in the store as succeeded, its parameters
+    as the worker records them (paths relative to the workspace); returns its id."""
+    spec = workspace.spec("poc", name, small_config(adapters, **overrides))
+    report = poc.run(spec)
+    recorded = spec.to_dict(relative_to=workspace.root)
+    del recorded["out"]
     store = workspace.store()
-    run = store.create("poc", name, params)
+    run = store.create("poc", name, recorded)
     store.start(run.id)
-    store.finish(run.id, {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}, out)
+    store.finish(run.id, {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}, spec.out)
     return run.id

@@ -40,15 +40,18 @@ def environment(studio, monkeypatch) -> Workspace:
 
 
 def open_page(page: str | None = None, **state: object):
-    """The app at `page` (a path under app/, e.g. "pages/1_Data.py"), run once, with `state` in session_state."""
+    """The app at `page` (a script under app/ as the frame registers it, e.g. "views/data.py"), with `state`
+    in session_state. The frame runs once first: switch_page finds a page among those st.navigation registered
+    (and refuses a script it did not register)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP / "Home.py"), default_timeout=TIMEOUT)
     for key, value in state.items():
         at.session_state[key] = value
+    at.run()
     if page:
-        at.switch_page(page)
-    return at.run()
+        at.switch_page(page).run()
+    return at
 
 
 def assert_clean(at) -> None:
@@ -61,7 +64,7 @@ def texts(elements) -> str:
 
 def upload_from_corpus(studio, name: str):
     """A file of the bad-input corpus as an upload in the studio's workspace: its Dataset."""
-    from widgets import Dataset
+    from state import Dataset
 
     path = studio.root / "uploads" / name
     path.parent.mkdir(exist_ok=True)
@@ -83,13 +86,20 @@ def test_home_shows_the_workflow_and_counts(studio) -> None:
     assert len(at.get("page_link")) == 7
 
 
+def test_the_frame_registers_every_view() -> None:
+    at = open_page()
+    assert_clean(at)
+    for script in sorted((APP / "views").glob("*.py")):
+        at.switch_page(f"views/{script.name}")  # ValueError for a script st.navigation did not register
+
+
 def _bundled() -> list[Path]:
     folder = ROOT / "sample_data" / "adapters"
     return [p for p in folder.iterdir() if (p / "xcross_adapter.json").is_file()] if folder.is_dir() else []
 
 
 def test_data_page_validates_the_sample_data_by_default() -> None:
-    at = open_page("pages/1_Data.py")
+    at = open_page("views/data.py")
     assert_clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "OK"
@@ -108,7 +118,7 @@ def test_data_page_validates_the_sample_data_by_default() -> None:
 
 
 def test_data_page_uploads_a_good_file(studio) -> None:
-    at = open_page("pages/1_Data.py")
+    at = open_page("views/data.py")
     at.radio[0].set_value("upload").run()
     assert_clean(at)
     text = (BAD / "duplicate_rows.csv").read_bytes()
@@ -123,7 +133,7 @@ def test_data_page_uploads_a_good_file(studio) -> None:
     assert "Dropped rows" in texts(at.subheader)
     assert any(b.label.startswith("Download the dropped rows") for b in at.download_button)
     # The choice survives a browser refresh (a new session).
-    again = open_page("pages/1_Data.py")
+    again = open_page("views/data.py")
     assert again.session_state["dataset"].interactions == str(saved)
 
 
@@ -134,21 +144,21 @@ def test_every_file_of_the_bad_input_corpus_gets_a_clear_page(studio, name) -> N
     from tests.test_bad_inputs import FATAL
 
     dataset = upload_from_corpus(studio, name)
-    at = open_page("pages/1_Data.py", dataset=dataset)
+    at = open_page("views/data.py", dataset=dataset)
     assert_clean(at)
     if name not in FATAL:
         assert {m.label: m.value for m in at.metric}["Status"] in ("OK", "Problems found")
         return
     assert FATAL[name].split(". ")[0].split(" (")[0] in texts(at.error)
     # Pages that need data say so instead of failing.
-    for page in ("pages/2_Adapters.py", "pages/3_PoC_run.py", "pages/6_Try_it.py"):
+    for page in ("views/adapters.py", "views/poc_run.py", "views/try_it.py"):
         other = open_page(page, dataset=dataset)
         assert_clean(other)
         assert FATAL[name].split(" (")[0].split(". ")[0] in texts(other.error)
 
 
 def test_data_page_maps_columns_of_a_file_with_other_names(studio) -> None:
-    at = open_page("pages/1_Data.py", dataset=upload_from_corpus(studio, "wrong_columns.csv"))
+    at = open_page("views/data.py", dataset=upload_from_corpus(studio, "wrong_columns.csv"))
     assert_clean(at)
     assert "missing" in texts(at.error).lower()
     for ours, theirs in {"user_id": "userId", "item_id": "itemId", "timestamp": "time", "domain": "category"}.items():
@@ -162,7 +172,7 @@ def test_data_page_maps_columns_of_a_file_with_other_names(studio) -> None:
 
 
 def test_data_page_lists_rows_dropped_for_errors(studio) -> None:
-    at = open_page("pages/1_Data.py", dataset=upload_from_corpus(studio, "mixed_timestamps.csv"))
+    at = open_page("views/data.py", dataset=upload_from_corpus(studio, "mixed_timestamps.csv"))
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Status"] == "Problems found"
     assert "rows 4, 11" in texts(at.error)
@@ -171,29 +181,30 @@ def test_data_page_lists_rows_dropped_for_errors(studio) -> None:
 
 
 def test_uploads_are_saved_safely_and_held_to_the_limit(studio, monkeypatch) -> None:
-    import widgets
+    import loaders
+    from state import Dataset
 
-    from xcross_core.data.load import DataError
+    from xcross_core.data.report import DataError
 
-    saved = widgets.save_upload("../../escape.csv", b"user_id\n")
+    saved = loaders.save_upload("../../escape.csv", b"user_id\n")
     assert saved == studio.root / "uploads" / "escape.csv"
     with pytest.raises(ValueError, match="control characters"):
-        widgets.save_upload("bad\x07name.csv", b"x")
+        loaders.save_upload("bad\x07name.csv", b"x")
     with pytest.raises(DataError, match="unsupported file type"):
-        widgets.save_upload("notes.txt", b"x")
-    assert widgets.max_upload_bytes() == 50 * 2**20  # .streamlit/config.toml
-    monkeypatch.setattr(widgets, "max_upload_bytes", lambda: 100)
+        loaders.save_upload("notes.txt", b"x")
+    assert loaders.max_upload_bytes() == 50 * 2**20  # .streamlit/config.toml
+    monkeypatch.setattr(loaders, "max_upload_bytes", lambda: 100)
     with pytest.raises(DataError, match="over the upload limit"):
-        widgets.save_upload("big.csv", b"x" * 101)
+        loaders.save_upload("big.csv", b"x" * 101)
     # The loader is given the same limit for files in the workspace.
     big = studio.root / "uploads" / "big.csv"
     big.write_bytes((BAD / "single_interaction_user.csv").read_bytes())
     with pytest.raises(DataError, match="over the limit of 100 bytes"):
-        widgets.load_dataset(widgets.Dataset("Upload: big.csv", str(big)))
+        loaders.load_dataset(Dataset("Upload: big.csv", str(big)))
 
 
 def test_adapters_page_lists_the_library_and_offers_training() -> None:
-    at = open_page("pages/2_Adapters.py")
+    at = open_page("views/adapters.py")
     assert_clean(at)
     table = at.dataframe[0].value
     assert {"Sports", "Kitchen"} <= set(table["adapter"])
@@ -203,7 +214,7 @@ def test_adapters_page_lists_the_library_and_offers_training() -> None:
 
 
 def test_adapter_name_that_is_unsafe_is_refused_without_a_traceback() -> None:
-    at = open_page("pages/2_Adapters.py")
+    at = open_page("views/adapters.py")
     at.text_input[0].set_value("../escape")
     at.button[0].click().run()  # the form's submit button
     assert_clean(at)
@@ -229,7 +240,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_poc_page_starts_a_run_in_a_worker_and_cancels_it(studio) -> None:
-    at = open_page("pages/3_PoC_run.py")
+    at = open_page("views/poc_run.py")
     assert_clean(at)
     assert at.selectbox[0].value == "Electronics"
     sources = at.multiselect(key="sources-Electronics")
@@ -246,7 +257,7 @@ def test_poc_page_starts_a_run_in_a_worker_and_cancels_it(studio) -> None:
     run = studio.store().list(kind="poc", status=ACTIVE)[0]
     assert run.name == "cancel me" and run.params["target"] == "Electronics"
     # A refresh (a new session) still shows it, with a cancel button.
-    again = open_page("pages/3_PoC_run.py")
+    again = open_page("views/poc_run.py")
     assert_clean(again)
     again.button(key=f"cancel-{run.id}").click().run()
     assert_clean(again)
@@ -258,15 +269,15 @@ def test_poc_page_starts_a_run_in_a_worker_and_cancels_it(studio) -> None:
 
 
 def test_poc_page_refuses_a_bad_configuration() -> None:
-    at = open_page("pages/3_PoC_run.py")
+    at = open_page("views/poc_run.py")
     at.multiselect(key="sources-Electronics").set_value([]).run()
     at.button[0].click().run()
     assert_clean(at)
-    assert "pick at least one source adapter" in texts(at.error)
+    assert "at least one source adapter" in texts(at.error)
 
 
 def test_results_page_shows_the_comparison(studio) -> None:
-    at = open_page("pages/4_Results.py")
+    at = open_page("views/results.py")
     assert_clean(at)
     assert "**Electronics**, bootstrapped from Sports, Kitchen" in texts(at.markdown)
     assert "Can it be bootstrapped?" in texts(at.subheader)
@@ -282,7 +293,7 @@ def test_results_page_shows_the_comparison(studio) -> None:
 
 
 def test_which_sources_help_draws_weights_and_one_customer(studio) -> None:
-    at = open_page("pages/5_Which_sources_help.py")
+    at = open_page("views/which_sources_help.py")
     assert_clean(at)
     assert len(charts(at)) == 4  # heatmap, totals, spread, attribution
     assert "One customer in detail" in texts(at.subheader)
@@ -294,7 +305,7 @@ def test_which_sources_help_draws_weights_and_one_customer(studio) -> None:
 
 
 def test_try_it_ranks_with_several_models_side_by_side(studio) -> None:
-    at = open_page("pages/6_Try_it.py")
+    at = open_page("views/try_it.py")
     assert_clean(at)
     at.radio(key="try-how").set_value("An existing customer").run()
     adapter = str(studio.adapters / "Sports")
@@ -310,11 +321,12 @@ def test_try_it_ranks_with_several_models_side_by_side(studio) -> None:
 
 
 def test_history_lists_runs_exports_and_deletes(studio) -> None:
-    import widgets
+    from export import report_html
+    from runs import read_run
 
     failed = studio.store().create("adapter", "broken", {"domain": "Sports"})
     studio.store().fail(failed.id, "Sports: no such domain")
-    at = open_page("pages/7_History.py")
+    at = open_page("views/history.py")
     assert_clean(at)
     table = at.dataframe[0].value
     assert {"tiny poc", "broken"} <= set(table["name"])
@@ -326,8 +338,8 @@ def test_history_lists_runs_exports_and_deletes(studio) -> None:
     assert_clean(at)
     labels = [b.label for b in at.download_button]
     assert labels == ["HTML report", "Comparison (CSV)", "Weights (CSV)", "Results (JSON)"]
-    report, _, _ = widgets.read_run(poc)
-    page = widgets.report_html(poc, report)
+    report, _, _ = read_run(poc)
+    page = report_html(poc, report)
     assert page.startswith("<!doctype html>") and "plotly" in page and "X-Cross (50% of users)" in page
     assert "Can it be bootstrapped?" in page and html.escape(report["answer"]) in page
     # Delete the failed run.
@@ -342,21 +354,21 @@ def test_history_lists_runs_exports_and_deletes(studio) -> None:
 def test_pages_explain_empty_states(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XCROSS_HOME", str(tmp_path / "empty"))
     for page, phrase in [
-        ("pages/4_Results.py", "No finished proof-of-concept run yet"),
-        ("pages/5_Which_sources_help.py", "No finished proof-of-concept run yet"),
-        ("pages/7_History.py", "No runs yet"),
+        ("views/results.py", "No finished proof-of-concept run yet"),
+        ("views/which_sources_help.py", "No finished proof-of-concept run yet"),
+        ("views/history.py", "No runs yet"),
     ]:
         at = open_page(page)
         assert_clean(at)
         assert phrase in texts(at.info), page
     if not _bundled():
-        at = open_page("pages/3_PoC_run.py")
+        at = open_page("views/poc_run.py")
         assert_clean(at)
         assert "No source adapters yet" in texts(at.info)
 
 
 def test_the_sample_data_is_what_the_studio_opens_with() -> None:
-    import widgets
+    from state import sample_dataset
 
-    assert widgets.sample_dataset().interactions == str(SAMPLE)
+    assert sample_dataset().interactions == str(SAMPLE)
     assert str(APP) in sys.path

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from xcross_core.cli import main
-from xcross_core.data.load import ColumnMap, DataError, LoadResult, load_interactions
+from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
+from xcross_core.data.report import DataError
 
 CORPUS = Path(__file__).resolve().parent / "data" / "bad"
 EPOCH_NS = 1_600_000_000 * 10**9  # the corpus's first epoch-seconds timestamp, as an ordering key
@@ -110,7 +111,7 @@ FATAL = {
         "wrong_columns.csv is missing required columns user_id, item_id, timestamp, domain, title. "
         "Its columns are: 'userId', 'itemId', 'time', 'category', 'name'. Map your column names to ours with "
         "--column theirs=ours (perhaps --column userId=user_id --column itemId=item_id --column time=timestamp); "
-        "or add a domain column (a one-domain file can instead be loaded with domain=NAME); "
+        "or add a domain column naming each row's product category; "
         "or give an item file with item_id and title."
     ),
     "missing_column.csv": (

@@ -429,7 +429,7 @@ def test_recommend_counts_from_train_file(shop: dict[str, Path], capsys: pytest.
     code, recs, err = recommend(capsys, shop, "--train", shop["other"])
     assert code == 0, err
     check_shape(recs, 2)
-    assert "1 purchases in --train are of items outside the catalogue" in err  # b9
+    assert "1 purchases in other.csv are of items outside the catalogue" in err  # b9
     assert as_lists(recs) == {
         "u1": [("b5", 3.0), ("b4", 2.0)],
         "u2": [("b5", 3.0), ("b4", 2.0)],

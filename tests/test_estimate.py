@@ -8,9 +8,11 @@ import pytest
 from tests.conftest import small_poc_params
 from xcross_core.estimate import Speed, estimate_poc, human_seconds, measure_speed, total_seconds
 from xcross_core.evaluation.splits import every_next_item, make_split
+from xcross_core.jobs import poc
+from xcross_core.jobs.hooks import Hooks, Stage
+from xcross_core.jobs.poc import PocSpec, plan_keys
 from xcross_core.models.adapters import ADAPTER_LOOP
 from xcross_core.models.text import TextConfig, training_sequences
-from xcross_core.poc import PocConfig, Stage, plan_keys, run_poc
 
 SPEED = Speed(train_prompt_s=0.1, xcross_prompt_s=0.25, encode_prompt_s=0.01, load_s=2.0, sasrec_sequence_s=0.001)
 
@@ -46,9 +48,10 @@ def test_the_speed_is_measured_without_changing_any_weights(split, source_adapte
 
 
 def test_a_poc_reports_its_estimate_and_stages_that_fill_one_bar(source_adapters, tmp_path) -> None:
-    config = PocConfig.from_dict(small_poc_params(source_adapters[:2], baselines=["popularity", "zero-shot"]))
+    params = small_poc_params(source_adapters[:2], baselines=["popularity", "zero-shot"])
+    config = PocSpec.from_dict(params | {"out": str(tmp_path / "poc")})
     stages: list[Stage] = []
-    report = run_poc(config, tmp_path / "poc", on_stage=stages.append)
+    report = poc.run(config, Hooks(stage=stages.append))
     assert stages[0].index == 0 and stages[0].estimate_s is None  # measuring the speed comes first
     planned = stages[1:]
     assert [s.index for s in planned] == list(range(1, len(plan_keys(config)) + 1))

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from xcross_core.data.dataset import INTERACTION_COLUMNS, ITEM_COLUMNS
-from xcross_core.data.load import ColumnMap, DataError, load_interactions
+from xcross_core.data.load import ColumnMap, load_interactions
+from xcross_core.data.report import DataError
 
 COLUMNS = ["user_id", "item_id", "timestamp", "domain", "title"]
 

@@ -1,8 +1,10 @@
-"""The proof-of-concept job: every model on one split, paired tests, verdicts, weights, an atomic run folder."""
+"""The proof-of-concept job: every model on one split, paired tests, verdicts, weights, an atomic run folder
+that still loads after its workspace moves."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,23 +13,31 @@ import pytest
 import torch
 
 from tests.conftest import SAMPLE, small_poc_params
-from xcross_core.evaluation.stats import Estimate, PairedTest
+from xcross_core.jobs import poc
+from xcross_core.jobs.hooks import Hooks
+from xcross_core.jobs.poc import PocSpec, read_poc
+from xcross_core.jobs.verdicts import answer, still_improving, verdict
 from xcross_core.models.registry import make_model
-from xcross_core.poc import PocConfig, answer, read_poc, run_poc, still_improving, verdict
+from xcross_core.stats import Estimate, PairedTest
 from xcross_core.training.events import Cancelled, FitReport
 
 
-def tiny_config(adapters: list[str], **changes: object) -> PocConfig:
+def tiny_config(adapters: list[str], **changes: object) -> PocSpec:
     baselines = ("popularity", "zero-shot", "uniform-merge")
-    return PocConfig.from_dict(small_poc_params(adapters, baselines=baselines) | changes)
+    return PocSpec.from_dict(small_poc_params(adapters, baselines=baselines) | changes)
 
 
 @pytest.fixture(scope="module")
-def finished(source_adapters, tmp_path_factory) -> tuple[PocConfig, Path, dict[str, object]]:
-    config = tiny_config(source_adapters[:2])
-    out = tmp_path_factory.mktemp("poc") / "run"
+def finished(source_adapters, tmp_path_factory) -> tuple[PocSpec, Path, dict[str, object]]:
+    """A finished PoC inside one workspace folder that also holds its data and source adapters."""
+    workspace = tmp_path_factory.mktemp("poc") / "workspace"
+    (workspace / "data").mkdir(parents=True)
+    data = [shutil.copy(SAMPLE / name, workspace / "data" / name) for name in ("interactions.csv", "items.csv")]
+    adapters = [str(shutil.copytree(a, workspace / "adapters" / Path(a).name)) for a in source_adapters[:2]]
+    out = workspace / "poc" / "run"
+    config = tiny_config(adapters, interactions=data[0], items=data[1], out=out)
     stages = []
-    report = run_poc(config, out, on_stage=stages.append)
+    report = poc.run(config, Hooks(stage=stages.append))
     assert [s.index for s in stages] == list(range(len(stages)))  # 0: measuring this machine's speed
     return config, out, report
 
@@ -88,30 +98,65 @@ def test_attribution_splits_each_score_exactly_by_source(finished, sample_electr
     np.testing.assert_allclose(parts.sum(axis=1).to_numpy(), scores, rtol=1e-4, atol=1e-4)
 
 
+def test_results_keep_their_paths_relative_and_the_moved_workspace_loads(finished, sample_electronics) -> None:
+    config, out, report = finished
+    settings = report["config"]
+    assert "out" not in settings
+    stored = [settings["interactions"], settings["items"], *settings["adapters"]]
+    stored += [m["key"] for m in report["models"].values() if m["key"].startswith("..")]  # the zero-shot sources
+    assert len(stored) == 6 and not any(Path(p).is_absolute() for p in stored)
+    workspace = out.parent.parent
+    moved = workspace.parent / "moved"
+    workspace.rename(moved)  # nothing may still point into the old place
+    try:
+        again, _, weights = read_poc(moved / "poc" / "run")
+        assert again == json.loads(json.dumps(report, default=float)) and len(weights)
+        spec = PocSpec.from_dict(again["config"], root=moved / "poc" / "run")
+        assert spec.interactions == moved / "data" / "interactions.csv" and spec.interactions.is_file()
+        assert spec.adapters == tuple(moved / "adapters" / Path(a).name for a in config.adapters)
+        model = make_model(str(moved / "poc" / "run" / "xcross"), sample_electronics)
+        assert model.sources == report["sources"]
+    finally:
+        moved.rename(workspace)
+
+
 def test_cancelled_poc_writes_nothing(source_adapters, tmp_path) -> None:
     out = tmp_path / "run"
     with pytest.raises(Cancelled):
-        run_poc(tiny_config(source_adapters[:1]), out, cancel=lambda: True)
+        poc.run(tiny_config(source_adapters[:1], out=out), Hooks(cancel=lambda: True))
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"adapters": []}, "at least one source adapter"),
-        ({"fraction": 0.0}, "fraction in (0, 1]"),
-        ({"baselines": ("popularity", "magic")}, "unknown baselines ['magic']"),
+        ({"adapters": []}, "adapters must name at least one source adapter"),
+        ({"adapters": ["somewhere"]}, "somewhere is not an adapter folder"),
+        ({"fraction": 0.0}, "fraction must be in (0, 1], not 0.0"),
+        ({"fraction": "a quarter"}, "fraction must be a number, not str 'a quarter'"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"baselines": ("popularity", "magic")}, "baselines names unknown choices ['magic']"),
+        ({"baselines": "popularity"}, "baselines must be a list of text"),
+        ({"target": None}, "target must be text, not NoneType"),
+        ({"weights": "signed"}, "unknown settings 'weights'"),
+        ({"interactions": "nowhere.csv"}, "interactions nowhere.csv: no such file"),
     ],
 )
-def test_bad_configurations_are_refused_with_a_reason(changes, message) -> None:
+def test_bad_configurations_are_refused_with_a_reason(source_adapters, changes, message) -> None:
+    changes = {"adapters": source_adapters[:1]} | changes
     with pytest.raises(ValueError) as err:
-        tiny_config(**({"adapters": ["somewhere"]} | changes))
+        tiny_config(**changes)
     assert message in str(err.value)
 
 
-def test_config_round_trips_through_json() -> None:
-    config = tiny_config(["a", "b"], fraction=0.1)
-    assert PocConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+def test_an_existing_run_folder_is_refused(source_adapters, tmp_path) -> None:
+    with pytest.raises(ValueError, match="already exists; choose another"):
+        tiny_config(source_adapters[:1], out=tmp_path)
+
+
+def test_config_round_trips_through_json(source_adapters) -> None:
+    config = tiny_config(source_adapters[:2], fraction=0.1)
+    assert PocSpec.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_verdicts_read_plainly() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.protocol import case_metric, compare, comparison_table, evaluate
+from xcross_core.evaluation.protocol import compare, comparison_table, evaluate, validation_cases
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.popularity import Popularity
 
@@ -58,9 +59,24 @@ def test_compare_requires_the_same_cases(cyclic_domain) -> None:
     assert compare(pop, pop).p_value == 1.0
     table = comparison_table([pop], reference="popularity")
     assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high"} <= set(table.columns)
-    assert case_metric(Popularity(cyclic_domain).fit_sequences(split.train), split.test).mean() == pytest.approx(
-        pop.summary["ndcg@10"].mean
-    )
+
+
+def test_validation_cases_give_ndcg_and_the_targets_log_likelihood(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "loo")
+    model = Popularity(cyclic_domain).fit_sequences(split.train)
+    ndcg, likelihood = validation_cases(model, split.test, batch_size=7)
+    assert ndcg.mean() == pytest.approx(evaluate(model, split.test).summary["ndcg@10"].mean)
+    assert (likelihood < 0).all()
+
+    class Flat:  # every item scores the same: the target's probability is 1 / (items left in the ranking)
+        name, domain = "flat", cyclic_domain
+
+        def score(self, histories):
+            return torch.zeros(len(histories), cyclic_domain.n_items)
+
+    _, flat = validation_cases(Flat(), split.test)
+    bought = [len(set(h.tolist()) - {t}) for h, t in zip(split.test.histories, split.test.targets, strict=True)]
+    assert np.allclose(flat, -np.log(cyclic_domain.n_items - np.array(bought)))
 
 
 def test_a_repeat_purchase_is_a_miss_under_both_protocols() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xcross_core.evaluation.stats import bootstrap_ci, paired_test
+from xcross_core.stats import bootstrap_ci, paired_test
 
 
 def test_constant_values_give_a_point_interval() -> None:

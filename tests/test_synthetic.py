@@ -9,16 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xcross_core.data.synthetic import (
-    DOMAINS,
-    INTERACTION_COLUMNS,
-    ITEM_COLUMNS,
-    PRICE_TIERS,
-    generate,
-    main,
-    pattern_stats,
-    write_sample_data,
-)
+from tools.synthetic.cli import main
+from tools.synthetic.describe import pattern_stats
+from tools.synthetic.domains import DOMAINS, PRICE_TIERS
+from tools.synthetic.generate import INTERACTION_COLUMNS, ITEM_COLUMNS, generate, write_sample_data
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 SMALL = 200  # users per domain in the fast tests

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import small_poc_params
+from tests.conftest import SAMPLE, small_poc_params
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace, launch
 
@@ -59,6 +59,12 @@ def test_a_poc_runs_to_completion_in_the_background(workspace, source_adapters) 
     assert done.progress["overall"] == pytest.approx(1.0) and done.progress["estimate_s"] > 0
     assert done.progress["overall_eta_s"] >= 0
     assert done.progress["curve"], "the loss curve is recorded"
+    # The record keeps its paths relative to the workspace; they resolve wherever the workspace now is.
+    recorded = [done.params["interactions"], done.params["items"], *done.params["adapters"]]
+    assert not any(Path(p).is_absolute() for p in recorded)
+    resolved = workspace.run_params(done)
+    assert resolved["interactions"] == str((SAMPLE / "interactions.csv").resolve())
+    assert resolved["adapters"] == [str(Path(a).resolve()) for a in source_adapters[:2]]
     wait_exit(run.pid)
 
 
@@ -91,6 +97,13 @@ def test_unsafe_names_are_refused_before_anything_starts(workspace, source_adapt
 def test_a_bad_configuration_is_refused_before_anything_starts(workspace) -> None:
     with pytest.raises(ValueError, match="at least one source adapter"):
         launch(workspace, "poc", "empty", small_poc_params([]))
+    adapter = {"interactions": str(SAMPLE / "interactions.csv"), "domain": "Sports"}
+    with pytest.raises(ValueError, match="rank must be at least 1"):
+        launch(workspace, "adapter", "rank zero", adapter | {"rank": 0})
+    with pytest.raises(ValueError, match="unknown settings 'learning_rate'"):
+        launch(workspace, "adapter", "typo", adapter | {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="unknown kind of run 'sweep'"):
+        launch(workspace, "sweep", "a sweep", adapter)
     assert workspace.store().list() == []
 
 

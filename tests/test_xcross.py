@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,10 +28,8 @@ def test_one_source_with_neutral_integration_is_that_adapter(small_split, source
     assert torch.allclose(xcross.score(histories), adapter.score(histories), atol=1e-3)
 
 
-@pytest.mark.parametrize("granularity", ["input", "token"])
-def test_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters, granularity) -> None:
-    config = XCrossConfig(weights="softmax", refine="replace", granularity=granularity)
-    xcross = xcross_recommender(small_split.domain, source_adapters, config)
+def test_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters) -> None:
+    xcross = xcross_recommender(small_split.domain, source_adapters)
     torch.manual_seed(0)
     with torch.no_grad():
         for p in xcross.encoder.parameters():
@@ -76,25 +75,12 @@ def test_training_changes_only_the_integration(small_split, source_adapters) -> 
     assert 0 < xcross.trainable_parameters < sum(p.numel() for p in xcross.encoder.parameters())
 
 
-def test_channel_gains_start_neutral_and_train(small_split, source_adapters) -> None:
-    histories = small_split.test.histories[:4]
-    plain = xcross_recommender(small_split.domain, source_adapters)
-    loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
-    gained = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(channel_gain=True), loop=loop)
-    assert torch.allclose(gained.score(histories), plain.score(histories), atol=1e-5)
-    info = gained.encoder.info
-    assert gained.trainable_parameters - plain.trainable_parameters == info.num_layers * 3 * info.hidden_size
-    _fit_changes_only_trainable(gained, small_split)
-    assert gained.encoder.gain.abs().sum() > 0
-
-
 def test_per_token_weights_start_neutral_train_and_ignore_padding(small_split, source_adapters) -> None:
     histories = small_split.test.histories[:4]
-    plain = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(granularity="input"))
     loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
-    token = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(granularity="token"), loop=loop)
-    assert token.trainable_parameters == plain.trainable_parameters  # the same networks, applied per position
-    assert torch.allclose(token.score(histories), plain.score(histories), atol=1e-5)
+    token = xcross_recommender(small_split.domain, source_adapters, loop=loop)
+    # Untrained, the integration is the adapters side by side: every source weighs 1/n at every layer.
+    assert np.allclose(token.contribution_weights(histories), 1 / 3)
     _fit_changes_only_trainable(token, small_split)
     # A user's weights average over their own tokens only: padded beside a longer history, they are unchanged.
     lengths = np.array([len(h) for h in small_split.test.histories])
@@ -105,23 +91,40 @@ def test_per_token_weights_start_neutral_train_and_ignore_padding(small_split, s
     assert not np.allclose(padded[0], padded[1])
 
 
-@pytest.mark.parametrize(
-    "config",
-    [XCrossConfig(), XCrossConfig(channel_gain=True), XCrossConfig(granularity="input")],
-    ids=["plain", "channel-gain", "per-input"],
-)
-def test_run_folder_reloads_with_the_same_scores(small_split, source_adapters, tmp_path, config) -> None:
+def test_run_folder_reloads_with_the_same_scores_after_the_workspace_moves(
+    small_split, source_adapters, tmp_path
+) -> None:
+    import json
+    import shutil
+
     from xcross_core.models.xcross import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
 
+    workspace = tmp_path / "workspace"
+    adapters = [shutil.copytree(a, workspace / "adapters" / Path(a).name) for a in source_adapters]
     loop = LoopConfig(epochs=1, batch_size=16, lr=1e-2)
-    xcross = xcross_recommender(small_split.domain, source_adapters, config, loop=loop)
+    xcross = xcross_recommender(small_split.domain, adapters, XCrossConfig(summary_dim=8), loop=loop)
     xcross.fit(small_split)
-    run = save_run(xcross, tmp_path / "run", source_adapters)
+    run = save_run(xcross, workspace / "runs" / "run", adapters)
     assert sorted(p.name for p in run.iterdir()) == sorted([RUN_CONFIG, RUN_WEIGHTS])
+    assert all(not Path(a).is_absolute() for a in json.loads((run / RUN_CONFIG).read_text())["adapters"])
+    moved = shutil.move(workspace, tmp_path / "elsewhere")
     histories = small_split.test.histories[:5]
-    again = load_run(run, small_split.domain)
+    again = load_run(Path(moved) / "runs" / "run", small_split.domain)
     assert torch.allclose(xcross.score(histories), again.score(histories), atol=1e-4)
     assert np.allclose(xcross.contribution_weights(histories), again.contribution_weights(histories), atol=1e-5)
+
+
+def test_a_run_of_a_retired_integration_form_is_refused(small_split, source_adapters, tmp_path) -> None:
+    import json
+
+    from xcross_core.models.xcross import RUN_CONFIG, load_run, save_run
+
+    run = save_run(xcross_recommender(small_split.domain, source_adapters), tmp_path / "run", source_adapters)
+    config = json.loads((run / RUN_CONFIG).read_text())
+    config["xcross"] |= {"weights": "softmax", "refine": "replace"}
+    (run / RUN_CONFIG).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no longer available"):
+        load_run(run, small_split.domain)
 
 
 def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, capsys) -> None:
@@ -170,13 +173,11 @@ def test_cli_train_xcross_recommend_weights_and_evaluate(tiny_bert, tmp_path, ca
             "100",
             "--epochs",
             "1",
-            "--granularity",
-            "token",
         ]
     )
     assert code == 0, capsys.readouterr().err
     assert "from Sports, Kitchen" in capsys.readouterr().out
-    assert json.loads((run / "xcross_run.json").read_text())["xcross"]["granularity"] == "token"
+    assert json.loads((run / "xcross_run.json").read_text())["target"] == "Electronics"
 
     weights = tmp_path / "w.csv"
     assert main(["weights", str(run), *data, "--domain", "Electronics", "--out", str(weights)]) == 0
@@ -327,9 +328,9 @@ def test_one_source_static_mix_and_gating_are_that_adapter(small_split, source_a
 
 
 def test_registry_builds_source_models_only_with_adapters(small_split, source_adapters) -> None:
-    from xcross_core.models.registry import SOURCE_MODELS
+    from xcross_core.models.registry import model_names
 
-    for name in SOURCE_MODELS:
+    for name in model_names(sources=True):
         with pytest.raises(ValueError, match="combines source adapters"):
             make_model(name, small_split.domain)
         model = make_model(name, small_split.domain, seed=3, epochs=2, adapters=source_adapters)
@@ -350,9 +351,18 @@ def test_fresh_static_mix_and_gating_score_like_the_uniform_merge(small_split, s
 
 def test_data_efficiency_study(sample_electronics, source_adapters, tmp_path, capsys) -> None:
     from xcross_core.cli import main
-    from xcross_core.evaluation.study import data_efficiency_study
+    from xcross_core.jobs.study import StudySpec, study_domain
 
-    result = data_efficiency_study(sample_electronics, source_adapters[:2], (1.0, 0.5), max_users=120, epochs=1)
+    spec = StudySpec(
+        interactions="sample_data/interactions.csv",
+        items="sample_data/items.csv",
+        target="Electronics",
+        adapters=tuple(source_adapters[:2]),
+        fractions=(1.0, 0.5),
+        max_users=120,
+        epochs=1,
+    )
+    result = study_domain(sample_electronics, spec)
     table = result.table
     assert list(table["fraction"]) == [0.5, 0.5, 1.0, 1.0] and list(table["model"]) == ["x-cross", "lora"] * 2
     assert table.loc[0, "train_users"] < table.loc[2, "train_users"]

@@ -13,9 +13,8 @@ runs can be listed and compared across restarts. Design choices, and why:
   name is stored with the pid, so a database on a shared disk never judges another machine's processes.
 - Parameters, metrics and progress are JSON text, never pickle: unpickling runs code, and JSON stays
   readable by any tool.
-
-`safe_name` and `artifact_dir` turn user-chosen adapter and run names into folder names that cannot
-escape the artifact root.
+- A run's artifact folder is stored relative to the folder holding the database (the workspace), and
+  handed back resolved against wherever that folder is now: a workspace moved as a whole keeps working.
 """
 
 from __future__ import annotations
@@ -27,13 +26,15 @@ import socket
 import sqlite3
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from xcross_core.paths import portable, resolve
+from xcross_core.processes import process_alive, process_start
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
@@ -98,7 +99,9 @@ class Run:
     progress: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Run:
+    def from_row(cls, row: sqlite3.Row, root: Path) -> Run:
+        """The run of `row`; its stored artifact path is resolved against the store's folder `root`."""
+
         def load(text: str | None) -> Any:
             return None if text is None else json.loads(text)
 
@@ -109,7 +112,7 @@ class Run:
             status=row["status"],
             params=load(row["params"]),
             metrics=load(row["metrics"]),
-            artifact=row["artifact"],
+            artifact=None if row["artifact"] is None else str(resolve(row["artifact"], root)),
             error=row["error"],
             pid=row["pid"],
             host=row["host"],
@@ -129,6 +132,7 @@ class RunStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.root = self.path.parent  # the workspace: stored artifact paths are relative to it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             # WAL is a property of the file (it persists), so setting it once per open is enough.
@@ -181,7 +185,7 @@ class RunStore:
                 (*values, run_id, *allowed),
             ).fetchall()  # run to completion, so the write commits before the connection closes
             if rows:
-                return Run.from_row(rows[0])
+                return Run.from_row(rows[0], self.root)
             current = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
         if current is None:
             raise KeyError(f"no run with id {run_id!r}")
@@ -201,14 +205,14 @@ class RunStore:
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a mapping, not {type(params).__name__}")
         run_id, created = _new_id()
-        host, proc_start = (None, None) if pid is None else (socket.gethostname(), _process_start(pid))
+        host, proc_start = (None, None) if pid is None else (socket.gethostname(), process_start(pid))
         with self._connect() as db:
             rows = db.execute(
                 "INSERT INTO runs (id, kind, name, status, params, pid, host, proc_start, created_at) "
                 "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
                 (run_id, kind, str(name), _dumps(dict(params)), pid, host, proc_start, created),
             ).fetchall()
-        return Run.from_row(rows[0])
+        return Run.from_row(rows[0], self.root)
 
     def start(self, run_id: str, pid: int | None = None) -> Run:
         """Mark a queued run running in process `pid` (default: this process) on this host."""
@@ -216,7 +220,7 @@ class RunStore:
         pid = os.getpid() if pid is None else pid
         sets = "status = 'running', pid = ?, host = ?, proc_start = ?, started_at = ?"
         return self._transition(
-            run_id, "start", ("queued",), sets, (pid, socket.gethostname(), _process_start(pid), _now())
+            run_id, "start", ("queued",), sets, (pid, socket.gethostname(), process_start(pid), _now())
         )
 
     def progress(self, run_id: str, event: Mapping[str, Any]) -> Run:
@@ -230,8 +234,10 @@ class RunStore:
     def finish(
         self, run_id: str, metrics: Mapping[str, Any] | None = None, artifact: str | os.PathLike | None = None
     ) -> Run:
-        """Mark a running run succeeded, with its metrics and the path of what it saved."""
-        values = (None if metrics is None else _dumps(dict(metrics)), None if artifact is None else str(artifact))
+        """Mark a running run succeeded, with its metrics and the folder it saved (a relative `artifact` is
+        relative to the store's folder)."""
+        stored = None if artifact is None else portable(resolve(artifact, self.root), self.root)
+        values = (None if metrics is None else _dumps(dict(metrics)), stored)
         sets = "status = 'succeeded', metrics = ?, artifact = ?, finished_at = ?"
         return self._transition(run_id, "finish", ("running",), sets, (*values, _now()))
 
@@ -251,7 +257,7 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(f"no run with id {run_id!r}")
-        return Run.from_row(row)
+        return Run.from_row(row, self.root)
 
     def delete(self, run_id: str) -> None:
         """Forget a run that is not running (its artifact folder, if any, is left for the caller)."""
@@ -278,7 +284,7 @@ class RunStore:
                 "WHERE host = ? AND pid IS NOT NULL AND status IN ('queued', 'running')",
                 (host,),
             ).fetchall()
-            dead = [r for r in candidates if not _process_alive(r["pid"], r["proc_start"])]
+            dead = [r for r in candidates if not process_alive(r["pid"], r["proc_start"])]
             failed = []
             for r in dead:
                 # Conditional on the row being unchanged: the run may have finished since we looked.
@@ -309,7 +315,7 @@ class RunStore:
             sql += " LIMIT ?"
             args.append(int(limit))
         with self._connect() as db:
-            return [Run.from_row(row) for row in db.execute(sql, args)]
+            return [Run.from_row(row, self.root) for row in db.execute(sql, args)]
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -347,113 +353,3 @@ def _json_default(value: Any) -> Any:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=_json_default)
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields 3 onwards of /proc/<pid>/stat (state first), or None without /proc or without the process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses; the fields after its last ')' do not.
-    return stat[stat.rindex(")") + 2 :].split()
-
-
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started, as "boot id:clock ticks since boot" (Linux); None where unknown.
-
-    Together with the pid this names one process for good: a reused pid or a reboot changes it.
-    """
-    fields = _proc_stat(pid)
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    return None if fields is None else f"{boot}:{fields[19]}"  # field 22 of proc(5), starttime
-
-
-def _process_alive(pid: int, proc_start: str | None) -> bool:
-    """Whether the process that had `pid` (and started at `proc_start`, if known) is still running."""
-    if pid <= 0:  # os.kill(0 or -1, ...) would address process groups, not one process.
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows; do not judge there.
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, it just belongs to another user
-    fields = _proc_stat(pid)  # None without /proc (macOS): the pid check above is then all we have
-    # A killed child that nobody has reaped yet is a zombie: os.kill still finds it, but it is dead.
-    if fields is not None and fields[0] in ("Z", "X"):
-        return False
-    now = _process_start(pid)
-    return proc_start is None or now is None or now == proc_start
-
-
-# -- safe names ------------------------------------------------------------------------------------------
-
-MAX_NAME_CHARS = 100
-# Folder names are limited to 255 bytes on most file systems, and atomic_folder adds ".{name}.tmp-{pid}".
-MAX_NAME_BYTES = 200
-WINDOWS_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))]
-)
-_ALLOWED_PUNCTUATION = frozenset(" -_.")
-
-
-def safe_name(name: str) -> str:
-    """`name` checked for use as one folder name under an artifact root, in Unicode NFC form.
-
-    Allowed: letters of any script (with their combining marks), digits, space, '-', '_', and '.'
-    anywhere but first. Raises ValueError naming the problem otherwise.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"a name must be text, not {type(name).__name__}")
-    # One spelling per name: macOS hands back decomposed (NFD) text, most input methods give NFC.
-    name = unicodedata.normalize("NFC", name)
-    if not name:
-        raise ValueError("the name is empty")
-    if "\x00" in name:
-        raise ValueError(f"the name {name!r} contains a NUL byte")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise ValueError(f"the name {name!r} contains control characters")
-    if name.startswith(("/", "\\")) or (name[1:2] == ":" and name[0].isascii() and name[0].isalpha()):
-        raise ValueError(f"the name {name!r} is an absolute path; give a plain name")
-    if "/" in name or "\\" in name:
-        raise ValueError(f"the name {name!r} contains a path separator ('/' or '\\')")
-    if name in (".", ".."):
-        raise ValueError(f"the name {name!r} is reserved for the current or parent folder")
-    if name.startswith("."):
-        raise ValueError(f"the name {name!r} starts with a dot (hidden and temporary folders do)")
-    if len(name) > MAX_NAME_CHARS:
-        raise ValueError(f"the name is {len(name)} characters long; at most {MAX_NAME_CHARS} are allowed")
-    if len(name.encode()) > MAX_NAME_BYTES:
-        raise ValueError(f"the name takes {len(name.encode())} bytes in UTF-8; at most {MAX_NAME_BYTES} fit")
-    if name != name.strip() or name.endswith("."):
-        raise ValueError(f"the name {name!r} starts or ends with a space, or ends with a dot")
-    stem = name.split(".")[0].rstrip().upper()  # Windows ignores the extension and trailing spaces here
-    if stem in WINDOWS_RESERVED:
-        raise ValueError(f"the name {name!r} is reserved on Windows ({stem})")
-    for i, ch in enumerate(name):
-        kind = unicodedata.category(ch)
-        ok = kind.startswith("L") or kind == "Nd" or ch in _ALLOWED_PUNCTUATION or (kind.startswith("M") and i > 0)
-        if not ok:
-            raise ValueError(
-                f"the name {name!r} contains {ch!r}; use letters, digits, space, '-', '_' or '.' (not first)"
-            )
-    return name
-
-
-def artifact_dir(root: str | Path, name: str) -> Path:
-    """The folder for artifact `name` directly under `root` (not created), guaranteed to stay inside it.
-
-    Raises ValueError for an unsafe name, or when the folder would resolve outside `root` (e.g. `name`
-    is an existing symbolic link pointing elsewhere).
-    """
-    root = Path(root).resolve()
-    path = (root / safe_name(name)).resolve()
-    if path == root or not path.is_relative_to(root):
-        raise ValueError(f"the artifact folder for {name!r} would be {path}, outside {root}")
-    return path

@@ -1,14 +1,17 @@
-"""Background jobs: long runs execute in their own process, recorded in the run store.
+"""Background jobs: long runs execute in their own processes, recorded in the run store.
 
-The studio (and anything else) calls `launch(workspace, kind, name, params)`: the run is recorded as
-queued and a detached `python -m xcross_core.worker` process is started for it. The worker marks the
-run running, streams progress into the store (throttled), and ends it succeeded with its metrics and
-artifact folder, or failed with a one-line reason (the traceback goes to the run's log file, never to
-the page). Cancelling is a store update; the worker sees it at its next progress write and stops,
-leaving no half-written folder (artifacts are written atomically). A killed worker is marked failed
-the next time the store is opened, so a browser refresh or an app restart never loses track of a run.
+The studio (and anything else) calls `launch(workspace, kind, name, params)`: the parameters are checked as
+the job's spec, the run is recorded as queued and a detached `python -m xcross_core.worker` process is
+started for it. The worker rebuilds the spec from the record, marks the run running, streams progress into
+the store (throttled), and ends it succeeded with its metrics and artifact folder, or failed with a one-line
+reason (the traceback goes to the run's log file, never to the page). Cancelling is a store update; the
+worker sees it at its next progress write and stops, leaving no half-written folder (artifacts are written
+atomically). A killed worker is marked failed the next time the store is opened, so a browser refresh or an
+app restart never loses track of a run.
 
-Kinds: `adapter` (train a domain adapter) and `poc` (the proof of concept of `xcross_core.poc`).
+Kinds (`JOBS`): `adapter` (`jobs.train_adapter`) and `poc` (`jobs.poc`). A run's recorded parameters are its
+spec without the output folder, paths relative to the workspace, so a workspace moved as a whole still runs
+and reads its records.
 """
 
 from __future__ import annotations
@@ -20,26 +23,50 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from xcross_core.data.load import ColumnMap, DataError, load_interactions
-from xcross_core.evaluation.splits import make_split
+from xcross_core.data.report import DataError
+from xcross_core.jobs import poc, train_adapter
+from xcross_core.jobs.hooks import Hooks, Stage
+from xcross_core.jobs.spec import Spec
 from xcross_core.memory import return_freed_memory
-from xcross_core.models.adapters import ADAPTER_LOOP, LoraSettings, train_adapter
-from xcross_core.models.xcross import source_metadata
-from xcross_core.poc import PocConfig, Stage, run_poc
-from xcross_core.store import Run, RunStateError, RunStore, artifact_dir
+from xcross_core.paths import artifact_dir
+from xcross_core.store import Run, RunStateError, RunStore
 from xcross_core.training.events import Cancelled, TrainEvent
 
-KINDS = ("adapter", "poc")
 #: Seconds between progress writes while training (the last step of an epoch is always written).
 PROGRESS_EVERY_S = 1.0
 #: Loss values kept in a run's progress for the live curve.
 CURVE_POINTS = 400
+
+
+@dataclass(frozen=True)
+class Job:
+    """A kind of background run: its spec, how to run it, and the metrics its result records in the store."""
+
+    spec: type[Spec]
+    run: Callable[[Any, Hooks], Any]
+    metrics: Callable[[Any], dict[str, Any]]
+
+
+def _adapter_metrics(result: train_adapter.TrainedAdapter) -> dict[str, Any]:
+    meta = result.metadata
+    return {"trainable_parameters": meta.trainable_parameters, **meta.metrics, "data": meta.data}
+
+
+def _poc_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    return {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}
+
+
+JOBS: dict[str, Job] = {
+    "adapter": Job(train_adapter.TrainAdapterSpec, train_adapter.run, _adapter_metrics),
+    "poc": Job(poc.PocSpec, poc.run, _poc_metrics),
+}
+KINDS = tuple(JOBS)
 
 
 @dataclass(frozen=True)
@@ -71,22 +98,36 @@ class Workspace:
         """The artifact folder of a run `name` of `kind`; ValueError for a name that would escape it."""
         return artifact_dir(self.adapters if kind == "adapter" else self.runs, name)
 
+    def spec(self, kind: str, name: str, params: Mapping[str, Any]) -> Spec:
+        """The spec of a run `name` of `kind` with `params` (relative paths are the workspace's), writing to the
+        run's artifact folder. Raises ValueError (SpecError) for an unknown kind or bad parameters."""
+        if kind not in JOBS:
+            raise ValueError(f"unknown kind of run {kind!r}; one of {', '.join(KINDS)}")
+        return JOBS[kind].spec.from_dict(dict(params) | {"out": self.output(kind, name)}, root=self.root)
+
+    def run_params(self, run: Run) -> dict[str, Any]:
+        """The recorded parameters of `run`, its paths resolved in this workspace (wherever it is now)."""
+        job = JOBS.get(run.kind)
+        return dict(run.params) if job is None else job.spec.resolve_paths(run.params, self.root)
+
 
 def launch(workspace: Workspace, kind: str, name: str, params: Mapping[str, Any]) -> Run:
     """Record a queued run and start its worker process; returns the run as recorded.
 
-    Raises ValueError for an unknown kind, an unsafe name, or a name already taken by a folder.
+    `params` are the fields of the kind's spec but `out` (e.g. `poc.PocSpec`'s), paths absolute or relative to
+    the workspace. Raises ValueError for an unknown kind, an unsafe name, a name already taken by a folder, or
+    parameters the spec refuses: a bad request is refused now, not in the background.
     """
-    if kind not in KINDS:
+    if kind not in JOBS:
         raise ValueError(f"unknown kind of run {kind!r}; one of {', '.join(KINDS)}")
     out = workspace.output(kind, name)
     if out.exists():
         raise ValueError(f"{name!r} is taken: {out} already exists; choose another name")
-    if kind == "poc":  # refuse a bad configuration now, not in the background
-        source_metadata(PocConfig.from_dict(dict(params)).adapters)
+    recorded = workspace.spec(kind, name, params).to_dict(relative_to=workspace.root)
+    del recorded["out"]  # the run's name and kind place it
     workspace.logs.mkdir(parents=True, exist_ok=True)
     store = workspace.store()
-    run = store.create(kind, name, params)
+    run = store.create(kind, name, recorded)
     log = (workspace.logs / f"{run.id}.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "xcross_core.worker", str(workspace.root), run.id],
@@ -113,6 +154,10 @@ class Reporter:
         self._last = 0.0
         self._event: TrainEvent | None = None
         self._started = time.monotonic()
+
+    def hooks(self) -> Hooks:
+        """The job's hooks: stages and steps into the store, cancellation from it, notes to the run's log."""
+        return Hooks(progress=self.on_event, cancel=self.cancel, stage=self.on_stage, note=print)
 
     def on_stage(self, stage: Stage) -> None:
         self.stage, self._event = stage, None
@@ -161,28 +206,6 @@ class Reporter:
                 raise
 
 
-def run_adapter(params: Mapping[str, Any], out: Path, reporter: Reporter) -> dict[str, Any]:
-    """Train a domain adapter as described by `params` (interactions, domain, optional items, budget ...)."""
-    columns = ColumnMap(**params.get("columns", {}))  # our column name -> the name in the file
-    data = load_interactions(params["interactions"], params.get("items"), columns=columns)
-    domain = data.interactions.domain(params["domain"])
-    seed = params.get("seed", 0)
-    fraction, max_users = params.get("fraction", 1.0), params.get("max_users")
-    split = make_split(domain, "users", seed=seed, fraction=fraction, max_users=max_users)
-    loop = replace(
-        ADAPTER_LOOP,
-        seed=seed,
-        epochs=params.get("epochs") or ADAPTER_LOOP.epochs,
-        lr=params.get("lr", ADAPTER_LOOP.lr),
-    )
-    lora = LoraSettings(rank=params.get("rank", LoraSettings.rank), alpha=params.get("alpha", LoraSettings.alpha))
-    reporter.on_stage(Stage(1, 1, f"adapter for {domain.name}"))
-    model, meta = train_adapter(
-        split, out, base=params.get("base"), lora=lora, loop=loop, progress=reporter.on_event, cancel=reporter.cancel
-    )
-    return {"trainable_parameters": meta.trainable_parameters, **meta.metrics, "data": meta.data}
-
-
 def work(workspace: Workspace, run_id: str) -> int:
     """Execute run `run_id` in this process; the exit status says how it ended (0 done, 1 failed, 130 cancelled)."""
     store = workspace.store()
@@ -196,13 +219,8 @@ def work(workspace: Workspace, run_id: str) -> int:
     reporter = Reporter(store, run_id)
     out = workspace.output(run.kind, run.name)
     try:
-        if run.kind == "adapter":
-            metrics = run_adapter(run.params, out, reporter)
-        else:
-            config = PocConfig.from_dict(run.params)
-            callbacks = {"on_stage": reporter.on_stage, "progress": reporter.on_event, "cancel": reporter.cancel}
-            report = run_poc(config, out, **callbacks)
-            metrics = {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}
+        job = JOBS[run.kind]
+        metrics = job.metrics(job.run(workspace.spec(run.kind, run.name, run.params), reporter.hooks()))
     except Cancelled:
         return 130
     except Exception as err:  # noqa: BLE001 - any failure ends the run with a readable reason

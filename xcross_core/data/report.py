@@ -203,6 +203,18 @@ class ValidationReport:
         }
 
 
+class DataError(ValueError):
+    """A file cannot be used at all. The message is for the user: it names the file, rows and reason.
+
+    When every row was read but none can be used, `report` holds the full report (dropped rows
+    included), so that the user can still download what went wrong.
+    """
+
+    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 _FORMAT_NAMES = {
     "iso": "ISO 8601 dates",
     "epoch_s": "epoch seconds",

@@ -10,20 +10,35 @@ already in the history counts as a miss (see `metrics.rank_counts`).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.histories import history_mask
 from xcross_core.evaluation.metrics import METRICS, metrics_from_ranks, rank_counts
 from xcross_core.evaluation.splits import EvalCases
-from xcross_core.evaluation.stats import Estimate, PairedTest, bootstrap_ci, paired_test
-from xcross_core.models.recommender import Recommender, history_mask
+from xcross_core.stats import Estimate, PairedTest, bootstrap_ci, paired_test
 
 #: History-length buckets for the cold-start breakdown: (label, min prior items, max prior items).
 HISTORY_BUCKETS = (("1-2", 1, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11+", 11, None))
+
+
+class Scorer(Protocol):
+    """What the protocol needs of a model: its name, its domain, and scores for a batch of histories.
+
+    Every `Recommender` is one; the protocol names only this, so evaluation depends on no model code.
+    """
+
+    name: str
+    domain: DomainData
+
+    def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
+        """[len(histories), n_items] scores; higher is better. Histories are item indices, oldest first."""
 
 
 @dataclass(frozen=True)
@@ -65,15 +80,10 @@ class EvalResult:
         }
 
 
-def rank_cases(
-    model: Recommender,
-    cases: EvalCases,
-    *,
-    exclude_history: bool = True,
-    batch_size: int = 512,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(greater, ties) of every case's target under `model`, in batches of users."""
-    greater, ties = [], []
+def _scored_batches(
+    model: Scorer, cases: EvalCases, exclude_history: bool, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """(scores [B, C], target column [B], excluded candidates [B, C] or None) per batch of cases."""
     n_items = model.domain.n_items
     for start in range(0, len(cases), batch_size):
         index = np.arange(start, min(start + batch_size, len(cases)))
@@ -88,6 +98,19 @@ def rank_cases(
             # Negatives were drawn outside the history; only a repeat-purchase target is excluded.
             exclude = None if exclude is None else exclude.gather(1, cand)
             targets = torch.zeros(len(index), dtype=torch.long)  # the target is candidate 0
+        yield scores, targets, exclude
+
+
+def rank_cases(
+    model: Scorer,
+    cases: EvalCases,
+    *,
+    exclude_history: bool = True,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(greater, ties) of every case's target under `model`, in batches of users."""
+    greater, ties = [], []
+    for scores, targets, exclude in _scored_batches(model, cases, exclude_history, batch_size):
         g, t = rank_counts(scores, targets, exclude)
         greater.append(g.numpy())
         ties.append(t.numpy())
@@ -96,16 +119,29 @@ def rank_cases(
     return np.concatenate(greater), np.concatenate(ties)
 
 
-def case_metric(
-    model: Recommender, cases: EvalCases, metric: str = "ndcg@10", *, exclude_history: bool = True
-) -> np.ndarray:
-    """One metric for every case, without CIs: what early stopping watches and tests."""
-    greater, ties = rank_cases(model, cases, exclude_history=exclude_history)
-    return metrics_from_ranks(greater, ties)[metric]
+def validation_cases(model: Scorer, cases: EvalCases, *, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(NDCG@10, log-likelihood of the target) of every case, from one scoring pass; what training validates on.
+
+    The log-likelihood is the log-softmax of the model's scores at the target, over the candidates the
+    ranking competes with (already-bought items removed, except a repeat-purchase target itself). It moves
+    with every case's score, where NDCG@10 moves only when a target enters or leaves the top ten: with hit
+    rates near 1%, a few hundred cases hold a handful of hits and NDCG@10 cannot tell two epochs apart.
+    """
+    ndcg, likelihood = [], []
+    for scores, targets, exclude in _scored_batches(model, cases, True, batch_size):
+        g, t = rank_counts(scores, targets, exclude)
+        ndcg.append(metrics_from_ranks(g.numpy(), t.numpy())["ndcg@10"])
+        if exclude is not None:
+            exclude = exclude.scatter(1, targets[:, None], False)
+            scores = scores.masked_fill(exclude, -torch.inf)
+        likelihood.append(scores.log_softmax(1).gather(1, targets[:, None]).squeeze(1).double().numpy())
+    if not ndcg:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(ndcg), np.concatenate(likelihood)
 
 
 def evaluate(
-    model: Recommender,
+    model: Scorer,
     cases: EvalCases,
     *,
     exclude_history: bool = True,

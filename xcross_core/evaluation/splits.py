@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.models.recommender import history_mask
+from xcross_core.data.histories import history_mask
 
 SplitMode = Literal["loo", "users"]
 

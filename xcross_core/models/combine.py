@@ -1,4 +1,4 @@
-"""Adapter-combination baselines that X-Cross is compared against (issue #4).
+"""Adapter-combination baselines that X-Cross is compared against.
 
 All three keep the base model and the n source adapters frozen, and run ONE stream (X-Cross runs n):
 
@@ -8,9 +8,9 @@ All three keep the base model and the n source adapters frozen, and run ONE stre
   model (no per-input, no per-layer variation). n parameters.
 - gating (X-LoRA / MoLE style; X-Cross without its cross-stream refinement): at layer l,
   w = softmax(G_l pool(h)) from the layer's input h, per input and per layer, weights the sources'
-  updates inside that layer. h is pooled as X-Cross pools its stream summaries with granularity "input"
-  (mean over real tokens; last real token for decoders), so it differs from that X-Cross only in the
-  refinement; the default X-Cross also weighs per token. num_layers (H n + n) parameters.
+  updates inside that layer. h is pooled over the input's real tokens (mean; last real token for
+  decoders), one weighting per input where X-Cross weighs per token and also refines the streams with
+  each other. num_layers (H n + n) parameters.
 
 Static mix and gating use `StackedLoRA`'s mixture mode: the n updates in one batched op, then weighted.
 Their contribution weights have X-Cross's shape [users, num_layers + 1, n]; as a single stream has no

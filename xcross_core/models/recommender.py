@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.data.histories import history_mask
+from xcross_core.evaluation.splits import Split
 from xcross_core.training.events import FitReport, TrainEvent
-
-if TYPE_CHECKING:
-    from xcross_core.evaluation.splits import Split
 
 
 class Recommender(ABC):
@@ -67,16 +65,6 @@ def pad_histories(histories: Sequence[np.ndarray], max_len: int, pad: int = 0, s
     cols = np.arange(len(flat)) - np.repeat(ends - lengths, lengths) + np.repeat(max_len - lengths, lengths)
     out[torch.from_numpy(rows), torch.from_numpy(cols)] = torch.from_numpy(flat + shift)
     return out
-
-
-def history_mask(histories: Sequence[np.ndarray], n_items: int) -> torch.Tensor:
-    """[len(histories), n_items] bool: True where the item is in that user's history (already bought)."""
-    mask = torch.zeros((len(histories), n_items), dtype=torch.bool)
-    lengths = [len(h) for h in histories]
-    if sum(lengths):
-        rows = np.repeat(np.arange(len(histories)), lengths)
-        mask[torch.from_numpy(rows), torch.from_numpy(np.concatenate(histories).astype(np.int64))] = True
-    return mask
 
 
 def top_k(

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.evaluation.protocol import case_metric
+from xcross_core.evaluation.protocol import validation_cases
 from xcross_core.evaluation.splits import Split
 from xcross_core.models.recommender import Recommender, pad_histories
 from xcross_core.training.events import FitReport, TrainEvent
@@ -108,7 +108,7 @@ class SASRec(Recommender):
         cancel: Callable[[], bool] | None = None,
     ) -> FitReport:
         sequences = [s for s in split.train if len(s) >= 2]
-        validate = (lambda: case_metric(self, split.valid)) if len(split.valid) else None
+        validate = (lambda: validation_cases(self, split.valid)) if len(split.valid) else None
         return fit_loop(
             self.network,
             sequences,

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.evaluation.protocol import case_metric
+from xcross_core.evaluation.protocol import validation_cases
 from xcross_core.evaluation.splits import Split, every_next_item
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.items import item_vectors
@@ -42,7 +42,9 @@ class TextConfig:
     separator: str = " ; "
     temperature: float = 0.05
     valid_cases: int = 500  # validation cases for early stopping (a seeded subset; every next item of held-out users)
-    encode_batch: int = 256  # texts per forward pass when encoding without gradients
+    # Texts per forward pass when encoding without gradients. Small passes stay in the CPU's caches: 500
+    # prompts took 8.9 s in passes of 32 and 20 s in passes of 256 (2 cores).
+    encode_batch: int = 32
 
 
 #: Training defaults for a text encoder's adapters: a few epochs of full softmax, early-stopped
@@ -204,7 +206,7 @@ class TextRecommender(Recommender):
             self._loss,
             self.loop,
             batcher=self.cut_batches,
-            validate=(lambda: case_metric(self, valid)) if len(valid) else None,
+            validate=(lambda: validation_cases(self, valid)) if len(valid) else None,
             progress=progress,
             cancel=cancel,
         )

@@ -2,37 +2,29 @@
 
 A prompt runs as n streams in one batched forward pass (stream i carries adapter i: every targeted
 linear layer adds its own low-rank update per stream). After every transformer layer l, the streams
-are refined with each other:
+are refined with each other, at every token:
 
-    s_i   = P · h_i                                a small shared projection of each stream's state
-    A     = W_l [s_1; ...; s_n] + b_l              [n x n] interaction weights, per token and per layer
-    mix_i = sum_j A_ij h_j
-    h_i  <- h_i + mix_i      ("add",     default)  or      h_i <- mix_i      ("replace")
+    s_i   = P · h_i                    a small shared projection of each stream's state
+    A     = W_l [s_1; ...; s_n] + b_l  [n x n] signed interaction weights (a source can be suppressed)
+    h_i  <- h_i + sum_j A_ij h_j
 
-with A either used as is ("signed": a source can be suppressed, not only down-weighted) or softmax-
-normalised per row ("softmax"). A differs at every token (`granularity` "token"), so a stream can draw
-on another for a brand's tokens and not for a product type's; the recorded weights are averaged over the
-input's real tokens. With granularity "input", P reads each stream's mean-pooled state instead, and one
-A serves the whole input. Optionally (`channel_gain`) each refined stream is then rescaled channel by
-channel, h_i <- h_i * (1 + g_li), with g_li a learned vector per layer and stream (IA³-style): a
-target-specific recalibration that is there even with one source, where A is a single scalar per layer
-and there is nothing to mix. The refined states go on to layer l+1. The final vector combines the
-streams' pooled states with input-dependent softmax weights. Only P, W_l, b_l and the final gate train;
-base and adapters stay frozen. They train with the adapters' loss against the same frozen item tower
-(`items`), so only prompts run as n streams. With W = 0 (and g = 0) at start the signed/add model is the
-n adapters run side by side, and the output is their uniform mix.
+A differs at every token, so a stream can draw on another for a brand's tokens and not for a product
+type's; the recorded weights are averaged over the input's real tokens. The refined states go on to
+layer l+1. The final vector combines the streams' pooled states with input-dependent softmax weights.
+Only P, W_l, b_l and the final gate train; base and adapters stay frozen. They train with the adapters'
+loss against the same frozen item tower (`items`), so only prompts run as n streams. With W = 0 at start
+the model is the n adapters run side by side, and the output is their uniform mix.
 
 Contribution of source j at layer l, for one input: the share of the refinement drawn from stream j,
-sum_i |A_ij| / sum_ij |A_ij| (for softmax weights: mean_i A_ij). Both sum to 1 over sources.
+sum_i |A_ij| / sum_ij |A_ij|, which sums to 1 over sources.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -45,28 +37,23 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import AdapterMetadata, current_metadata
 from xcross_core.models.base import BaseModelInfo, load_base, pool
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
+from xcross_core.paths import portable, resolve
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 _PREFIX = "base_model.model."
 
-#: Integration training defaults: the same loss, batch, step budget and patience as a target LoRA
-#: (ADAPTER_LOOP), so the two are compared at the same number of updates on the same sequences and stop
-#: alike; the integration keeps the learning rate it was tuned at (bench/xcross_lr.py). Items come from the
-#: frozen item tower, so n streams cost n prompt encodings and no item side.
+#: Integration training defaults: a target LoRA's loss, batch, step budget and patience (the two are compared
+#: at the same updates on the same sequences), at the integration's own learning rate (bench/xcross_lr.py).
 XCROSS_LOOP = replace(ADAPTER_LOOP, lr=1e-3)
 
 
 @dataclass(frozen=True)
 class XCrossConfig:
-    """The integration's form (compare variants on data) and size."""
+    """The integration's size."""
 
-    weights: Literal["signed", "softmax"] = "signed"
-    refine: Literal["add", "replace"] = "add"
-    summary_dim: int = 32  # width of each stream's summary that the weight networks read
-    # Interaction weights at every token (default) or one set per input. On the sample data (3 sources, 100
-    # target users) X-Cross tested 0.2527 NDCG@10 per token and 0.2308 per input (bench/xcross.py, xcross_lr.py).
-    granularity: Literal["input", "token"] = "token"
-    channel_gain: bool = False  # learn a per-layer, per-stream gain on every hidden channel (n * L * H more)
+    summary_dim: int = field(
+        default=32, metadata={"help": "width of each stream's summary that the weight networks read"}
+    )
 
 
 class StackedLoRA(nn.Module):
@@ -168,11 +155,6 @@ class XCrossEncoder(nn.Module):
         for layer in [*self.interact, self.gate]:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        if config.weights == "signed" and config.refine == "replace":
-            for layer in self.interact:  # start from identity: each stream keeps its own state
-                layer.bias.data = torch.eye(n).flatten()
-        # Zero-initialised like W, so a fresh model is still the adapters side by side.
-        self.gain = nn.Parameter(torch.zeros(info.num_layers, n, 1, 1, hidden)) if config.channel_gain else None
         self._mask: torch.Tensor | None = None
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
         self.final_weights: torch.Tensor | None = None
@@ -195,27 +177,16 @@ class XCrossEncoder(nn.Module):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor | tuple) -> torch.Tensor | tuple:
             hidden = output[0] if isinstance(output, tuple) else output
             n = self.n
-            # Per input: one [n, n] for the whole sequence; per token: one at every position, so a stream
-            # can lean on another for some tokens (a brand, a product type) and not for others.
-            per_token = self.config.granularity == "token"
-            summaries = self._token_summaries(hidden) if per_token else self._summaries(hidden)[:, None]
-            logits = self.interact[index](summaries).unflatten(-1, (n, n))  # [B, T or 1, n, n]
-            weights = logits.softmax(-1) if self.config.weights == "softmax" else logits
+            weights = self.interact[index](self._token_summaries(hidden)).unflatten(-1, (n, n))  # [B, T, n, n]
             streams = hidden.reshape(n, -1, *hidden.shape[1:])  # [n, B, T, H]
-            mix = torch.einsum("btij,jbth->ibth", weights, streams)
-            refined = streams + mix if self.config.refine == "add" else mix
-            if self.gain is not None:
-                refined = refined * (1 + self.gain[index])
-            refined = refined.reshape(hidden.shape)
-            self.recorded.append(self._token_mean(_contributions(weights, self.config.weights)).detach())
+            refined = (streams + torch.einsum("btij,jbth->ibth", weights, streams)).reshape(hidden.shape)
+            self.recorded.append(self._token_mean(_contributions(weights)).detach())
             return (refined, *output[1:]) if isinstance(output, tuple) else refined
 
         return hook
 
     def _token_mean(self, weights: torch.Tensor) -> torch.Tensor:
-        """[B, T or 1, n] per-position source weights -> [B, n]: their mean over the input's real tokens."""
-        if weights.shape[1] == 1:
-            return weights[:, 0]
+        """[B, T, n] per-position source weights -> [B, n]: their mean over the input's real tokens."""
         mask = self._mask[: weights.shape[0], :, None].to(weights.dtype)
         return (weights * mask).sum(1) / mask.sum(1).clamp(min=1)
 
@@ -237,10 +208,8 @@ class XCrossEncoder(nn.Module):
         return torch.stack([*self.recorded, self.final_weights], dim=1)
 
 
-def _contributions(weights: torch.Tensor, kind: str) -> torch.Tensor:
+def _contributions(weights: torch.Tensor) -> torch.Tensor:
     """[..., n, n] interaction weights -> [..., n] share drawn from each source stream."""
-    if kind == "softmax":
-        return weights.mean(-2)
     mass = weights.abs().sum(-2)  # [..., n]: column sums over the receiving streams
     total = mass.sum(-1, keepdim=True)
     uniform = torch.full_like(mass, 1 / mass.shape[-1])
@@ -281,9 +250,7 @@ class XCrossRecommender(SourceMixRecommender):
 
     @property
     def encode_step(self) -> int:
-        # Every text runs as n streams: n times fewer texts per pass keep the activations of one adapter's
-        # pass (256 prompts over 3 sources took a PoC's peak to 2.2 GB, validating mid-training).
-        return max(1, self.config.encode_batch // self.encoder.n)
+        return max(1, self.config.encode_batch // self.encoder.n)  # every text runs as n streams
 
     def attribution(self, history: np.ndarray, items: np.ndarray) -> pd.DataFrame:
         """Each source's share of each item's score for one history: rows `items`, columns sources.
@@ -357,7 +324,8 @@ def save_run(
         "kind": "xcross-run",
         "target": recommender.domain.name,
         "sources": recommender.sources,
-        "adapters": [str(Path(a).resolve()) for a in adapters],
+        # Relative to the run folder, so a workspace moved or shared as a whole still loads.
+        "adapters": [portable(a, run_dir) for a in adapters],
         "base": encoder.info.name,
         "xcross": asdict(encoder.config),
         "text": asdict(recommender.config),
@@ -383,8 +351,8 @@ def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
     config = read_run_config(run_dir)
     recommender = xcross_recommender(
         domain,
-        config["adapters"],
-        XCrossConfig(**config["xcross"]),
+        [resolve(a, run_dir) for a in config["adapters"]],
+        _stored_config(run_dir, config["xcross"]),
         TextConfig(**config["text"]),
         LoopConfig(**config["loop"]),
     )
@@ -394,6 +362,14 @@ def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
         raise ValueError(f"{run_dir}: integration weights do not match this X-Cross configuration")
     recommender.encoder.load_state_dict(state, strict=False)
     return recommender
+
+
+def _stored_config(run_dir: str | Path, stored: dict[str, object]) -> XCrossConfig:
+    """The run's XCrossConfig; a run of an integration form this library no longer builds is refused."""
+    built = {"weights": "signed", "refine": "add", "granularity": "token", "channel_gain": False}
+    if any(stored.get(k, v) != v for k, v in built.items()):
+        raise ValueError(f"{run_dir}: trained with an integration form no longer available; train it again")
+    return XCrossConfig(**{k: v for k, v in stored.items() if k not in built})
 
 
 def weights_frame(

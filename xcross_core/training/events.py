@@ -30,14 +30,20 @@ class TrainEvent:
 
 @dataclass
 class FitReport:
-    """What training did: epochs run, the loss curve and validation NDCG@10 per epoch."""
+    """What training did: epochs run, the loss curve, and validation NDCG@10 and log-likelihood per epoch.
+
+    The log-likelihood (mean log-probability of the true next item) decides early stopping and whether an
+    epoch beats the start; NDCG@10 is what people read.
+    """
 
     epochs: int = 0
     best_epoch: int = 0
     steps: int = 0  # optimiser steps run (an epoch may pass over a small training set several times)
     losses: list[float] = field(default_factory=list)
     valid_ndcg10: list[float] = field(default_factory=list)
+    valid_log_likelihood: list[float] = field(default_factory=list)
     start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 unless an epoch beat them)
+    start_valid_log_likelihood: float | None = None
     start_gain_p: float | None = None  # paired test of the best epoch's validation gain over the start
     seconds: float = 0.0  # wall time, validation included
     train_seconds: float = 0.0  # optimiser steps only
@@ -57,10 +63,11 @@ class FitReport:
             gain = "" if self.start_gain_p is None else f"; gain over the start p={self.start_gain_p:.3g}"
             return f"epoch {self.best_epoch} of {self.epochs}, {self.steps} optimiser steps in all{gain}"
         if self.start_gain_p is not None:  # tested against the start, and not significant
-            best = int(np.argmax(self.valid_ndcg10)) + 1
+            best = int(np.argmax(self.valid_log_likelihood)) + 1
             return (
                 f"the starting weights: the best of {self.epochs} epochs (epoch {best}, validation NDCG@10 "
-                f"{self.valid_ndcg10[best - 1]:.4f}) was not significantly better (p={self.start_gain_p:.3g})"
+                f"{self.valid_ndcg10[best - 1]:.4f}, log-likelihood {self.valid_log_likelihood[best - 1]:.3f} against "
+                f"{self.start_valid_log_likelihood:.3f}) was not significantly better (p={self.start_gain_p:.3g})"
             )
         return f"the starting weights: none of {self.epochs} epochs beat them"
 

@@ -2,7 +2,7 @@
 
 A model supplies its examples, optionally how one pass cuts them into batches, and its loss; the loop
 owns the rest: seeding, the optimiser, Hugging Face Accelerate (the same code on one CPU, one GPU or
-several under `accelerate launch`), early stopping on validation NDCG@10 with the best weights restored,
+several under `accelerate launch`), early stopping on the validation log-likelihood with the best weights restored,
 progress events and cancellation.
 """
 
@@ -18,7 +18,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from xcross_core.evaluation.stats import paired_test
+from xcross_core.stats import paired_test
 from xcross_core.training.events import Cancelled, FitReport, TrainEvent
 
 
@@ -30,7 +30,7 @@ class LoopConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    patience: int = 3  # epochs that do not beat the best trained epoch's validation NDCG@10 before stopping
+    patience: int = 3  # epochs that do not beat the best trained epoch's validation log-likelihood before stopping
     # An epoch is at least this many optimiser steps: a training set smaller than that is passed over
     # several times per epoch, so a few dozen users get as many updates between validations (and in
     # all) as a few hundred, instead of being cut short by an epoch cap sized for larger sets.
@@ -38,7 +38,7 @@ class LoopConfig:
     seed: int = 0
     grad_clip: float = 1.0
     # A trained epoch replaces the starting weights only when its validation gain over them is beyond
-    # noise: a paired test over the validation cases with p below this (None: whenever it is higher).
+    # noise: a paired test of the cases' log-likelihoods with p below this (None: whenever it is higher).
     # A start that is already a good model (X-Cross's sources side by side) otherwise loses to whichever
     # epoch happened to validate a hair higher on a few hundred cases.
     replace_start_p: float | None = 0.05
@@ -63,6 +63,8 @@ def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> 
 
 #: One pass over the examples as batches: (examples, batch size, rng) -> batches.
 Batcher = Callable[[Sequence[Any], int, np.random.Generator], list[list[Any]]]
+#: Validation: every case's (NDCG@10, log-likelihood of the target); see `evaluation.protocol.validation_cases`.
+Validator = Callable[[], tuple[np.ndarray, np.ndarray]]
 
 
 def fit_loop(
@@ -72,7 +74,7 @@ def fit_loop(
     config: LoopConfig,
     *,
     batcher: Batcher = batched,
-    validate: Callable[[], np.ndarray] | None = None,
+    validate: Validator | None = None,
     progress: Callable[[TrainEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> FitReport:
@@ -81,9 +83,10 @@ def fit_loop(
     `batcher` cuts one pass over `examples` into batches (default: shuffled, in order of the shuffle).
     `loss_fn(module, batch, device)` turns one batch into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
-    every validation case's NDCG@10 (higher is better) and is run before training and after every epoch;
-    the best weights are restored at the end, the starting ones included (best_epoch 0), which the best
-    epoch replaces only by a significant paired gain (`config.replace_start_p`). An epoch is one pass over
+    every validation case's NDCG@10 and log-likelihood and is run before training and after every epoch.
+    The log-likelihood decides (it moves with every case, NDCG@10 only with top-ten hits); NDCG@10 is
+    reported. The best weights are restored at the end, the starting ones included (best_epoch 0), which
+    the best epoch replaces only by a significant paired gain (`config.replace_start_p`). An epoch is one pass over
     `examples`, or as many passes as `config.min_epoch_steps` needs on a small set. `cancel()` is polled
     every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
     (callers write nothing).
@@ -106,17 +109,19 @@ def fit_loop(
     best_score, best_state, best_cases, stale = -np.inf, None, None, 0
     started = time.perf_counter()
 
-    def validated() -> np.ndarray:
+    def validated() -> tuple[float, np.ndarray]:
+        """(mean NDCG@10, every case's log-likelihood)."""
         module.eval()
         with torch.no_grad():
-            return np.asarray(validate(), dtype=np.float64)
+            ndcg, likelihood = validate()
+        return float(np.mean(ndcg)), np.asarray(likelihood, dtype=np.float64)
 
     if validate is not None:
         # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
         # as the base model, and a few noisy epochs on little target data must not return something that
         # validates worse than that.
-        start_cases = validated()
-        report.start_valid_ndcg10 = float(start_cases.mean())
+        report.start_valid_ndcg10, start_cases = validated()
+        report.start_valid_log_likelihood = float(start_cases.mean())
         start_state = _trainable_state(accelerator.unwrap_model(module))
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
@@ -154,12 +159,13 @@ def fit_loop(
         report.epochs = epoch
         if validate is None:
             continue
-        cases = validated()
+        ndcg, cases = validated()
         score = float(cases.mean())
-        report.valid_ndcg10.append(score)
+        report.valid_ndcg10.append(ndcg)
+        report.valid_log_likelihood.append(score)
         if progress is not None:
             progress(
-                TrainEvent(epoch, config.epochs, step, total, report.losses[-1], score, time.perf_counter() - started)
+                TrainEvent(epoch, config.epochs, step, total, report.losses[-1], ndcg, time.perf_counter() - started)
             )
         if score > best_score:
             best_score, best_cases, stale, report.best_epoch = score, cases, 0, epoch
@@ -171,7 +177,7 @@ def fit_loop(
                 break
     if validate is not None:
         # The best epoch replaces the start only by beating it, significantly when replace_start_p is set.
-        beats_start = best_score > report.start_valid_ndcg10
+        beats_start = best_score > report.start_valid_log_likelihood
         if beats_start and config.replace_start_p is not None:
             report.start_gain_p = paired_test(best_cases, start_cases, seed=config.seed).p_value
             beats_start = report.start_gain_p < config.replace_start_p

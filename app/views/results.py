@@ -2,15 +2,17 @@
 
 import charts
 import streamlit as st
-import widgets
+from frames import comparison_frame, efficiency_points, history_buckets, model_metrics
+from messages import guarded, verdict_box
+from runs import finished_pocs, pick_poc, read_run
 
 from xcross_core.estimate import human_seconds
 
-widgets.page("Results")
-run = widgets.pick_poc("results-run")
+st.title("Results")
+run = pick_poc("results-run")
 if run is None:
     st.stop()
-report, _, _ = widgets.guarded(lambda: widgets.read_run(run), "Could not read the run") or st.stop()
+report, _, _ = guarded(lambda: read_run(run), "Could not read the run") or st.stop()
 
 split = report["split"]
 st.markdown(f"**{report['target']}**, bootstrapped from {', '.join(report['sources'])}")
@@ -20,17 +22,17 @@ cols[1].metric("Test users", f"{split['test_cases']:,}")
 cols[2].metric("Catalogue", f"{split['catalogue_items']:,} items")
 cols[3].metric("Run time", human_seconds(report.get("seconds")))
 
-if report.get("answer"):  # runs from before the answer was written have none
+if report.get("answer"):  # a results.json without an answer still shows the rest
     st.subheader("Can it be bootstrapped?")
     st.markdown(report["answer"])
 
 st.subheader(f"Verdicts against the reference: {report['reference']}")
 for model, test in report["comparisons_vs_reference"].items():
-    widgets.verdict_box(model, test)
+    verdict_box(model, test)
 
-st.plotly_chart(charts.metric_bars(widgets.model_metrics(report)), width="stretch")
+st.plotly_chart(charts.metric_bars(model_metrics(report)), width="stretch")
 st.dataframe(
-    widgets.comparison_frame(report),
+    comparison_frame(report),
     hide_index=True,
     width="stretch",
     column_config={
@@ -43,9 +45,9 @@ st.dataframe(
 )
 st.caption("Full-catalogue ranking of each test user's last purchase; 95% bootstrap intervals over test users.")
 
-st.plotly_chart(charts.history_breakdown(widgets.history_buckets(report)), width="stretch")
+st.plotly_chart(charts.history_breakdown(history_buckets(report)), width="stretch")
 
-points, full = widgets.efficiency_points(widgets.finished_pocs(report["target"]))
+points, full = efficiency_points(finished_pocs(report["target"]))
 st.plotly_chart(charts.efficiency_curve(points, full), width="stretch")
 budgets = points["fraction"].nunique()
 if budgets < 2:

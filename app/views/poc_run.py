@@ -3,21 +3,24 @@
 from datetime import datetime
 
 import streamlit as st
-import widgets
+from loaders import adapter_label, adapter_library, current_domains
+from messages import guarded
+from runs import EPOCHS_HELP, active_runs, finished_pocs, launch_run, poc_estimate_seconds, run_label
+from state import current_dataset
 
 from xcross_core.estimate import human_seconds
+from xcross_core.jobs.poc import BASELINES, DEFAULT_BASELINES, PocSpec
 from xcross_core.models.adapters import ADAPTER_FORMAT
-from xcross_core.poc import BASELINES, DEFAULT_BASELINES, PocConfig
 
-widgets.page("PoC run")
+st.title("PoC run")
 st.caption(
     "X-Cross is trained on a small share of the new domain's customers and compared with a LoRA adapter trained "
     "on the same share (the reference), plus the baselines you pick. Everyone is tested on the same customers."
 )
 
-dataset = widgets.current_dataset()
-domains = widgets.current_domains() or []
-library = widgets.adapter_library()
+dataset = current_dataset()
+domains = current_domains() or []
+library = adapter_library()
 stale = library[library["format"] != ADAPTER_FORMAT]
 library = library[library["format"] == ADAPTER_FORMAT]
 if len(stale):
@@ -31,7 +34,7 @@ if not domains:
 elif library.empty:
     st.info("No source adapters yet: train one per existing category on the **Adapters** page first.")
 else:
-    labels = {row["path"]: widgets.adapter_label(row) for _, row in library.iterrows()}
+    labels = {row["path"]: adapter_label(row) for _, row in library.iterrows()}
     a, b = st.columns(2)
     target = a.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
     others = library[library["domain"] != target]
@@ -66,7 +69,7 @@ else:
             help="Caps the target's users considered at all (a seeded sample), so a first trial takes minutes. "
             "0 uses every user.",
         )
-        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=widgets.EPOCHS_HELP)
+        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=EPOCHS_HELP)
         baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
         name = st.text_input("Run name", value=f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}")
         params = dataset.params() | {
@@ -79,8 +82,8 @@ else:
             "seed": 0,
         }
         if sources:
-            seconds = widgets.guarded(
-                lambda: widgets.poc_estimate_seconds(dataset, PocConfig.from_dict(params)), "Cannot estimate the run"
+            seconds = guarded(
+                lambda: poc_estimate_seconds(dataset, PocSpec.from_dict(params)), "Cannot estimate the run"
             )
             if seconds is not None:
                 st.markdown(
@@ -89,12 +92,12 @@ else:
                     "own prompts; early stopping can only shorten it)."
                 )
         start = st.button("Start the proof of concept", type="primary")
-    if start and widgets.launch_run("poc", name.strip(), params):
+    if start and launch_run("poc", name.strip(), params):
         st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
 
 st.subheader("Runs in progress")
-widgets.active_runs("poc")
-recent = widgets.finished_pocs()[:3]
+active_runs("poc")
+recent = finished_pocs()[:3]
 if recent:
-    st.caption("Latest finished: " + " · ".join(widgets.run_label(r) for r in recent))
-    st.page_link("pages/4_Results.py", label="See the results →")
+    st.caption("Latest finished: " + " · ".join(run_label(r) for r in recent))
+    st.page_link("views/results.py", label="See the results →")

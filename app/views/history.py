@@ -5,10 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import widgets
+from export import report_html
+from messages import guarded
+from runs import created, delete_run, duration, read_run, run_label
+from state import store
 
-widgets.page("History & export")
-runs = widgets.store().list()
+st.title("History & export")
+runs = store().list()
 if not runs:
     st.info("No runs yet. Adapters you train and proofs of concept you start are all listed here.")
     st.stop()
@@ -22,7 +25,7 @@ def key_metrics(run) -> str:
         return "" if valid is None else f"validation NDCG@10 {valid:.4f}"
     if run.kind == "poc" and run.status == "succeeded" and run.artifact and Path(run.artifact).is_dir():
         try:
-            report, _, _ = widgets.read_run(run)
+            report, _, _ = read_run(run)
         except (OSError, ValueError):
             return "results missing"
         scores = {info["key"]: info["metrics"]["ndcg@10"]["mean"] for info in report["models"].values()}
@@ -37,8 +40,8 @@ table = pd.DataFrame(
         "kind": [r.kind for r in runs],
         "name": [r.name for r in runs],
         "status": [r.status for r in runs],
-        "created": [widgets.created(r) for r in runs],
-        "duration": [widgets.duration(r) for r in runs],
+        "created": [created(r) for r in runs],
+        "duration": [duration(r) for r in runs],
         "key metrics": [key_metrics(r) for r in runs],
         "error": [r.error or "" for r in runs],
     }
@@ -47,21 +50,21 @@ st.dataframe(table, hide_index=True, width="stretch")
 
 st.subheader("One run")
 by_id = {r.id: r for r in runs}
-run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: widgets.run_label(by_id[i]), key="history-run")]
+run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history-run")]
 if run.status == "failed":
     st.error(f"Failed: {run.error}")
 with st.expander("Parameters"):
     st.json(run.params)
 
 if run.kind == "poc" and run.status == "succeeded":
-    loaded = widgets.guarded(lambda: widgets.read_run(run), "Could not read the run's results")
+    loaded = guarded(lambda: read_run(run), "Could not read the run's results")
     if loaded:
         report, comparison, weights = loaded
         slug = "".join(ch if ch.isalnum() else "_" for ch in run.name)
         embed = st.toggle("Embed the chart library in the HTML report (works offline, about 4 MB)")
         a, b, c, d = st.columns(4)
         a.download_button(
-            "HTML report", lambda: widgets.report_html(run, report, embed), f"{slug}.html", "text/html", type="primary"
+            "HTML report", lambda: report_html(run, report, embed), f"{slug}.html", "text/html", type="primary"
         )
         b.download_button("Comparison (CSV)", comparison.to_csv(index=False), f"{slug}_comparison.csv", "text/csv")
         c.download_button("Weights (CSV)", weights.to_csv(index=False), f"{slug}_weights.csv", "text/csv")
@@ -70,6 +73,6 @@ if run.kind == "poc" and run.status == "succeeded":
 with st.popover("Delete this run"):
     remove = st.checkbox("Also delete its files (adapter or run folder)", key=f"rm-files-{run.id}")
     clicked = st.button("Delete", type="primary", key=f"delete-{run.id}")
-    if clicked and widgets.guarded(lambda: widgets.delete_run(run, remove) or True, "Could not delete"):
+    if clicked and guarded(lambda: delete_run(run, remove) or True, "Could not delete"):
         st.toast(f"Deleted {run.name}")
         st.rerun()

@@ -1,15 +1,19 @@
 """Data: choose the purchase log, map its columns, read the validation report, browse a domain."""
 
 import streamlit as st
-import widgets
+from frames import domain_table, dropped_csv, dropped_summary, history_frame
+from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, usable_domains
+from messages import show_error
+from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset
 
-from xcross_core.data.load import DataError
+from xcross_core.data.clean import OUR_COLUMNS
+from xcross_core.data.report import DataError
 
-widgets.page("Data")
+st.title("Data")
 
 # -- which dataset ------------------------------------------------------------------------------------------
-current = widgets.current_dataset()
-datasets = {d.label: d for d in [widgets.sample_dataset(), *widgets.dev_datasets()]}
+current = current_dataset()
+datasets = {d.label: d for d in [sample_dataset(), *dev_datasets()]}
 keys = [*datasets, "upload"]
 picked = st.radio(
     "Dataset",
@@ -19,7 +23,7 @@ picked = st.radio(
     horizontal=True,
 )
 if picked == "upload":
-    limit_mb = widgets.max_upload_bytes() // 2**20
+    limit_mb = max_upload_bytes() // 2**20
     st.caption(f"CSV, TSV, Parquet or JSON Lines, one row per purchase; up to {limit_mb} MB per file.")
     left, right = st.columns(2)
     types = ["csv", "tsv", "parquet", "jsonl", "ndjson"]
@@ -27,12 +31,12 @@ if picked == "upload":
     items = right.file_uploader("Item file (optional: item_id, title, other text columns)", type=types)
     if st.button("Use these files", type="primary", disabled=main is None):
         try:
-            path = widgets.save_upload(main.name, main.getvalue())
-            items_path = widgets.save_upload(items.name, items.getvalue()) if items is not None else None
+            path = save_upload(main.name, main.getvalue())
+            items_path = save_upload(items.name, items.getvalue()) if items is not None else None
         except ValueError as err:
-            widgets.show_error(err, "Upload refused")
+            show_error(err, "Upload refused")
         else:
-            widgets.set_dataset(widgets.Dataset(f"Upload: {path.name}", str(path), items_path and str(items_path)))
+            set_dataset(Dataset(f"Upload: {path.name}", str(path), items_path and str(items_path)))
             st.rerun()
     if current.label.startswith("Upload"):
         st.caption(f"Using **{current.label}**.")
@@ -43,7 +47,7 @@ if picked == "upload":
 else:
     chosen = datasets[picked]
     if chosen.label != current.label:
-        widgets.set_dataset(chosen)
+        set_dataset(chosen)
         current = chosen
 
 # -- column mapping -----------------------------------------------------------------------------------------
@@ -52,28 +56,25 @@ with st.expander("Column names (if your file calls them something else)", expand
     st.caption("For each column the studio needs, the name it has in your file.")
     cols = st.columns(5)
     given = {
-        ours: cols[i].text_input(ours, mapping.get(ours, ours), key=f"col-{ours}")
-        for i, ours in enumerate(widgets.OUR_COLUMNS)
+        ours: cols[i].text_input(ours, mapping.get(ours, ours), key=f"col-{ours}") for i, ours in enumerate(OUR_COLUMNS)
     }
     if st.button("Apply column names"):
         columns = tuple(sorted((o, t.strip()) for o, t in given.items() if t.strip() and t.strip() != o))
-        widgets.set_dataset(widgets.Dataset(current.label, current.interactions, current.items, columns))
+        set_dataset(Dataset(current.label, current.interactions, current.items, columns))
         st.rerun()
 
 # -- validation report ---------------------------------------------------------------------------------------
 try:
-    result = widgets.load_dataset(current)
+    result = load_dataset(current)
 except DataError as err:
-    widgets.show_error(err, "This data cannot be used")
+    show_error(err, "This data cannot be used")
     if err.report is not None and len(err.report.dropped):
-        st.dataframe(widgets.dropped_summary(err.report), hide_index=True)
-        st.download_button(
-            "Download the dropped rows (CSV)", widgets.dropped_csv(err.report), "dropped_rows.csv", "text/csv"
-        )
+        st.dataframe(dropped_summary(err.report), hide_index=True)
+        st.download_button("Download the dropped rows (CSV)", dropped_csv(err.report), "dropped_rows.csv", "text/csv")
     st.stop()
 
 report = result.report
-domains = widgets.usable_domains(result)
+domains = usable_domains(result)
 status = st.columns(4)
 status[0].metric("Status", "OK" if report.ok else "Problems found")
 status[1].metric("Domains usable", f"{len(domains)} of {len(report.domains)}")
@@ -81,12 +82,12 @@ status[2].metric("Purchases kept", f"{len(result.interactions.frame):,}")
 status[3].metric("Rows dropped", f"{len(report.dropped):,}")
 
 st.subheader("Per domain")
-st.dataframe(widgets.domain_table(result), hide_index=True, width="stretch")
+st.dataframe(domain_table(result), hide_index=True, width="stretch")
 if len(report.dropped):
     st.subheader("Dropped rows")
     st.caption("Row numbers are data rows of the named file (the header is not counted).")
-    st.dataframe(widgets.dropped_summary(report), hide_index=True)
-    st.download_button("Download the dropped rows (CSV)", widgets.dropped_csv(report), "dropped_rows.csv", "text/csv")
+    st.dataframe(dropped_summary(report), hide_index=True)
+    st.download_button("Download the dropped rows (CSV)", dropped_csv(report), "dropped_rows.csv", "text/csv")
 for message in report.errors:
     st.error(message)
 if report.warnings:
@@ -101,7 +102,7 @@ if not domains:
 st.subheader("Browse a domain")
 left, right = st.columns(2)
 name = left.selectbox("Domain", domains, key="browse-domain")
-domain = widgets.domain_data(current, name)
+domain = domain_data(current, name)
 items_table = result.interactions.items
 items_table = items_table[items_table["domain"] == name].drop(columns=["text", "domain"])
 search = left.text_input("Search titles", key="browse-search")
@@ -111,4 +112,4 @@ left.caption(f"{len(items_table):,} of {domain.n_items:,} items")
 left.dataframe(items_table, hide_index=True, height=360, width="stretch")
 users = domain.user_ids.tolist()
 user = right.selectbox(f"A customer's history ({len(users):,} customers)", users, key="browse-user")
-right.dataframe(widgets.history_frame(domain, domain.sequence(domain.user_index[user])), hide_index=True)
+right.dataframe(history_frame(domain, domain.sequence(domain.user_index[user])), hide_index=True)

@@ -4,13 +4,17 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import widgets
+from frames import history_frame, item_label
+from loaders import adapter_label, adapter_library, current_domains, domain_data, load_model
+from messages import guarded
+from runs import finished_pocs, run_label
+from state import current_dataset
 
 from xcross_core.models.recommender import top_k
 
-widgets.page("Try it")
-dataset = widgets.current_dataset()
-domains = widgets.current_domains()
+st.title("Try it")
+dataset = current_dataset()
+domains = current_domains()
 if domains is None:
     st.stop()
 if not domains:
@@ -19,13 +23,13 @@ if not domains:
 
 a, b = st.columns([1, 3])
 name = a.selectbox("Domain", domains, key="try-domain")
-domain = widgets.domain_data(dataset, name)
+domain = domain_data(dataset, name)
 how = a.radio("History", ["Pick items", "An existing customer"], key="try-how")
 if how == "Pick items":
     history = b.multiselect(
         "Items bought, oldest first",
         range(domain.n_items),
-        format_func=lambda i: widgets.item_label(domain, i),
+        format_func=lambda i: item_label(domain, i),
         max_selections=20,
         key=f"try-items-{name}",
         placeholder="Type to search the catalogue",
@@ -35,11 +39,11 @@ else:
     history = domain.sequence(domain.user_index[user]).tolist()
     b.caption(" → ".join(domain.titles()[i][:40] for i in history[-8:]))
 
-library = widgets.adapter_library()
+library = adapter_library()
 models = {"popularity": "Popularity (most bought)", "base": "Base language model (no adapter)"}
-models |= {row["path"]: f"Adapter: {widgets.adapter_label(row)}" for _, row in library.iterrows()}
-for run in widgets.finished_pocs():
-    models[str(Path(run.artifact) / "xcross")] = f"X-Cross: {widgets.run_label(run)}"
+models |= {row["path"]: f"Adapter: {adapter_label(row)}" for _, row in library.iterrows()}
+for run in finished_pocs():
+    models[str(Path(run.artifact) / "xcross")] = f"X-Cross: {run_label(run)}"
 default = [m for m in models if m == "popularity" or f"— {name} ·" in models[m]][:3]
 c, d = st.columns([3, 1])
 chosen = c.multiselect("Models", list(models), default=default, format_func=models.get, max_selections=4)
@@ -55,9 +59,9 @@ for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
     column.markdown(f"**{models[key]}**")
     model = None
     with column:
-        model = widgets.guarded(lambda key=key: widgets.load_model(key, dataset, domain), "Could not load the model")
+        model = guarded(lambda key=key: load_model(key, dataset, domain), "Could not load the model")
     if model is None:
         continue
     items, scores = top_k(model, [np.asarray(history, dtype=np.int64)], k)
-    frame = widgets.history_frame(domain, items[0]).rename(columns={"#": "rank"}).assign(score=scores[0])
+    frame = history_frame(domain, items[0]).rename(columns={"#": "rank"}).assign(score=scores[0])
     column.dataframe(frame.drop(columns=["item_id"]).round({"score": 3}), hide_index=True, width="stretch")

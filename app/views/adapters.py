@@ -1,12 +1,14 @@
 """Adapters: the library of per-domain LoRA adapters, and training a new one in the background."""
 
 import streamlit as st
-import widgets
+from loaders import adapter_library, current_domains
+from runs import EPOCHS_HELP, active_runs, launch_run
+from state import current_dataset
 
-widgets.page("Adapters")
+st.title("Adapters")
 st.caption("An adapter teaches the shared language model one product category; X-Cross combines several.")
 
-library = widgets.adapter_library()
+library = adapter_library()
 if library.empty:
     st.info(
         "No adapters yet. Train one below (one per existing category), or add bundled ones to sample_data/adapters."
@@ -26,15 +28,15 @@ else:
     )
 
 st.subheader("Train a new adapter")
-dataset = widgets.current_dataset()
-domains = widgets.current_domains()
+dataset = current_dataset()
+domains = current_domains()
 if domains:
     with st.form("train-adapter"):
         st.caption(f"From **{dataset.label}**. Training runs in the background; you can leave this page.")
         a, b, c = st.columns(3)
         domain = a.selectbox("Domain", domains)
         name = b.text_input("Adapter name", placeholder=f"{domains[0]} adapter")
-        epochs = c.number_input("Epochs (at most)", 1, 50, 3, help=widgets.EPOCHS_HELP)
+        epochs = c.number_input("Epochs (at most)", 1, 50, 3, help=EPOCHS_HELP)
         fraction = a.slider("Share of the domain's training users", 0.05, 1.0, 1.0, 0.05)
         cap = b.number_input("Cap users (0 = no cap; for a quick trial)", 0, 1_000_000, 0, step=100)
         rank = c.select_slider("LoRA rank", [4, 8, 16, 32], 8)
@@ -48,9 +50,9 @@ if domains:
                 "rank": rank,
                 "alpha": 2 * rank,
             }
-            widgets.launch_run("adapter", name.strip() or f"{domain} adapter", params)
+            launch_run("adapter", name.strip() or f"{domain} adapter", params)
 elif domains is not None:
     st.info("Choose data with at least one usable domain on the **Data** page first.")
 
 st.subheader("Training now")
-widgets.active_runs("adapter")
+active_runs("adapter")

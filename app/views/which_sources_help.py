@@ -5,24 +5,27 @@ from pathlib import Path
 import charts
 import numpy as np
 import streamlit as st
-import widgets
+from frames import history_frame, item_label, mean_weights
+from loaders import domain_data, load_model
+from messages import guarded
+from runs import pick_poc, read_run, run_dataset
 
 from xcross_core.models.recommender import top_k
 
-widgets.page("Which sources help")
+st.title("Which sources help")
 st.caption(
     "At every layer X-Cross decides, per customer, how much to draw on each source adapter. "
     "High weights mean that category's knowledge is used for the new one."
 )
-run = widgets.pick_poc("sources-run")
+run = pick_poc("sources-run")
 if run is None:
     st.stop()
-report, _, weights = widgets.guarded(lambda: widgets.read_run(run), "Could not read the run") or st.stop()
+report, _, weights = guarded(lambda: read_run(run), "Could not read the run") or st.stop()
 if weights.empty:
     st.info("This run kept no contribution weights (it had no test users).")
     st.stop()
 
-table = widgets.mean_weights(weights)
+table = mean_weights(weights)
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.weights_heatmap(table), width="stretch")
 right.plotly_chart(charts.source_totals(table.mean(axis=0)), width="stretch")
@@ -40,16 +43,16 @@ st.plotly_chart(charts.weights_spread(weights, layer), width="stretch")
 
 # -- one customer ------------------------------------------------------------------------------------------
 st.subheader("One customer in detail")
-dataset = widgets.Dataset.from_params(run.params)
-domain = widgets.guarded(lambda: widgets.domain_data(dataset, report["target"]), "Could not load the run's data")
+dataset = run_dataset(run)
+domain = guarded(lambda: domain_data(dataset, report["target"]), "Could not load the run's data")
 if domain is None:
     st.stop()
 test_users = list(dict.fromkeys(weights["user_id"].astype(str)))
 user = st.selectbox("Test customer", test_users, key="sources-user")
 sequence = domain.sequence(domain.user_index[user])
 history, held_out = sequence[:-1], int(sequence[-1])  # the test case: predict the last purchase from the rest
-model = widgets.guarded(
-    lambda: widgets.load_model(str(Path(run.artifact) / "xcross"), dataset, domain), "Could not load the X-Cross model"
+model = guarded(
+    lambda: load_model(str(Path(run.artifact) / "xcross"), dataset, domain), "Could not load the X-Cross model"
 )
 if model is None:
     st.stop()
@@ -61,9 +64,9 @@ attribution.index = labels
 
 a, b = st.columns([2, 3])
 a.markdown("**Their purchases (oldest first)**")
-a.dataframe(widgets.history_frame(domain, history), hide_index=True)
+a.dataframe(history_frame(domain, history), hide_index=True)
 hit = np.flatnonzero(items == held_out)
-actual = widgets.item_label(domain, held_out)
+actual = item_label(domain, held_out)
 if len(hit):
     a.success(f"Actual next purchase, ranked #{hit[0] + 1}: {actual}")
 else:

@@ -1,0 +1,135 @@
+"""Tables the pages show and the charts draw, built from a load report, a domain's arrays or a proof of
+concept's results.json. Nothing here draws; the pages pass these frames to st.dataframe and to `charts`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from runs import read_run
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.load import LoadResult
+from xcross_core.data.report import CHECKS, spreadsheet_safe
+from xcross_core.store import Run
+
+# -- the data --------------------------------------------------------------------------------------------------
+
+
+def domain_table(result: LoadResult) -> pd.DataFrame:
+    """The per-domain statistics with readable headers."""
+    frame = result.report.domains.copy()
+    frame.columns = [c.replace("seq_len_", "length ").replace("_", " ") for c in frame.columns]
+    return frame
+
+
+def dropped_summary(report: Any) -> pd.DataFrame:
+    """Dropped rows of a load report counted by file, reason and severity."""
+    dropped = report.dropped
+    if not len(dropped):
+        return pd.DataFrame(columns=["file", "reason", "severity", "rows"])
+    labelled = dropped.assign(reason=dropped["check"].map(CHECKS).fillna(dropped["check"]))
+    return labelled.groupby(["file", "reason", "severity"], sort=False).size().rename("rows").reset_index()
+
+
+def dropped_csv(report: Any) -> bytes:
+    """The dropped rows as CSV, safe to open in a spreadsheet."""
+    return spreadsheet_safe(report.dropped).to_csv(index=False).encode("utf-8-sig")
+
+
+def item_label(domain: DomainData, index: int) -> str:
+    """An item as title and id."""
+    return f"{domain.titles()[index]} ({domain.item_ids[index]})"
+
+
+def history_frame(domain: DomainData, items: Any) -> pd.DataFrame:
+    """A purchase history (item indices, oldest first) as a table."""
+    titles = domain.titles()
+    return pd.DataFrame(
+        {
+            "#": range(1, len(items) + 1),
+            "item_id": [domain.item_ids[i] for i in items],
+            "title": [titles[i] for i in items],
+        }
+    )
+
+
+# -- proof-of-concept results ------------------------------------------------------------------------------
+
+
+def model_metrics(report: dict[str, Any], metrics: tuple[str, ...] = ("ndcg@10", "hit@10")) -> pd.DataFrame:
+    """Long frame model, metric, mean, low, high from results.json."""
+    rows = [
+        {"model": model, "metric": m, **{k: info["metrics"][m][k] for k in ("mean", "low", "high")}}
+        for model, info in report["models"].items()
+        for m in metrics
+        if m in info["metrics"]
+    ]
+    return pd.DataFrame(rows, columns=["model", "metric", "mean", "low", "high"])
+
+
+def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """One readable row per model: metrics with CIs, difference to the reference, p-value, size and time."""
+    tests = report.get("comparisons_vs_reference", {})
+    rows = []
+    for model, info in report["models"].items():
+        m = info["metrics"]
+        test = tests.get(model)
+        rows.append(
+            {
+                "model": model,
+                "NDCG@10": m["ndcg@10"]["mean"],
+                "NDCG@10 95% CI": _ci(m["ndcg@10"]),
+                "Hit@10": m["hit@10"]["mean"],
+                "Hit@10 95% CI": _ci(m["hit@10"]),
+                "Δ NDCG@10 vs reference": None if test is None else test["difference"]["mean"],
+                "p-value": None if test is None else test["p_value"],
+                "trainable parameters": info.get("trainable_parameters"),
+                "training users": info.get("train_users"),
+                "training time (s)": info.get("train_seconds"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _ci(estimate: dict[str, float]) -> str:
+    return f"[{estimate['low']:.4f}, {estimate['high']:.4f}]"
+
+
+def history_buckets(report: dict[str, Any]) -> pd.DataFrame:
+    """NDCG@10 per model and history-length bucket (cold-start users apart), with CIs."""
+    rows = [
+        {"model": model, **bucket} for model, info in report["models"].items() for bucket in info["by_history_length"]
+    ]
+    return pd.DataFrame(rows, columns=["model", "bucket", "users", "mean", "low", "high"])
+
+
+def efficiency_points(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From finished PoC runs of one target: (X-Cross and target LoRA NDCG@10 at each run's budget,
+    the target LoRA on 100% of users wherever a run trained it). Runs whose results cannot be read are skipped."""
+    names = {"x-cross": "X-Cross", "lora": "target LoRA"}
+    points, full = [], []
+    for run in runs:
+        try:
+            report, _, _ = read_run(run)
+        except (OSError, ValueError):
+            continue
+        fraction = report["config"]["fraction"]
+        for info in report["models"].values():
+            estimate = info["metrics"]["ndcg@10"]
+            row = {"run": run.name, "fraction": fraction, **{k: estimate[k] for k in ("mean", "low", "high")}}
+            if info["key"] in names:
+                points.append({"model": names[info["key"]], **row})
+            elif info["key"] == "lora-full":
+                full.append(row)
+    columns = ["model", "run", "fraction", "mean", "low", "high"]
+    return pd.DataFrame(points, columns=columns), pd.DataFrame(full, columns=columns[1:])
+
+
+def mean_weights(weights: pd.DataFrame) -> pd.DataFrame:
+    """Average weight per layer (rows, in model order, the final mix last) and source (columns)."""
+    table = weights.pivot_table(index="layer", columns="source", values="weight", aggfunc="mean")
+    order = sorted((i for i in table.index if str(i) != "output"), key=lambda v: int(v))
+    order += [i for i in table.index if str(i) == "output"]
+    sources = list(dict.fromkeys(weights["source"]))
+    return table.loc[order, sources]

@@ -1,0 +1,143 @@
+"""Reading what the studio works on, cached across reruns: uploaded files, the current dataset and its
+domains, the adapter library and saved models. Caches are keyed by file modification times, so a changed
+file is read again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from messages import show_error
+from state import SAMPLE_ADAPTERS, Dataset, current_dataset, workspace
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
+from xcross_core.data.read import SUPPORTED_FORMATS
+from xcross_core.data.report import DataError
+from xcross_core.models.adapters import list_adapters
+from xcross_core.models.popularity import Popularity
+from xcross_core.models.recommender import Recommender
+from xcross_core.models.registry import make_model
+from xcross_core.paths import safe_name
+
+
+def stamp(*paths: str | os.PathLike[str] | None) -> tuple[float, ...]:
+    """Modification times (0 for a missing file), so that cached loads see a changed file."""
+    return tuple(Path(p).stat().st_mtime if p and Path(p).exists() else 0.0 for p in paths)
+
+
+# -- uploads -------------------------------------------------------------------------------------------------
+
+
+def max_upload_bytes() -> int:
+    """Streamlit's upload limit (server.maxUploadSize, in MB) in bytes; the loader enforces it too."""
+    return int(st.get_option("server.maxUploadSize")) * 1024 * 1024
+
+
+def save_upload(filename: str, data: bytes, folder: Path | None = None) -> Path:
+    """Write an uploaded file under the workspace's uploads folder with a safe name; returns its path.
+
+    Raises ValueError for an unsafe name, an unsupported type or a file over the upload limit.
+    """
+    name = safe_name(Path(filename).name)
+    if Path(name).suffix.lower() not in SUPPORTED_FORMATS:
+        raise DataError(f"{name}: unsupported file type; supported formats are {', '.join(SUPPORTED_FORMATS)}")
+    if len(data) > max_upload_bytes():
+        raise DataError(
+            f"{name} is {len(data) / 1e6:.1f} MB, over the upload limit of {max_upload_bytes() // 2**20} MB"
+        )
+    folder = folder or workspace().root / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+# -- the dataset and its domains -----------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner="Reading and validating the data…", max_entries=6)
+def _load(
+    path: str, items: str | None, columns: tuple[tuple[str, str], ...], max_bytes: int | None, stamps: tuple[float, ...]
+) -> LoadResult:
+    return load_interactions(path, items, columns=ColumnMap(**dict(columns)), max_bytes=max_bytes)
+
+
+def load_dataset(dataset: Dataset) -> LoadResult:
+    """The dataset loaded and validated (cached by path, mapping and modification time). Raises DataError.
+
+    Uploaded files (those in the workspace) are held to the upload limit; bundled and dev data are not.
+    """
+    uploaded = Path(dataset.interactions).resolve().is_relative_to(workspace().root.resolve())
+    limit = max_upload_bytes() if uploaded else None
+    return _load(
+        dataset.interactions, dataset.items, dataset.columns, limit, stamp(dataset.interactions, dataset.items)
+    )
+
+
+@st.cache_resource(max_entries=8)
+def _domain(path: str, items: str | None, columns: tuple, stamps: tuple, name: str, _result: LoadResult) -> DomainData:
+    return _result.interactions.domain(name)
+
+
+def domain_data(dataset: Dataset, name: str) -> DomainData:
+    """One domain's arrays (cached). Raises DataError / KeyError."""
+    result = load_dataset(dataset)
+    stamps = stamp(dataset.interactions, dataset.items)
+    return _domain(dataset.interactions, dataset.items, dataset.columns, stamps, name, result)
+
+
+def usable_domains(result: LoadResult) -> list[str]:
+    """The domains with enough users to train on."""
+    frame = result.report.domains
+    return frame.loc[frame["usable"].astype(bool), "domain"].tolist()
+
+
+def current_domains() -> list[str] | None:
+    """The usable domains of the current dataset; None (after showing why) when it cannot be loaded."""
+    try:
+        return usable_domains(load_dataset(current_dataset()))
+    except DataError as err:
+        show_error(err, "The current data cannot be used")
+        return None
+
+
+# -- adapters and models -------------------------------------------------------------------------------------
+
+
+def adapter_library() -> pd.DataFrame:
+    """Adapters trained in the workspace, then those bundled with the sample data, one row each."""
+    frames = []
+    for folder, library in ((workspace().adapters, "workspace"), (SAMPLE_ADAPTERS, "bundled")):
+        try:
+            frame = list_adapters(folder)
+        except (OSError, ValueError, TypeError):
+            continue  # an unreadable folder hides its adapters rather than the page
+        frames.append(frame.assign(library=library))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else list_adapters(workspace().adapters).assign(library=[])
+
+
+def adapter_label(row: pd.Series) -> str:
+    """An adapter as a choice in a list: domain, name and which library it is in."""
+    return f"{row['domain']} · {row['adapter']} ({row['library']})"
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def _model(name: str, data_key: tuple, domain_name: str, _domain: DomainData) -> Recommender:
+    if name == "popularity":
+        return Popularity(_domain).fit_sequences(_domain.sequences())  # counted over every user of the domain
+    model = make_model(name, _domain)
+    if hasattr(model, "encoder"):
+        model.encoder.eval()
+    return model
+
+
+def load_model(name: str, dataset: Dataset, domain: DomainData) -> Recommender:
+    """A saved model (adapter folder, X-Cross run folder, 'popularity' or 'base') for `domain`, cached."""
+    data_stamp = stamp(dataset.interactions, dataset.items)
+    model_stamp = stamp(name) if Path(name).exists() else ()
+    key = (dataset.interactions, dataset.items, dataset.columns, data_stamp, model_stamp)
+    return _model(name, key, domain.name, domain)

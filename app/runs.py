@@ -1,0 +1,235 @@
+"""Background runs from the studio's side: the time a proof of concept will take, starting one, its live
+progress with a cancel button, the finished runs and their results, and deleting a run."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import charts
+import pandas as pd
+import streamlit as st
+from loaders import domain_data, stamp
+from messages import USER_ERRORS, show_error
+from state import Dataset, store, workspace
+
+from xcross_core.estimate import Speed, human_seconds, measure_speed, total_seconds
+from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_splits, read_poc
+from xcross_core.models.adapters import ADAPTER_LOOP
+from xcross_core.store import ACTIVE, Run, RunStateError
+from xcross_core.worker import launch
+
+#: Seconds between refreshes of a running job's progress.
+POLL_S = 2.0
+#: The help beside every "Epochs" input of a run form.
+EPOCHS_HELP = (
+    f"Validation runs after every epoch and early stopping keeps the best. An epoch is at least "
+    f"{ADAPTER_LOOP.min_epoch_steps} optimiser steps: a small training set is passed over several times, so "
+    "models trained on few users are not cut short."
+)
+
+
+# -- before a run: its estimated time ------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts (a few seconds)…")
+def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], sasrec: bool, stamps: tuple) -> Speed:
+    # The speed is measured on the default budget's split: it depends on the prompts, not on the budget.
+    spec = PocSpec(
+        interactions=dataset.interactions, target=target, adapters=sources, baselines=("sasrec",) if sasrec else ()
+    )
+    split, _ = poc_splits(spec, domain_data(dataset, target))
+    return measure_speed(split, spec.adapters, sasrec=sasrec)
+
+
+def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
+    """The whole PoC's estimated seconds on this machine (the speed is measured once per target and sources)."""
+    domain = domain_data(dataset, spec.target)
+    sasrec = "sasrec" in spec.baselines
+    sources = tuple(str(a) for a in spec.adapters)
+    speed = _speed(dataset, spec.target, sources, sasrec, stamp(*sources))
+    return total_seconds(poc_estimate(spec, domain, speed))
+
+
+# -- starting, following, cancelling and deleting ------------------------------------------------------------
+
+
+def launch_run(kind: str, name: str, params: dict[str, Any]) -> Run | None:
+    """Start a background job; errors in the request are shown, not raised."""
+    try:
+        run = launch(workspace(), kind, name, params)
+    except USER_ERRORS as err:
+        show_error(err, "Could not start")
+        return None
+    st.session_state.setdefault(f"active-{kind}", []).append(run.id)
+    st.toast(f"Started {name}")
+    return run
+
+
+def cancel_run(run_id: str) -> None:
+    """Cancel an active run; a refusal (it ended meanwhile) is shown on the next rerun of the panel."""
+    try:
+        store().cancel(run_id)
+    except (KeyError, RunStateError) as err:
+        st.session_state["cancel_error"] = str(err)
+
+
+def run_progress(run: Run) -> None:
+    """Stage, progress bar, loss curve, time estimate and a cancel button for one active run."""
+    progress = run.progress or {}
+    with st.container(border=True):
+        head, button = st.columns([5, 1])
+        stage = progress.get("stage")
+        where = (
+            f"stage {progress['stage_index']}/{progress['stages']}: {stage}" if stage and "stages" in progress else ""
+        )
+        head.markdown(f"**{run.name}** · {run.kind} · {run.status} {('· ' + where) if where else ''}")
+        button.button("Cancel", key=f"cancel-{run.id}", on_click=cancel_run, args=(run.id,), width="stretch")
+        steps, total = progress.get("step"), progress.get("total_steps")
+        if "overall" in progress:  # a PoC: one bar for the whole run, weighted by each stage's estimated time
+            st.progress(
+                min(max(progress["overall"], 0.0), 1.0),
+                text=f"whole run: {progress['overall']:.0%} · about {human_seconds(progress['overall_eta_s'])} left "
+                f"(first estimate {human_seconds(progress['estimate_s'])})",
+            )
+        if steps is not None and total:
+            epoch = f"epoch {progress.get('epoch')}/{progress.get('epochs')} · " if progress.get("epochs") else ""
+            if "overall" not in progress:
+                text = f"{epoch}step {steps}/{total} · about {human_seconds(progress.get('eta_s'))} left"
+                st.progress(min(max(steps / total, 0.0), 1.0), text=text)
+            else:
+                st.caption(f"this stage: {epoch}step {steps}/{total}")
+            cols = st.columns(3)
+            cols[0].metric("Loss", f"{progress.get('loss', float('nan')):.3f}")
+            valid = progress.get("valid_ndcg10")
+            cols[1].metric("Validation NDCG@10", "–" if valid is None else f"{valid:.3f}")
+            cols[2].metric("Running for", duration(run))
+        elif "overall" not in progress:
+            st.progress(0.0, text="starting (loading data and model)…")
+        if progress.get("curve"):
+            st.plotly_chart(charts.loss_curve(progress["curve"]), width="stretch", key=f"curve-{run.id}")
+
+
+def active_runs(kind: str) -> None:
+    """Live progress of this kind's queued and running jobs, refreshed every POLL_S seconds."""
+
+    @st.fragment(run_every=POLL_S)
+    def panel() -> None:
+        runs = store().list(kind=kind, status=ACTIVE)
+        seen = st.session_state.setdefault(f"active-{kind}", [])
+        if error := st.session_state.pop("cancel_error", None):
+            st.warning(error)
+        if not runs:
+            st.caption("No job of this kind is running.")
+        for run in runs:
+            run_progress(run)
+        ids = [r.id for r in runs]
+        st.session_state[f"active-{kind}"] = ids
+        ended = [i for i in seen if i not in ids]
+        for run_id in ended:
+            try:
+                run = store().get(run_id)
+            except KeyError:
+                continue
+            st.session_state.setdefault("ended", {})[run_id] = run.status
+        if ended:
+            st.rerun()  # the whole page: tables of adapters and runs now include what ended
+
+    panel()
+    for run_id, status in list(st.session_state.get("ended", {}).items()):
+        try:
+            run = store().get(run_id)
+        except KeyError:
+            continue
+        if run.kind != kind:
+            continue
+        message = f"**{run.name}** ended: {status}."
+        if status == "succeeded":
+            st.success(message)
+        elif status == "failed":
+            st.error(f"{message} {run.error or ''}")
+        else:
+            st.info(message)
+        st.session_state["ended"].pop(run_id)
+
+
+def delete_run(run: Run, remove_folder: bool) -> None:
+    """Forget a run (cancelling it first if active); remove its folder when asked and it lies in the workspace."""
+    runs = store()
+    if run.status in ACTIVE:
+        with suppress(RunStateError):  # it ended meanwhile
+            runs.cancel(run.id)
+    runs.delete(run.id)
+    if remove_folder and run.artifact:
+        folder = Path(run.artifact).resolve()
+        if folder.is_dir() and folder.is_relative_to(workspace().root.resolve()):
+            shutil.rmtree(folder)
+
+
+# -- finished runs -------------------------------------------------------------------------------------------
+
+
+def finished_pocs(target: str | None = None) -> list[Run]:
+    """Succeeded proof-of-concept runs whose folder still exists, newest first."""
+    runs = [r for r in store().list(kind="poc", status="succeeded") if r.artifact and Path(r.artifact).is_dir()]
+    return [r for r in runs if target is None or r.params.get("target") == target]
+
+
+def run_label(run: Run) -> str:
+    """A run as a choice in a list: name, target and when it was created."""
+    target = run.params.get("target", "")
+    when = created(run)
+    return f"{run.name} — {target} · {when}" if target else f"{run.name} · {when}"
+
+
+def created(run: Run) -> str:
+    """When the run was created, in local time."""
+    return _local(run.created_at)
+
+
+def _local(moment: str | None) -> str:
+    if not moment:
+        return ""
+    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def duration(run: Run) -> str:
+    """How long the run took (or has been running), in words."""
+    if not run.started_at:
+        return ""
+    end = datetime.fromisoformat(run.finished_at) if run.finished_at else datetime.now().astimezone()
+    return human_seconds((end - datetime.fromisoformat(run.started_at)).total_seconds())
+
+
+@st.cache_data(max_entries=16)
+def _read_poc(folder: str, stamps: tuple[float, ...]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    return read_poc(folder)
+
+
+def run_dataset(run: Run) -> Dataset:
+    """The dataset a run was started on, its recorded paths (relative to the workspace) resolved."""
+    return Dataset.from_params(workspace().run_params(run))
+
+
+def read_run(run: Run) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """(results.json, comparison table, contribution weights) of a finished PoC run. Raises FileNotFoundError."""
+    folder = str(run.artifact)
+    return _read_poc(folder, stamp(str(Path(folder) / "results.json")))
+
+
+def pick_poc(key: str, target: str | None = None) -> Run | None:
+    """A select box of finished PoC runs (newest first), remembering the choice across pages."""
+    runs = finished_pocs(target)
+    if not runs:
+        st.info("No finished proof-of-concept run yet. Start one on the **PoC run** page; it appears here when done.")
+        return None
+    ids = [r.id for r in runs]
+    remembered = st.session_state.get("poc_run")
+    index = ids.index(remembered) if remembered in ids else 0
+    labels = {r.id: run_label(r) for r in runs}
+    chosen = st.selectbox("Proof-of-concept run", ids, index=index, format_func=labels.get, key=key)
+    st.session_state["poc_run"] = chosen
+    return runs[ids.index(chosen)]

@@ -1,0 +1,105 @@
+"""What a studio session works on: the workspace (its run store, adapters and uploads) and the chosen dataset.
+
+The chosen dataset lives in the session and in the workspace's dataset.json, so a browser refresh keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from xcross_core.data.load import ColumnMap
+from xcross_core.store import RunStore
+from xcross_core.worker import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "sample_data"
+SAMPLE_ADAPTERS = SAMPLE_DIR / "adapters"
+DEV_DIR = ROOT.parent / "shared" / "data" / "amazon_dev"
+
+
+def workspace() -> Workspace:
+    """The studio's workspace: env XCROSS_HOME, else runs/studio in the repository (ignored by git)."""
+    return Workspace(Path(os.environ.get("XCROSS_HOME") or ROOT / "runs" / "studio"))
+
+
+def store() -> RunStore:
+    """The run store (opening it marks runs whose worker died as failed)."""
+    return workspace().store()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A purchase log to work on: its files and column mapping (our name -> the file's name)."""
+
+    label: str
+    interactions: str
+    items: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+
+    def column_map(self) -> ColumnMap:
+        """The mapping as the loader takes it."""
+        return ColumnMap(**dict(self.columns))
+
+    def params(self) -> dict[str, Any]:
+        """The data part of a run's parameters. Rows that fail validation are left out, as the Data page shows."""
+        columns = dict(self.columns)
+        return {"interactions": self.interactions, "items": self.items, "columns": columns, "drop_invalid": True}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], label: str = "run data") -> Dataset:
+        """The dataset a run was started on, from its parameters."""
+        columns = tuple(sorted((params.get("columns") or {}).items()))
+        return cls(label, str(params["interactions"]), params.get("items"), columns)
+
+
+def sample_dataset() -> Dataset:
+    """The bundled synthetic sample data, which the studio opens with."""
+    return Dataset(
+        "Sample data (4 synthetic shops)", str(SAMPLE_DIR / "interactions.csv"), str(SAMPLE_DIR / "items.csv")
+    )
+
+
+def dev_datasets() -> list[Dataset]:
+    """The development data (Amazon Beauty, Prime Pantry) when it sits beside the repository."""
+    found = []
+    for name, label in (("beauty", "Amazon Beauty (dev data)"), ("prime_pantry", "Amazon Prime Pantry (dev data)")):
+        path, items = DEV_DIR / f"{name}.csv", DEV_DIR / f"items_{name}.csv"
+        if path.is_file():
+            found.append(Dataset(label, str(path), str(items) if items.is_file() else None))
+    return found
+
+
+def _choice_file() -> Path:
+    return workspace().root / "dataset.json"
+
+
+def current_dataset() -> Dataset:
+    """The dataset chosen on the Data page (kept in the workspace, so a browser refresh keeps it)."""
+    if "dataset" not in st.session_state:
+        chosen = sample_dataset()
+        try:
+            saved = json.loads(_choice_file().read_text())
+            saved["columns"] = tuple(tuple(pair) for pair in saved.get("columns", ()))
+            candidate = Dataset(**saved)
+            if Path(candidate.interactions).is_file():
+                chosen = candidate
+        except (OSError, ValueError, TypeError):
+            pass
+        st.session_state["dataset"] = chosen
+    return st.session_state["dataset"]
+
+
+def set_dataset(dataset: Dataset) -> None:
+    """Make `dataset` the current one, for this session and the next."""
+    st.session_state["dataset"] = dataset
+    try:
+        _choice_file().parent.mkdir(parents=True, exist_ok=True)
+        _choice_file().write_text(json.dumps(asdict(dataset)))
+    except OSError:
+        pass  # only the convenience of surviving a refresh is lost

@@ -1,0 +1,137 @@
+"""The jobs layer: specs that check themselves and carry their help, and the quick jobs run end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xcross_core.cli import build_parser
+from xcross_core.jobs import evaluate, recommend, validate
+from xcross_core.jobs.evaluate import EvaluateSpec
+from xcross_core.jobs.hooks import Hooks, Stage, logged
+from xcross_core.jobs.poc import PocSpec
+from xcross_core.jobs.recommend import RecommendSpec
+from xcross_core.jobs.spec import SpecError
+from xcross_core.jobs.study import StudySpec
+from xcross_core.jobs.train_adapter import TrainAdapterSpec
+from xcross_core.jobs.train_xcross import TrainXCrossSpec
+from xcross_core.jobs.validate import ValidateSpec
+from xcross_core.jobs.weights import WeightsSpec
+
+SPECS = [ValidateSpec, RecommendSpec, EvaluateSpec, TrainAdapterSpec, TrainXCrossSpec, WeightsSpec, StudySpec, PocSpec]
+COMMANDS = {
+    "validate": ValidateSpec,
+    "recommend": RecommendSpec,
+    "evaluate": EvaluateSpec,
+    "train-adapter": TrainAdapterSpec,
+    "train-xcross": TrainXCrossSpec,
+    "weights": WeightsSpec,
+    "study": StudySpec,
+    "poc": PocSpec,
+}
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    """Six users of Books buying b0, b1, b2 in order; titles inline."""
+    rows = [f"u{u},b{i},{i + 1},Books,Book {i}" for u in range(6) for i in range(3)]
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,timestamp,domain,title\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_every_setting_has_help_and_the_cli_shows_the_same_words(capsys: pytest.CaptureFixture[str]) -> None:
+    subcommands = build_parser()._subparsers._group_actions[0].choices
+    for command, spec in COMMANDS.items():
+        text = " ".join(subcommands[command].format_help().split())
+        for f in fields(spec):
+            assert spec.help_for(f.name), f"{spec.__name__}.{f.name} has no help"
+            assert " ".join(spec.help_for(f.name).split()) in text, (command, f.name)
+
+
+def test_from_dict_normalises_types_and_refuses_unknown_missing_and_wrong_ones(log: Path) -> None:
+    spec = EvaluateSpec.from_dict(
+        {"model": "popularity", "interactions": str(log), "domain": "Books", "against": ["sasrec"], "test_share": 1 / 5}
+    )
+    assert spec.interactions == log and spec.against == ("sasrec",) and spec.fraction == 1.0
+    assert EvaluateSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    problems = {
+        "unknown settings 'k'": {"k": 3},
+        "against must be a list of text, not str 'sasrec'": {"against": "sasrec"},
+        "seed must be a whole number, not float 1.5": {"seed": 1.5},
+        "keep_history must be true or false, not str 'yes'": {"keep_history": "yes"},
+        "split must be one of 'users', 'loo', not str 'time'": {"split": "time"},
+        "test_share and valid_share must sum to less than 1, not 0.5 + 0.5": {"test_share": 0.5, "valid_share": 0.5},
+        "each model may be named once": {"against": ["popularity"]},
+        "unknown model 'magic'": {"against": ["magic"]},
+        "model 'x-cross' combines source adapters": {"against": ["x-cross"]},
+    }
+    base = {"model": "popularity", "interactions": str(log), "domain": "Books"}
+    for message, change in problems.items():
+        with pytest.raises(SpecError, match=re.escape(message)):
+            EvaluateSpec.from_dict(base | change)
+    with pytest.raises(SpecError, match="missing settings 'domain'"):
+        EvaluateSpec.from_dict({"model": "popularity", "interactions": str(log)})
+
+
+def test_relative_paths_are_read_from_a_root_and_written_relative_to_one(log: Path, tmp_path: Path) -> None:
+    root = tmp_path / "workspace"
+    spec = ValidateSpec.from_dict({"interactions": "../log.csv", "dropped_out": "dropped.csv"}, root=root)
+    assert spec.interactions == log.resolve() and spec.dropped_out == root.resolve() / "dropped.csv"
+    assert spec.to_dict(relative_to=root)["interactions"] == "../log.csv"
+
+
+def test_outputs_that_would_be_lost_are_refused(log: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "adapter"
+    taken.mkdir()
+    settings = {"interactions": log, "domain": "Books", "out": taken}
+    with pytest.raises(SpecError, match="already exists; choose another, or allow overwriting") as err:
+        TrainAdapterSpec(**settings)
+    assert err.value.field == "out"
+    assert TrainAdapterSpec(**settings, overwrite=True).overwrite
+    with pytest.raises(SpecError, match="lr must be above 0"):
+        TrainAdapterSpec(**settings, overwrite=True, lr=0)
+
+
+def test_recommend_refuses_models_that_need_a_split(log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "recs.csv"
+    for model in ("sasrec", "lora"):
+        with pytest.raises(SpecError, match="needs a trained model"):
+            RecommendSpec(model=model, interactions=log, domain="Books", out=out)
+    with pytest.raises(SpecError, match="train only applies to the popularity model") as err:
+        RecommendSpec(model="base", interactions=log, domain="Books", out=out, train=log)
+    assert err.value.field == "train"
+
+
+def test_validate_and_recommend_run_and_report_through_the_hooks(log: Path, tmp_path: Path) -> None:
+    result = validate.run(ValidateSpec(interactions=log))
+    assert result.usable and result.report.ok
+    notes: list[str] = []
+    spec = RecommendSpec(model="popularity", interactions=log, domain="Books", k=2, out=tmp_path / "r" / "recs.csv")
+    recs = recommend.run(spec, Hooks(note=notes.append))
+    assert recs.short == 6 and any("fewer than 2 items not yet bought" in n for n in notes)
+    written = pd.read_csv(spec.out)
+    assert len(written) == len(recs.frame) == 0  # every user bought all three books
+    with pytest.raises(SpecError, match="domain 'Games' is not in the data"):
+        recommend.run(RecommendSpec(model="popularity", interactions=log, domain="Games", out=spec.out))
+
+
+def test_evaluate_runs_every_model_as_one_stage_without_writing_when_no_out_is_named(log: Path) -> None:
+    stages: list[Stage] = []
+    spec = EvaluateSpec(model="popularity", interactions=log, domain="Books", split="loo", min_users=1)
+    result = evaluate.run(spec, Hooks(stage=stages.append))
+    assert [(s.index, s.total, s.label) for s in stages] == [(1, 1, "training popularity")]
+    assert result.report["models"]["popularity"]["cases"] == 6
+
+
+def test_logged_hooks_print_stages_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    hooks = logged("[bench] ")
+    hooks.on_stage(Stage(1, 2, "x-cross @ 0.5"))
+    hooks.say("split: {}")
+    err = capsys.readouterr().err
+    assert "[bench] [1/2] x-cross @ 0.5" in err and "[bench] split: {}" in err

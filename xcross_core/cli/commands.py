@@ -1,0 +1,171 @@
+"""The subcommands: each turns its arguments into the job's spec, runs the job, and prints what it found.
+
+Results go to stdout; progress, notes and warnings to stderr. A job interrupted with Ctrl-C leaves nothing
+half-written and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from xcross_core.cli.options import spec_from_args
+from xcross_core.cli.terminal import terminal_hooks
+from xcross_core.evaluation.protocol import EvalResult
+from xcross_core.jobs import evaluate, poc, recommend, study, train_adapter, train_xcross, validate, weights
+from xcross_core.training.events import FitReport
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 130
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """`xcross validate`: print the report; exit 2 unless the data can be used."""
+    result = validate.run(spec_from_args(validate.ValidateSpec, args), terminal_hooks())
+    report = result.report
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
+    if report.ok:
+        return EXIT_OK
+    if result.usable:
+        print("\nUsable without the rows listed above (--drop-invalid).", file=sys.stderr)
+        return EXIT_OK
+    print(
+        "\nNot usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """`xcross recommend`: write the top K items of every user of the domain."""
+    spec = spec_from_args(recommend.RecommendSpec, args)
+    result = recommend.run(spec, terminal_hooks())
+    each = f"up to {result.k}" if result.short else f"{result.k}"
+    print(
+        f"wrote {len(result.frame):,} recommendations ({each} for each of {result.users:,} users of "
+        f"{result.domain}) to {spec.out}"
+    )
+    return EXIT_OK
+
+
+def _format_table(results: list[EvalResult]) -> str:
+    rows = [{"model": r.model} | {m: str(r.summary[m]) for m in ("hit@10", "ndcg@10", "mrr")} for r in results]
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def _format_breakdown(results: list[EvalResult]) -> str:
+    """NDCG@10 per history-length bucket (users in brackets): the cold-start view."""
+    table = {}
+    for r in results:
+        buckets = r.by_history_length()
+        table[r.model] = {f"{b.bucket} ({b.users})": f"{b.mean:.4f}" if b.users else "-" for b in buckets.itertuples()}
+    return pd.DataFrame(table).T.to_string()
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`xcross evaluate`: write the metrics JSON and print the table, the cold-start view and the tests."""
+    spec = spec_from_args(evaluate.EvaluateSpec, args)
+    result = evaluate.run(spec, terminal_hooks())
+    results, report = result.results, result.report
+    print(f"{report['split']['protocol']} ranking, {report['split']['test_cases']:,} test users, 95% bootstrap CIs:")
+    print(_format_table(results))
+    print("\nNDCG@10 by prior items in the history (users):")
+    print(_format_breakdown(results))
+    for key, tests in report["comparisons"].items():
+        t = tests["ndcg@10"]
+        print(
+            f"{key}: ndcg@10 difference {t['difference']['mean']:+.4f} "
+            f"[{t['difference']['low']:+.4f}, {t['difference']['high']:+.4f}], p = {t['p_value']:.4f}"
+        )
+    print(f"metrics written to {spec.out}")
+    return EXIT_OK
+
+
+def _validation_summary(report: FitReport) -> str:
+    """The kept weights' validation NDCG@10 and which epoch they come from."""
+    best = report.best_valid_ndcg10
+    if best is None:
+        return "no validation users"
+    return f"kept validation NDCG@10 {best:.4f} ({report.kept()})"
+
+
+def cmd_train_adapter(args: argparse.Namespace) -> int:
+    """`xcross train-adapter`: train and save a domain adapter."""
+    spec = spec_from_args(train_adapter.TrainAdapterSpec, args)
+    try:
+        meta = train_adapter.run(spec, terminal_hooks()).metadata
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {spec.out}", file=sys.stderr)
+        return EXIT_CANCELLED
+    print(
+        f"adapter for {meta.domain} saved to {spec.out}: {meta.trainable_parameters:,} trainable parameters, "
+        f"{_validation_summary(FitReport(**meta.fit))}, "
+        f"{meta.fit['sequences_per_second']:.1f} training sequences/s"
+    )
+    return EXIT_OK
+
+
+def cmd_train_xcross(args: argparse.Namespace) -> int:
+    """`xcross train-xcross`: train and save an X-Cross run."""
+    spec = spec_from_args(train_xcross.TrainXCrossSpec, args)
+    try:
+        result = train_xcross.run(spec, terminal_hooks())
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {spec.out}", file=sys.stderr)
+        return EXIT_CANCELLED
+    model = result.model
+    print(
+        f"X-Cross run for {model.domain.name} from {', '.join(model.sources)} saved to {spec.out}: "
+        f"{model.trainable_parameters:,} trainable parameters, {_validation_summary(result.fit)}"
+    )
+    return EXIT_OK
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """`xcross weights`: write a run's per-user, per-layer source weights."""
+    spec = spec_from_args(weights.WeightsSpec, args)
+    table = weights.run(spec, terminal_hooks())
+    users = table["user_id"].nunique()
+    print(f"wrote {len(table):,} weights ({users:,} users of {spec.domain}) to {spec.out}")
+    return EXIT_OK
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    """`xcross study`: run the data-efficiency study and print its table and catch-up point."""
+    spec = spec_from_args(study.StudySpec, args)
+    result = study.run(spec, terminal_hooks())
+    columns = ["fraction", "model", "train_users", "trainable_parameters", "ndcg@10", "ndcg@10_low", "ndcg@10_high"]
+    print(result.table[columns].to_string(index=False, float_format="%.4f"))
+    caught = result.catch_up
+    print(
+        "LoRA is significantly worse than X-Cross at every fraction studied"
+        if caught is None
+        else f"LoRA is no longer significantly worse than X-Cross from {caught:.0%} of the training users on"
+    )
+    print(f"results written to {spec.out / 'study.json'} and {spec.out / 'study.csv'}")
+    return EXIT_OK
+
+
+def cmd_poc(args: argparse.Namespace) -> int:
+    """`xcross poc`: run a proof of concept and print its table, answer and verdicts."""
+    spec = spec_from_args(poc.PocSpec, args)
+    try:
+        report = poc.run(spec, terminal_hooks())
+    except KeyboardInterrupt:
+        print(f"cancelled: nothing was written to {spec.out}", file=sys.stderr)
+        return EXIT_CANCELLED
+    _, table, _ = poc.read_poc(spec.out)
+    shown = ["model", "trainable_parameters", "hit@10", "hit@10_low", "hit@10_high", "ndcg@10", "ndcg@10_low"]
+    print(
+        f"{report['target']} from {', '.join(report['sources'])}: {report['split']['test_cases']:,} test users, "
+        "full-catalogue ranking, 95% bootstrap CIs"
+    )
+    print(table[[*shown, "ndcg@10_high"]].to_string(index=False, float_format="%.4f"))
+    print(report["answer"])
+    for test in report["comparisons_vs_reference"].values():
+        print(f"- {test['verdict']}")
+    seconds, estimated = report["seconds"], report["estimated_seconds"]
+    print(f"finished in {seconds:.0f} s (estimated {estimated:.0f} s); results in {spec.out}")
+    return EXIT_OK

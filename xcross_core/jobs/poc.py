@@ -1,0 +1,211 @@
+"""A proof of concept for one target domain: X-Cross from source adapters against baselines, on one split.
+
+This is the job the studio runs (and `xcross poc` from a terminal): train X-Cross on a small budget of
+the target's users, train and evaluate the chosen baselines on the same split, paired-test every model
+against the target LoRA trained on the same budget, and keep the contribution weights of the test users.
+Everything is written to one run folder, atomically:
+
+- `results.json`: the settings (paths relative to the run folder), split, every model's metrics with CIs,
+  parameters and timings, the paired tests and their plain-language verdicts, the history-length breakdown;
+- `comparison.csv`: the same table, one row per model;
+- `weights.csv`: user_id, layer, source, weight for every test user (X-Cross's contribution weights);
+- `per_case.csv`: every model's metrics for every test user (user, history_length, metrics, model), for
+  paired comparisons across runs;
+- `xcross/`: the X-Cross run folder (reloadable with `load_run`, usable as a model by `recommend`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from xcross_core.data.dataset import DomainData
+from xcross_core.data.report import spreadsheet_safe
+from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds
+from xcross_core.evaluation.protocol import EvalResult, compare, comparison_table, evaluate
+from xcross_core.evaluation.splits import Split, make_split
+from xcross_core.jobs.hooks import SILENT, Hooks, Stage
+from xcross_core.jobs.inputs import DataSpec, check_out, check_sources, domain_of, load_data
+from xcross_core.jobs.spec import SpecError, option
+from xcross_core.jobs.verdicts import answer, still_improving, verdict
+from xcross_core.models.adapters import atomic_folder, load_adapter, read_metadata
+from xcross_core.models.recommender import Recommender
+from xcross_core.models.registry import make_model, model_entry, model_names
+from xcross_core.models.text import training_sequences
+from xcross_core.models.xcross import save_run, weights_frame
+from xcross_core.paths import portable
+
+#: Baselines of a proof of concept besides the registry's: two ways of running registered models that only a
+#: proof of concept has (a LoRA on all of the target's training users; each source adapter alone).
+POC_BASELINES = {
+    "lora-full": "a target LoRA trained on all of the target's training users, not only the budget",
+    "zero-shot": "each source adapter alone on the target, as it is (nothing trains)",
+}
+#: Baselines a proof of concept can add next to X-Cross and the same-budget target LoRA (always run).
+BASELINES = (*model_names(baseline=True), *POC_BASELINES)
+DEFAULT_BASELINES = (*(n for n in model_names(baseline=True) if model_entry(n).baseline == "default"), *POC_BASELINES)
+#: The reference every model is paired-tested against: the target LoRA on the same data budget.
+REFERENCE = "lora"
+
+
+def baseline_help(name: str) -> str:
+    """What baseline `name` is, in the words the CLI and the studio show."""
+    entry = model_entry(name)
+    return entry.help if entry is not None else POC_BASELINES[name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PocSpec(DataSpec):
+    """Proof of concept: X-Cross on a small target budget against baselines."""
+
+    target: str = option("target domain (the new product category)")
+    adapters: tuple[Path, ...] = option("source adapter folders (same base model)")
+    out: Path | None = option("run folder to create (results, weights, X-Cross run)", None, required=True)
+    fraction: float = option("share of the target's training users that train (the data budget)", 0.25, bounds="(0, 1]")
+    max_users: int | None = option("cap the target's users (seeded sample) for quick runs", None, minimum=1)
+    epochs: int | None = option("maximum epochs per trained model (early stopping still applies)", 3, minimum=1)
+    baselines: tuple[str, ...] = option(
+        "models besides X-Cross and the same-budget target LoRA", DEFAULT_BASELINES, choices=BASELINES
+    )
+    seed: int = option("random seed of the split and of training", 0)
+
+    def check(self) -> None:
+        super().check()
+        check_out(self.out)
+        check_sources(self.adapters)
+
+
+def plan_keys(spec: PocSpec) -> list[str]:
+    """The models a proof of concept runs, in order: X-Cross, the reference, the baselines, then each source
+    adapter zero-shot (a folder path) when that baseline is chosen."""
+    plan = ["x-cross", REFERENCE, *[b for b in spec.baselines if b != "zero-shot"]]
+    return plan + ([str(a) for a in spec.adapters] if "zero-shot" in spec.baselines else [])
+
+
+def poc_splits(spec: PocSpec, domain: DomainData) -> tuple[Split, Split]:
+    """(the budget split every model is tested on, the same split with all training users for lora-full)."""
+    args = {"seed": spec.seed, "max_users": spec.max_users}
+    return make_split(domain, "users", fraction=spec.fraction, **args), make_split(domain, "users", **args)
+
+
+def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed | None = None) -> list[StageEstimate]:
+    """Seconds each model of the PoC should take here; `speed` is measured on the target's prompts when not given."""
+    split, full = poc_splits(spec, domain)
+    if speed is None:
+        speed = measure_speed(split, spec.adapters, sasrec="sasrec" in spec.baselines)
+    return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), len(spec.adapters), spec.epochs, speed)
+
+
+def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
+    """Run the proof of concept and write its run folder `out` (see the module docstring); returns results.json.
+
+    `hooks.stage` hears when each model starts, `hooks.progress` gets every training step, and `hooks.cancel`
+    is polled during training: when it says stop, `Cancelled` propagates and nothing is written.
+    """
+    if spec.out is None:
+        raise SpecError("out", "must name the run folder to create")
+    started = time.perf_counter()
+    domain = domain_of(load_data(spec, hooks), spec.target)
+    split, full = poc_splits(spec, domain)
+    base = read_metadata(spec.adapters[0]).base
+    budget = f"{spec.fraction:.0%} of users"
+    options = {"seed": spec.seed, "epochs": spec.epochs}
+    keys = plan_keys(spec)
+    zero_shot = {str(a) for a in spec.adapters} & set(keys)
+
+    def build(key: str) -> tuple[str, Recommender, Split]:
+        """(display name, model, split it trains on) for one entry of the plan."""
+        if key in zero_shot:
+            return f"{read_metadata(key).domain} adapter (zero-shot)", load_adapter(key, domain), split
+        if key == "x-cross":
+            return f"X-Cross ({budget})", make_model(key, domain, adapters=spec.adapters, **options), split
+        if key == REFERENCE:
+            return f"target LoRA ({budget})", make_model("lora", domain, base=base, **options), split
+        if key == "lora-full":
+            return "target LoRA (100% of users)", make_model("lora", domain, base=base, **options), full
+        return key, make_model(key, domain, adapters=spec.adapters, **options), split
+
+    hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
+    estimates = poc_estimate(spec, domain)
+    total_s = total_seconds(estimates)
+    shares = [e.seconds / total_s if total_s > 0 else 1 / len(keys) for e in estimates]
+    results: dict[str, EvalResult] = {}
+    models: dict[str, dict[str, object]] = {}
+    unsettled: set[str] = set()  # labels of models still improving when their epochs ran out
+    xcross = None
+    for index, key in enumerate(keys, start=1):
+        label, model, train_split = build(key)
+        hooks.on_stage(Stage(index, len(keys), label, sum(shares[: index - 1]), shares[index - 1], total_s))
+        t0 = time.perf_counter()
+        fit = model.fit(train_split, progress=hooks.progress, cancel=hooks.cancel)
+        train_s = time.perf_counter() - t0
+        model.name = label
+        results[key] = evaluate(model, split.test, seed=spec.seed)
+        improving = still_improving(fit)
+        models[label] = {
+            "key": portable(key, spec.out) if key in zero_shot else key,
+            "train_users": 0 if key in zero_shot else len(train_split.train),
+            "trainable_parameters": model.trainable_parameters,
+            "train_seconds": round(train_s, 2),
+            "fit": fit.to_dict(),
+            "still_improving": improving,
+            **results[key].to_dict(),
+        }
+        if improving:
+            unsettled.add(label)
+        if key == "x-cross":
+            xcross = model
+    reference = results[REFERENCE]
+    comparisons, tests = {}, {}
+    for key, result in results.items():
+        if key == REFERENCE:
+            continue
+        test = tests[key] = compare(result, reference, "ndcg@10", seed=spec.seed)
+        caveat = [m for m in (result.model, reference.model) if m in unsettled]
+        comparisons[result.model] = test.to_dict() | {
+            "verdict": verdict(result.model, reference.model, test, unsettled=caveat)
+        }
+    # The X-Cross row's parameters over the reference LoRA's (both are always trained, so never zero).
+    share = xcross.trainable_parameters / models[reference.model]["trainable_parameters"]
+    full_lora = results.get("lora-full")
+    vs_full = compare(results["x-cross"], full_lora, "ndcg@10", seed=spec.seed) if full_lora else None
+    settings = spec.to_dict(relative_to=spec.out)
+    del settings["out"]
+    report = {
+        "config": settings,
+        "target": domain.name,
+        "sources": xcross.sources,
+        "answer": answer(domain.name, xcross.sources, tests["x-cross"], share, vs_full),
+        "split": split.summary(),
+        "reference": reference.model,
+        "models": models,
+        "comparisons_vs_reference": comparisons,
+        "seconds": round(time.perf_counter() - started, 1),
+        "estimated_seconds": round(total_s, 1),
+    }
+    table = comparison_table(list(results.values()), reference=reference.model)
+    table["trainable_parameters"] = [models[r.model]["trainable_parameters"] for r in results.values()]
+    weights = weights_frame(xcross, domain.user_ids[split.test.users], split.test.histories)
+    with atomic_folder(spec.out) as tmp:
+        save_run(xcross, tmp / "xcross", spec.adapters, {"data": split.summary(), "fit": models[xcross.name]["fit"]})
+        (tmp / "results.json").write_text(json.dumps(report, indent=2, default=float))
+        spreadsheet_safe(table).to_csv(tmp / "comparison.csv", index=False)
+        weights.to_csv(tmp / "weights.csv", index=False)
+        per_case = pd.concat([r.per_case.assign(model=r.model) for r in results.values()], ignore_index=True)
+        spreadsheet_safe(per_case).to_csv(tmp / "per_case.csv", index=False)
+    return report
+
+
+def read_poc(out_dir: str | Path) -> tuple[dict[str, object], pd.DataFrame, pd.DataFrame]:
+    """(results.json, comparison table, contribution weights) of a finished proof-of-concept folder.
+
+    Paths in results.json's "config" are relative to the folder: `PocSpec.from_dict(config, root=out_dir)`
+    reads them back wherever the folder (with the workspace around it) now is.
+    """
+    out_dir = Path(out_dir)
+    report = json.loads((out_dir / "results.json").read_text())
+    return report, pd.read_csv(out_dir / "comparison.csv"), pd.read_csv(out_dir / "weights.csv")

@@ -1,0 +1,66 @@
+"""Train a domain adapter: a LoRA adapter on the base model, trained on one domain's users and saved in peft's
+format with our metadata."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from xcross_core.jobs.hooks import SILENT, Hooks, Stage
+from xcross_core.jobs.inputs import DataSpec, ModelSpec, SplitSpec, check_out, domain_of, load_data
+from xcross_core.jobs.spec import option
+from xcross_core.models.adapters import ADAPTER_LOOP, AdapterMetadata, LoraRecommender, LoraSettings, train_adapter
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainAdapterSpec(DataSpec, SplitSpec, ModelSpec):
+    """Train a LoRA adapter on one domain."""
+
+    domain: str = option("domain whose users the adapter learns from")
+    out: Path = option("adapter folder to create (peft format + metadata)")
+    overwrite: bool = option("replace an existing adapter folder", False)
+    rank: int = option("LoRA rank", LoraSettings.rank, minimum=1)
+    alpha: int = option("LoRA alpha", LoraSettings.alpha, minimum=1)
+    lora_targets: tuple[str, ...] | None = option(
+        "module names to adapt (default: the architecture's attention projections)", None
+    )
+    lr: float = option("learning rate", ADAPTER_LOOP.lr, positive=True)
+    batch_size: int = option("training batch size", ADAPTER_LOOP.batch_size, minimum=1)
+
+    def check(self) -> None:
+        super().check()
+        check_out(self.out, overwrite=self.overwrite)
+
+
+@dataclass(frozen=True)
+class TrainedAdapter:
+    """The adapter as a recommender, its metadata (as saved), and its folder."""
+
+    model: LoraRecommender
+    metadata: AdapterMetadata
+    folder: Path
+
+
+def run(spec: TrainAdapterSpec, hooks: Hooks = SILENT) -> TrainedAdapter:
+    """Split the domain, train the adapter on the training users, and save it to `out` (atomically)."""
+    domain = domain_of(load_data(spec, hooks), spec.domain)
+    split = spec.make_split(domain)
+    hooks.say(f"split: {json.dumps(split.summary())}")
+    lora = LoraSettings(spec.rank, spec.alpha, LoraSettings.dropout, spec.lora_targets)
+    loop = replace(
+        ADAPTER_LOOP, epochs=spec.epochs or ADAPTER_LOOP.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed
+    )
+    hooks.on_stage(Stage(1, 1, f"adapter for {domain.name}"))
+    model, metadata = train_adapter(
+        split,
+        spec.out,
+        base=spec.base,
+        lora=lora,
+        loop=loop,
+        progress=hooks.progress,
+        cancel=hooks.cancel,
+        overwrite=spec.overwrite,
+        allow_download=spec.download,
+    )
+    return TrainedAdapter(model, metadata, spec.out)
