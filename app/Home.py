@@ -1,4 +1,4 @@
-"""X-Cross studio: the frame every page runs in. Start it with `streamlit run app/Home.py`.
+"""X-Cross studio: the frame every page runs in. Start it with `xcross studio` (or `streamlit run app/Home.py`).
 
 It registers the pages with st.navigation, grouped in the order a proof of concept goes, sets the page
 config, shows the current data and workspace in the sidebar, and runs the chosen page's script from views/.
@@ -7,6 +7,7 @@ A link to another page (st.page_link, st.switch_page) names that page's script a
 """
 
 import streamlit as st
+from plain import plain
 from state import current_dataset, workspace
 
 PAGES = {
@@ -36,6 +37,6 @@ PAGES = {
 page = st.navigation(PAGES)
 st.set_page_config(page_title=f"{page.title} · X-Cross studio", page_icon="🔀", layout="wide")
 with st.sidebar:
-    st.caption(f"Data: **{current_dataset().label}**")
+    st.caption(f"Data: **{plain(current_dataset().label)}**")
     st.caption(f"Workspace: `{workspace().root}`")
 page.run()

@@ -8,6 +8,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from xcross_core.jobs.verdicts import count
+
 HEIGHT = 380
 METRIC_LABELS = {"ndcg@10": "NDCG@10", "hit@10": "Hit@10"}
 
@@ -59,7 +61,7 @@ def history_breakdown(buckets: pd.DataFrame) -> go.Figure:
     for model, part in buckets.groupby("model", sort=False):
         fig.add_bar(
             name=str(model),
-            x=part["bucket"] + " (" + part["users"].astype(str) + " users)",
+            x=part["bucket"] + " (" + part["users"].map(lambda n: count(int(n), "user")) + ")",
             y=part["mean"],
             error_y=_errors(part.fillna(0)),
             hovertemplate="%{x}<br>NDCG@10 %{y:.4f}<extra>" + str(model) + "</extra>",

@@ -11,6 +11,9 @@ from runs import read_run
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import LoadResult
 from xcross_core.data.report import CHECKS, spreadsheet_safe
+from xcross_core.jobs.poc import POC_BASELINES
+from xcross_core.jobs.verdicts import kept_start
+from xcross_core.models.registry import model_entry
 from xcross_core.store import Run
 
 # -- the data --------------------------------------------------------------------------------------------------
@@ -68,9 +71,41 @@ def model_metrics(report: dict[str, Any], metrics: tuple[str, ...] = ("ndcg@10",
     return pd.DataFrame(rows, columns=["model", "metric", "mean", "low", "high"])
 
 
+#: The difference column of `comparison_frame`: X-Cross minus the row's model, or, in a run written before
+#: X-Cross became the reference of every comparison, the row's model minus the target LoRA.
+DIFFERENCE = "Δ NDCG@10 (X-Cross − model)"
+OLD_DIFFERENCE = "Δ NDCG@10 (model − reference)"
+
+
+def model_help(key: str) -> str:
+    """What the model of results.json's `key` is, in plain words (a path is a source adapter applied alone)."""
+    if key == "lora":
+        return "the target's own LoRA adapter, trained on the same users as X-Cross (the yardstick)"
+    entry = model_entry(key)
+    if entry is not None:
+        return entry.help
+    return POC_BASELINES.get(key) or "one source adapter alone, applied to the target as it is (zero-shot)"
+
+
+def training_note(fit: dict[str, Any]) -> str:
+    """Which weights training kept, in a few words: "kept its start", "epoch 2 of 3", or "no training"."""
+    if not fit.get("epochs"):
+        return "no training"
+    if kept_start(fit):
+        return "kept its start"
+    return f"epoch {fit['best_epoch']} of {fit['epochs']}"
+
+
+def xcross_entry(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(label, entry) of X-Cross in results.json's models."""
+    return next((label, info) for label, info in report["models"].items() if info["key"] == "x-cross")
+
+
 def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
-    """One readable row per model: metrics with CIs, difference to the reference, p-value, size and time."""
+    """One readable row per model: what it is, metrics with CIs, the paired comparison with X-Cross (difference,
+    adjusted p-value, outcome), size, and which weights training kept."""
     tests = report.get("comparisons_vs_reference", {})
+    new = any("outcome" in t for t in tests.values())
     rows = []
     for model, info in report["models"].items():
         m = info["metrics"]
@@ -78,14 +113,17 @@ def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "model": model,
+                "what it is": model_help(info["key"]),
                 "NDCG@10": m["ndcg@10"]["mean"],
                 "NDCG@10 95% CI": _ci(m["ndcg@10"]),
                 "Hit@10": m["hit@10"]["mean"],
                 "Hit@10 95% CI": _ci(m["hit@10"]),
-                "Δ NDCG@10 vs reference": None if test is None else test["difference"]["mean"],
-                "p-value": None if test is None else test["p_value"],
+                DIFFERENCE if new else OLD_DIFFERENCE: None if test is None else test["difference"]["mean"],
+                "p-value": None if test is None else test.get("p_adjusted", test["p_value"]),
+                "verdict": None if test is None else test.get("outcome"),
                 "trainable parameters": info.get("trainable_parameters"),
                 "training users": info.get("train_users"),
+                "training kept": training_note(info.get("fit", {})),
                 "training time (s)": info.get("train_seconds"),
             }
         )
@@ -124,6 +162,15 @@ def efficiency_points(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 full.append(row)
     columns = ["model", "run", "fraction", "mean", "low", "high"]
     return pd.DataFrame(points, columns=columns), pd.DataFrame(full, columns=columns[1:])
+
+
+def weights_spread_table(finding: dict[str, Any]) -> pd.DataFrame:
+    """Per layer, how much each source's weight varies across users (standard deviation), from `weights_finding`."""
+    frame = pd.DataFrame(finding.get("by_source", []), columns=["layer", "source", "mean", "sd"])
+    table = frame.pivot(index="layer", columns="source", values="sd")
+    table = table.loc[list(dict.fromkeys(frame["layer"])), list(dict.fromkeys(frame["source"]))]
+    table.index = ["final mix" if i == "output" else f"layer {i}" for i in table.index]
+    return table
 
 
 def mean_weights(weights: pd.DataFrame) -> pd.DataFrame:

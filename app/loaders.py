@@ -1,22 +1,24 @@
 """Reading what the studio works on, cached across reruns: uploaded files, the current dataset and its
 domains, the adapter library and saved models. Caches are keyed by file modification times, so a changed
-file is read again."""
+file is read again. The library's messages name command-line options; `page_message` says them in the
+studio's own words."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from messages import show_error
+from plain import plain
 from state import SAMPLE_ADAPTERS, Dataset, current_dataset, workspace
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
 from xcross_core.data.read import SUPPORTED_FORMATS
 from xcross_core.data.report import DataError
-from xcross_core.models.adapters import list_adapters
+from xcross_core.models.adapters import adapter_problems, list_adapters
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
@@ -39,10 +41,13 @@ def max_upload_bytes() -> int:
 def save_upload(filename: str, data: bytes, folder: Path | None = None) -> Path:
     """Write an uploaded file under the workspace's uploads folder with a safe name; returns its path.
 
-    Raises ValueError for an unsafe name, an unsupported type or a file over the upload limit.
+    An earlier upload is never overwritten (runs may still read it): the same bytes uploaded again reuse its
+    file, other bytes under a taken name are saved as `name-2.csv`, `name-3.csv`, ... (the returned path says
+    which). Raises ValueError for an unsafe name, an unsupported type or a file over the upload limit.
     """
     name = safe_name(Path(filename).name)
-    if Path(name).suffix.lower() not in SUPPORTED_FORMATS:
+    stem, suffix = Path(name).stem, Path(name).suffix
+    if suffix.lower() not in SUPPORTED_FORMATS:
         raise DataError(f"{name}: unsupported file type; supported formats are {', '.join(SUPPORTED_FORMATS)}")
     if len(data) > max_upload_bytes():
         raise DataError(
@@ -50,9 +55,49 @@ def save_upload(filename: str, data: bytes, folder: Path | None = None) -> Path:
         )
     folder = folder or workspace().root / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(data)
-    return path
+    for n in range(1, 1000):
+        path = folder / safe_name(name if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            with path.open("xb") as file:  # exclusive: never replaces a file, even one written just now
+                file.write(data)
+        except FileExistsError:
+            if path.stat().st_size == len(data) and path.read_bytes() == data:
+                return path
+            continue
+        except OSError:
+            path.unlink(missing_ok=True)  # e.g. the disk is full: no partial upload stays behind
+            raise
+        return path
+    raise DataError(f"{name}: too many uploads of that name; rename the file and upload it again")
+
+
+#: Command-line wording in the library's messages, and how the studio says it (the page's own controls).
+_PAGE_WORDS = (
+    (re.compile(r"--column theirs=ours"), "the Column names fields on the Data page"),
+    (re.compile(r"--column (\S+?)=(\w+)"), r"'\1' for \2"),
+    (re.compile(r"(for \w+) (?=')"), r"\1, "),  # a list of such pairs
+    (re.compile(r",? or pass --encoding \S+(?: \([^)]*\))?(?: if that is its encoding)?"), ""),
+    (re.compile(r"--encoding \S+"), "saving the file as UTF-8 first"),
+)
+
+
+def page_message(err: BaseException) -> str:
+    """A library error message as the studio says it: command-line options replaced by the page's controls.
+
+    A column mapping (`--column sku=item_id`) becomes the Column names fields, an encoding option the advice to
+    save the file as UTF-8; any option left over is pointed out as belonging to the command line.
+    """
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    for pattern, words in _PAGE_WORDS:
+        text = pattern.sub(words, text)
+    if re.search(r"(?<![\w-])--[a-z]", text):
+        text += " (Options starting with -- are those of the `xcross` command line.)"
+    return text
+
+
+def show_data_error(err: BaseException, what: str) -> None:
+    """A data problem as a message in the page's words, shown as written (it may quote the file)."""
+    st.error(f"{what}: {plain(page_message(err))}")
 
 
 # -- the dataset and its domains -----------------------------------------------------------------------------
@@ -100,7 +145,7 @@ def current_domains() -> list[str] | None:
     try:
         return usable_domains(load_dataset(current_dataset()))
     except DataError as err:
-        show_error(err, "The current data cannot be used")
+        show_data_error(err, "The current data cannot be used")
         return None
 
 
@@ -118,6 +163,11 @@ def adapter_library() -> pd.DataFrame:
         frames.append(frame.assign(library=library))
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else list_adapters(workspace().adapters).assign(library=[])
+
+
+def library_problems() -> list[str]:
+    """Why each adapter folder of the workspace and the bundled library that cannot be used is unusable."""
+    return [message for folder in (workspace().adapters, SAMPLE_ADAPTERS) for message in adapter_problems(folder)]
 
 
 def adapter_label(row: pd.Series) -> str:

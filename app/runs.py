@@ -12,15 +12,17 @@ from typing import Any
 import charts
 import pandas as pd
 import streamlit as st
-from loaders import domain_data, stamp
-from messages import USER_ERRORS, show_error
+from loaders import domain_data, page_message, stamp
+from messages import USER_ERRORS
+from plain import plain
 from state import Dataset, store, workspace
 
+from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds, measure_speed, total_seconds
 from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_splits, read_poc
 from xcross_core.models.adapters import ADAPTER_LOOP
-from xcross_core.store import ACTIVE, Run, RunStateError
-from xcross_core.worker import launch
+from xcross_core.store import ACTIVE, Run, RunRefused, RunStateError
+from xcross_core.worker import MAX_WORKERS_ENV, launch, max_workers
 
 #: Seconds between refreshes of a running job's progress.
 POLL_S = 2.0
@@ -62,10 +64,15 @@ def launch_run(kind: str, name: str, params: dict[str, Any]) -> Run | None:
     try:
         run = launch(workspace(), kind, name, params)
     except USER_ERRORS as err:
-        show_error(err, "Could not start")
+        st.error(f"Could not start: {plain(page_message(err))}")
+        if isinstance(err, RunRefused) and len(store().list(status=ACTIVE)) >= max_workers():
+            st.caption(
+                f"The studio runs at most {max_workers()} jobs at once; to change that, start it with the "
+                f"environment variable {MAX_WORKERS_ENV} set to another number."
+            )
         return None
     st.session_state.setdefault(f"active-{kind}", []).append(run.id)
-    st.toast(f"Started {name}")
+    st.toast(f"Started {plain(name)}")
     return run
 
 
@@ -86,7 +93,7 @@ def run_progress(run: Run) -> None:
         where = (
             f"stage {progress['stage_index']}/{progress['stages']}: {stage}" if stage and "stages" in progress else ""
         )
-        head.markdown(f"**{run.name}** · {run.kind} · {run.status} {('· ' + where) if where else ''}")
+        head.markdown(f"**{plain(run.name)}** · {run.kind} · {run.status} {('· ' + plain(where)) if where else ''}")
         button.button("Cancel", key=f"cancel-{run.id}", on_click=cancel_run, args=(run.id,), width="stretch")
         steps, total = progress.get("step"), progress.get("total_steps")
         if "overall" in progress:  # a PoC: one bar for the whole run, weighted by each stage's estimated time
@@ -146,11 +153,11 @@ def active_runs(kind: str) -> None:
             continue
         if run.kind != kind:
             continue
-        message = f"**{run.name}** ended: {status}."
+        message = f"**{plain(run.name)}** ended: {status}."
         if status == "succeeded":
             st.success(message)
         elif status == "failed":
-            st.error(f"{message} {run.error or ''}")
+            st.error(f"{message} {plain(run.error or '')}")
         else:
             st.info(message)
         st.session_state["ended"].pop(run_id)
@@ -207,6 +214,11 @@ def duration(run: Run) -> str:
 @st.cache_data(max_entries=16)
 def _read_poc(folder: str, stamps: tuple[float, ...]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     return read_poc(folder)
+
+
+def csv_export(frame: pd.DataFrame) -> bytes:
+    """A run's table as CSV for a spreadsheet: formula-like cells quoted, UTF-8 with a byte-order mark."""
+    return spreadsheet_safe(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def run_dataset(run: Run) -> Dataset:

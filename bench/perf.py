@@ -131,7 +131,8 @@ def poc(fraction: float, max_users: int, before: Path | None) -> dict[str, objec
     if before is not None:
         old = pd.read_csv(before / "per_case.csv")
         xcross = next(m for m in per_case["model"].unique() if m.startswith("X-Cross"))
-        out["vs_before"] = [paired(per_case, old, xcross), paired(per_case, old, results["reference"])]
+        lora = next(name for name, model in results["models"].items() if model["key"] == "lora")
+        out["vs_before"] = [paired(per_case, old, xcross), paired(per_case, old, lora)]
     return out
 
 

@@ -155,7 +155,7 @@ def test_cli_train_recommend_and_evaluate_with_an_adapter(tiny_bert, tmp_path, c
     recs = tmp_path / "recs.csv"
     assert main(["recommend", str(adapter), *ROOT_ARGS, "--k", "5", "--out", str(recs)]) == 0
     table = pd.read_csv(recs)
-    assert list(table.columns) == ["user_id", "rank", "item_id", "score"]
+    assert list(table.columns) == ["user_id", "rank", "item_id", "title", "score"]
     assert (table.groupby("user_id").size() == 5).all() and table["rank"].between(1, 5).all()
     assert (table.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing)).all()
 
@@ -187,5 +187,229 @@ def test_cli_unknown_base_is_a_clear_error(tmp_path, capsys) -> None:
     code = main(["train-adapter", *ROOT_ARGS, "--out", str(tmp_path / "x"), "--base", "no-such-org/no-model"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "cannot load base model 'no-such-org/no-model'" in err and "Traceback" not in err
+    assert err.startswith("error: ") and "'no-such-org/no-model'" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+# -- hostile adapter folders: each refused with one line naming the file, before peft builds anything ------------
+
+HUGE_RANK = 2**22  # peft would allocate about 4 GB of LoRA matrices for it on the tiny base
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_tensors(folder: Path, change) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    change(tensors)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+
+
+def _config(**changes):
+    return lambda f: _edit_json(f / "adapter_config.json", lambda c: c.update(changes))
+
+
+def _meta(change):
+    return lambda f: _edit_json(f / METADATA, change)
+
+
+def _write(name: str, data: bytes):
+    return lambda f: (f / name).write_bytes(data)
+
+
+def _first(tensors: dict, kind: str = "lora_A") -> str:
+    return sorted(k for k in tensors if kind in k)[0]
+
+
+def _narrow(tensors: dict) -> None:
+    """Every LoRA pair made to fit 16-wide layers instead of the base's 32 (consistent with itself)."""
+    for key in list(tensors):
+        tensors[key] = (tensors[key][:, :16] if "lora_A" in key else tensors[key][:16, :]).contiguous()
+
+
+def _weights_bytes(change):
+    def apply(folder: Path) -> None:
+        path = folder / "adapter_model.safetensors"
+        path.write_bytes(change(path.read_bytes()))
+
+    return apply
+
+
+def _both_targets(targets: list[str]):
+    def apply(folder: Path) -> None:
+        _config(target_modules=targets)(folder)
+        _meta(lambda m: m["lora"].update(targets=targets))(folder)
+
+    return apply
+
+
+CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
+
+#: case -> (how the folder is spoiled, the file the message must name, a phrase it must hold)
+HOSTILE = {
+    "huge rank": (_config(r=HUGE_RANK), WEIGHTS, f"not of rank r = {HUGE_RANK}"),
+    "rank not a number": (_config(r="eight"), CONFIG, "rank r is 'eight'"),
+    "rank zero": (_config(r=0), CONFIG, "not a whole number above 0"),
+    "alpha not a number": (_config(lora_alpha=float("nan")), CONFIG, "lora_alpha is nan"),
+    "config malformed": (_write(CONFIG, b'{"r": 4,'), CONFIG, "malformed JSON at line 1"),
+    "config a list": (_write(CONFIG, b"[4]"), CONFIG, "must hold a JSON object, not list"),
+    "config missing": (lambda f: (f / CONFIG).unlink(), CONFIG, "no such file"),
+    "not lora": (_config(peft_type="IA3"), CONFIG, "peft_type is 'IA3'"),
+    "dora": (_config(use_dora=True), CONFIG, "use_dora"),
+    "saved modules": (_config(modules_to_save=["pooler"]), CONFIG, "modules_to_save"),
+    "targets a pattern": (_config(target_modules="query|key"), CONFIG, "not a list of module names"),
+    "tensors not targeted": (_config(target_modules=["query"]), WEIGHTS, "which adapter_config.json does not target"),
+    "targets without tensors": (_both_targets(["query", "key", "value", "dense"]), WEIGHTS, "has no tensors for"),
+    "target not linear": (_both_targets(["query", "key", "value", "self"]), CONFIG, "which is not a linear layer"),
+    "shapes misfit the base": (lambda f: _edit_tensors(f, _narrow), WEIGHTS, "do not fit the base layer's 32 inputs"),
+    "module the base lacks": (
+        lambda f: _edit_tensors(
+            f,
+            lambda t: [t.__setitem__(k.replace("layer.0.", "layer.7."), t.pop(k)) for k in list(t) if "layer.0." in k],
+        ),
+        WEIGHTS,
+        "which the base model (BertModel) does not have",
+    ),
+    "half a pair": (lambda f: _edit_tensors(f, lambda t: t.pop(_first(t, "lora_B"))), WEIGHTS, "only one of"),
+    "integer weights": (
+        lambda f: _edit_tensors(f, lambda t: t.update({_first(t): t[_first(t)].to(torch.int32)})),
+        WEIGHTS,
+        "dtype 'I32'",
+    ),
+    "a foreign tensor": (
+        lambda f: _edit_tensors(f, lambda t: t.update({"base_model.model.pooler.dense.weight": torch.zeros(2, 2)})),
+        WEIGHTS,
+        "is not a LoRA A or B weight",
+    ),
+    "a 3-d weight": (
+        lambda f: _edit_tensors(f, lambda t: t.update({_first(t): t[_first(t)][None]})),
+        WEIGHTS,
+        "a LoRA weight is 2-D",
+    ),
+    "truncated": (_weights_bytes(lambda b: b[:-100]), WEIGHTS, "truncated"),
+    "trailing bytes": (_weights_bytes(lambda b: b + b"\0" * 64), WEIGHTS, "corrupt"),
+    "oversized header": (
+        _weights_bytes(lambda b: (2**40).to_bytes(8, "little") + b[8:]),
+        WEIGHTS,
+        "declares a 1,099,511,627,776-byte header",
+    ),
+    "header past the end": (
+        _weights_bytes(lambda b: (len(b)).to_bytes(8, "little") + b[8:]),
+        WEIGHTS,
+        "truncated: declares a",
+    ),
+    "header not json": (
+        _weights_bytes(
+            lambda b: b[:8] + b"x" * int.from_bytes(b[:8], "little") + b[8 + int.from_bytes(b[:8], "little") :]
+        ),
+        WEIGHTS,
+        "header is not valid JSON",
+    ),
+    "weights empty": (_write(WEIGHTS, b""), WEIGHTS, "0 bytes"),
+    "weights missing": (lambda f: (f / WEIGHTS).unlink(), WEIGHTS, "no such file"),
+    "metadata malformed": (_write(METADATA, b"{"), METADATA, "malformed JSON"),
+    "metadata missing a key": (_meta(lambda m: m.pop("base")), METADATA, "is missing 'base'"),
+    "metadata wrong type": (_meta(lambda m: m.update(trainable_parameters="many")), METADATA, "not a whole number"),
+    "metadata unknown key": (_meta(lambda m: m.update(script="rm -rf /")), METADATA, "unknown keys 'script'"),
+    "text unknown key": (_meta(lambda m: m["text"].update(pad=1)), METADATA, "'text' has unknown keys 'pad'"),
+    "text zero tokens": (_meta(lambda m: m["text"].update(prompt_tokens=0)), METADATA, "must be above 0"),
+    "text huge batch": (_meta(lambda m: m["text"].update(encode_batch=10**9)), METADATA, "encode_batch"),
+    "text longer than the base": (
+        _meta(lambda m: m["text"].update(prompt_tokens=100_000)),
+        METADATA,
+        "the base model takes at most 256",
+    ),
+    "metadata rank contradicts": (
+        _meta(lambda m: m["lora"].update(rank=8)),
+        METADATA,
+        "LoRA rank 8 contradicts adapter_config.json's 4",
+    ),
+}
+
+
+@pytest.fixture
+def hostile(source_adapters, tmp_path):
+    """A fresh copy of a tiny rank-4 adapter, to spoil."""
+    import shutil
+
+    return Path(shutil.copytree(source_adapters[0], tmp_path / "adapter"))
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_adapter_folder_is_refused_naming_the_file_before_peft_allocates(
+    case, hostile, small_split, monkeypatch
+) -> None:
+    from peft import PeftModel
+
+    from xcross_core.models.artifacts import ArtifactError
+    from xcross_core.models.xcross import xcross_recommender
+
+    spoil, file, phrase = HOSTILE[case]
+    spoil(hostile)
+
+    def reached(*args: object, **kwargs: object) -> None:
+        raise AssertionError("peft was asked to build the adapter")
+
+    monkeypatch.setattr(PeftModel, "from_pretrained", reached)
+    for build in (load_adapter, lambda folder, domain: xcross_recommender(domain, [folder])):
+        with pytest.raises(ArtifactError) as err:
+            build(hostile, small_split.domain)
+        message = str(err.value)
+        assert message.startswith(f"{hostile / file}: "), message
+        assert phrase in message and "\n" not in message
+
+
+def test_a_huge_rank_is_refused_within_bounded_memory(hostile, small_split) -> None:
+    import subprocess
+    import sys
+
+    _config(r=HUGE_RANK)(hostile)
+    code = (
+        "import resource, sys\n"
+        "from tests.conftest import SAMPLE\n"
+        "from xcross_core.data.load import load_interactions\n"
+        "from xcross_core.models.adapters import load_adapter\n"
+        "domain = load_interactions(SAMPLE / 'interactions.csv', SAMPLE / 'items.csv').interactions.domain('Sports')\n"
+        "try:\n"
+        "    load_adapter(sys.argv[1], domain)\n"
+        "except ValueError as err:\n"
+        "    print(err)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(hostile)], cwd=root, capture_output=True, text=True, timeout=300, check=True
+    )
+    message, peak_kb = done.stdout.strip().splitlines()
+    assert f"not of rank r = {HUGE_RANK}" in message
+    assert int(peak_kb) < 1_500_000, f"peak memory {int(peak_kb) / 1e6:.1f} GB"  # 4 GB when peft builds it
+
+
+def test_a_broken_folder_does_not_hide_the_library(source_adapters, tmp_path) -> None:
+    import shutil
+
+    from xcross_core.models.adapters import adapter_problems
+
+    for name in ("good", "broken", "spoilt"):
+        shutil.copytree(source_adapters[0], tmp_path / name)
+    (tmp_path / "broken" / METADATA).write_text("{")
+    _config(r=HUGE_RANK)(tmp_path / "spoilt")
+    assert list(list_adapters(tmp_path)["adapter"]) == ["good", "spoilt"]  # the metadata of both reads
+    problems = adapter_problems(tmp_path)
+    assert len(problems) == 2
+    assert problems[0].startswith(str(tmp_path / "broken" / METADATA)) and "malformed JSON" in problems[0]
+    assert problems[1].startswith(str(tmp_path / "spoilt" / WEIGHTS))
+
+
+def test_cli_refuses_a_hostile_adapter_with_exit_2_and_one_line(hostile, tmp_path, capsys) -> None:
+    _config(r=HUGE_RANK)(hostile)
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", str(hostile), *ROOT_ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(hostile / WEIGHTS) in err
+    assert "Traceback" not in err and not out.exists()

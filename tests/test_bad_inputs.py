@@ -9,22 +9,33 @@ The files are written by tests/data/bad/make_corpus.py; the first test checks th
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from xcross_core.cli import main
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
+from xcross_core.data.read import MAX_ROWS
 from xcross_core.data.report import DataError
 
 CORPUS = Path(__file__).resolve().parent / "data" / "bad"
 EPOCH_NS = 1_600_000_000 * 10**9  # the corpus's first epoch-seconds timestamp, as an ordering key
 RISKY = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting with one of these
-NOT_USABLE = "\nNot usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.\n"
+NOT_USABLE = (
+    "\nerror: not usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.\n"
+)
 
 
 def _generator() -> ModuleType:
@@ -77,14 +88,30 @@ def assert_spreadsheet_safe(frame: pd.DataFrame) -> None:
 # --- the corpus itself -----------------------------------------------------------------------------------
 
 
+TOOLING = {"README.md", "make_corpus.py", ".gitattributes", "__pycache__"}
+
+
+def _parquet_content(data: bytes) -> object:
+    """A Parquet file's schema and rows, or its length when it cannot be read (a damaged file): what must not
+    drift, since the bytes also hold the writing pyarrow's version."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except pa.ArrowException:
+        return len(data)
+    return table.schema, table.to_pylist()
+
+
 def test_committed_files_are_what_the_generator_writes() -> None:
     expected = GENERATOR.build_corpus()
-    committed = {path.name: path.read_bytes() for path in CORPUS.iterdir() if path.suffix == ".csv"}
+    committed = {path.name: path.read_bytes() for path in CORPUS.iterdir() if path.name not in TOOLING}
     assert sorted(committed) == sorted(expected), "run python tests/data/bad/make_corpus.py"
     for name, content in expected.items():
-        assert committed[name] == content, f"{name} differs from make_corpus.py's output; rerun it"
-    others = {path.name for path in CORPUS.iterdir() if path.suffix != ".csv" and path.name != "__pycache__"}
-    assert others == {"README.md", "make_corpus.py", ".gitattributes"}
+        if name.endswith(".parquet"):
+            same = _parquet_content(committed[name]) == _parquet_content(content)
+        else:
+            same = committed[name] == content
+        assert same, f"{name} differs from make_corpus.py's output; rerun it"
+    assert len(expected) >= 40
 
 
 def test_files_are_small_and_listed_in_the_readme() -> None:
@@ -119,6 +146,90 @@ FATAL = {
         "Its columns are: 'user_id', 'item_id', 'domain', 'title'. "
         "Map your column names to ours with --column theirs=ours (e.g. --column date=timestamp)."
     ),
+    "duplicate_columns.csv": (
+        "duplicate_columns.csv names column 'user_id' more than once (columns 1, 6); give each column its own "
+        "name, or remove the copies"
+    ),
+    "duplicate_columns_spaced.csv": (
+        "duplicate_columns_spaced.csv names column 'item_id' more than once (columns 2, 6); give each column its "
+        "own name, or remove the copies"
+    ),
+    "duplicate_columns.parquet": (
+        "duplicate_columns.parquet names column 'title' more than once (columns 5, 6); give each column its own "
+        "name, or remove the copies"
+    ),
+    "nested_object.jsonl": (
+        "nested_object.jsonl line 3: 'title' holds an object; each value must be text, a number or true/false. "
+        "Flatten nested values into columns of their own."
+    ),
+    "nested_list.jsonl": (
+        "nested_list.jsonl line 5: 'item_id' holds a list; each value must be text, a number or true/false. "
+        "Flatten nested values into columns of their own."
+    ),
+    "list_column.parquet": (
+        "list_column.parquet: column 'title' holds lists (Parquet type list<element: string>); each value must be "
+        "one text, number or date. Flatten it into columns of their own, or drop it before saving."
+    ),
+    "struct_column.parquet": (
+        "struct_column.parquet: column 'title' holds records (Parquet type struct<en: string>); each value must be "
+        "one text, number or date. Flatten it into columns of their own, or drop it before saving."
+    ),
+    "binary_column.parquet": (
+        "binary_column.parquet: column 'item_id' holds binary data (Parquet type binary); each value must be one "
+        "text, number or date. Flatten it into columns of their own, or drop it before saving."
+    ),
+    "map_column.parquet": (
+        "map_column.parquet: column 'attributes' holds records (Parquet type map<string, string ('attributes')>); "
+        "each value must be one text, number or date. Flatten it into columns of their own, or drop it before "
+        "saving."
+    ),
+    "not_json.jsonl": "not_json.jsonl is not valid JSON Lines: line 4: Expecting ',' delimiter (column 100)",
+    "json_array_line.jsonl": "json_array_line.jsonl is not valid JSON Lines: line 3 is not a JSON object (list)",
+    "truncated.parquet": (
+        "truncated.parquet could not be read as Parquet (Parquet magic bytes not found in footer. Either the "
+        "file is corrupted or this is not a parquet file.)"
+    ),
+    "empty.parquet": f"empty.parquet has no data rows (its header: {HEADER})",
+    "parquet_named_csv.csv": "parquet_named_csv.csv is a Parquet file; give it the .parquet extension",
+    "gzip.csv": "gzip.csv is gzip-compressed; decompress it first",
+    "workbook.csv": "workbook.csv is a ZIP archive (an Excel workbook?); export or save it as CSV",
+    "workbook.xlsx": (
+        "workbook.xlsx: unsupported file type .xlsx; supported formats are .csv, .tsv, .parquet, .jsonl, .ndjson "
+        "(.tsv is tab-separated; .jsonl/.ndjson hold one JSON object per line)"
+    ),
+    "no_extension": (
+        "no_extension: unsupported file type (no extension); supported formats are .csv, .tsv, .parquet, .jsonl, "
+        ".ndjson (.tsv is tab-separated; .jsonl/.ndjson hold one JSON object per line)"
+    ),
+    "utf16.csv": "utf16.csv is UTF-16 text; re-save it as UTF-8, or pass --encoding utf-16",
+    "semicolon.csv": (
+        "semicolon.csv seems to be separated by ';', not a comma: its header reads "
+        "'user_id;item_id;timestamp;domain;title'. Save it with a comma as separator."
+    ),
+    "commas_named_tsv.tsv": (
+        "commas_named_tsv.tsv seems to be separated by ',', not a tab: its header reads "
+        "'user_id,item_id,timestamp,domain,title'. Save it with a tab as separator."
+    ),
+    "whitespace_only.csv": "whitespace_only.csv is empty (it holds only whitespace)",
+    "items_duplicate_columns.csv": (  # an item file, read here as an interactions file: refused all the same
+        "items_duplicate_columns.csv names column 'title' more than once (columns 2, 3); give each column its own "
+        "name, or remove the copies"
+    ),
+    "all_rows_invalid.csv": (
+        "all_rows_invalid.csv: no usable rows; all 3 rows were dropped:\n"
+        "  - all_rows_invalid.csv rows 1, 2, 3: unparseable timestamp (3 rows dropped; e.g. unparseable timestamp "
+        "'soon')"
+    ),
+    "unclosed_quote.csv": (
+        "unclosed_quote.csv is not a well-formed CSV file: a quoted value that starts in data row 5 is never "
+        "closed (parser: EOF inside string starting at row 5). A value that contains a comma, a double quote or "
+        "a line break must be in double quotes."
+    ),
+    "too_many_fields.csv": (
+        "too_many_fields.csv is not a well-formed CSV file: data row 4 has 6 fields, but the header has 5 (parser: "
+        "Expected 5 fields in line 5, saw 6). A value that contains a comma, a double quote or a line break must "
+        "be in double quotes."
+    ),
 }
 
 
@@ -128,7 +239,9 @@ def test_unusable_file_raises_data_error_and_validate_exits_2(name: str, capsys:
         load(name)
     assert type(info.value) is DataError
     assert str(info.value) == FATAL[name]
-    assert info.value.report is None  # refused before any row was read
+    # Refused before any row was read, except when every row was read and none could be used: then the report
+    # comes with the error, so that the dropped rows can still be downloaded.
+    assert (info.value.report is None) == (name != "all_rows_invalid.csv")
     code, out, err = validate(capsys, CORPUS / name)
     assert (code, out, err) == (2, "", f"error: {FATAL[name]}\n")
 
@@ -350,8 +463,9 @@ def test_recommend_output_is_spreadsheet_safe(capsys: pytest.CaptureFixture[str]
     _, err = capsys.readouterr()
     assert code == 0, err
     recs = read_back(out)
-    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"]
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "title", "score"]
     assert_spreadsheet_safe(recs)
+    assert recs.loc[recs["item_id"] == "plain", "title"].unique().tolist() == ["Plain item"]
     # Each risky id is written with one leading quote, so it reads back as the id a spreadsheet displays.
     assert set(recs["item_id"]) == {"'" + HYPERLINK, "'+1+1", "'-2", "'@SUM(A1)", "plain"}
     assert set(recs["user_id"]) == {"u0", "u1", "'@SUM(A1)", "'+1+1", "'-2"}
@@ -360,3 +474,263 @@ def test_recommend_output_is_spreadsheet_safe(capsys: pytest.CaptureFixture[str]
         ["plain", "2.0"],
         ["'" + HYPERLINK, "1.0"],
     ]
+
+
+# --- more files that read but cannot all be used -------------------------------------------------------------
+
+
+def test_empty_ids_are_dropped_as_errors_and_named(capsys: pytest.CaptureFixture[str]) -> None:
+    result = load("empty_ids.csv")
+    assert reasons(result) == {2: "empty user_id", 5: "empty item_id"}
+    assert result.report.errors == [
+        "empty_ids.csv row 2: empty user_id (dropped)",
+        "empty_ids.csv row 5: empty item_id (dropped)",
+    ]
+    code, out, err = validate(capsys, CORPUS / "empty_ids.csv")
+    assert (code, err) == (2, NOT_USABLE) and "empty_ids.csv row 2: empty user_id" in out
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_read(capsys: pytest.CaptureFixture[str]) -> None:
+    result = load("bom_crlf.csv")
+    assert result.report.ok and len(result.interactions.frame) == 18
+    assert list(result.interactions.items["title"]) == ["Title 0", "Title 1", "Title 2"]  # no "\r" kept
+
+
+# --- every bad option, and bad data for the jobs that train: exit 2, one "error:" line, nothing written ---------
+
+SHOP = CORPUS / "max_rows.csv"  # the usual shop: 6 users of Books, 18 rows
+ONE_USER = CORPUS / "one_user_domain.csv"
+SINGLE = CORPUS / "single_purchases.csv"
+ITEMS_TWICE = CORPUS / "items_duplicate_columns.csv"
+ITEMS_NESTED = CORPUS / "items_nested.jsonl"
+RECS = ["recommend", "popularity", SHOP, "--domain", "Books", "--out", "{tmp}/recs.csv"]
+EVAL = ["evaluate", "popularity", SHOP, "--domain", "Books", "--out", "{tmp}/metrics.json"]
+ADAPT = ["train-adapter", SHOP, "--domain", "Books", "--out", "{tmp}/adapter"]
+XCROSS = ["train-xcross", SHOP, "--target", "Books", "--adapters", "{tmp}/folder", "--out", "{tmp}/run"]
+STUDY = ["study", SHOP, "--target", "Books", "--adapters", "{tmp}/folder", "--out", "{tmp}/study"]
+NO_CACHE = "'nobody/no-such-model' is not a local model folder, nor a model in the Hugging Face cache; pass --download"
+
+#: (case, argv, what the one error line says). "{tmp}" is the folder the command runs in, which holds an
+#: empty folder "folder" and a file "afile"; nothing else may appear in it.
+FLAG_CASES = [
+    ("column names an absent column", ["validate", SHOP, "--column", "customer=user_id"],
+     "--column customer=user_id: there is no column 'customer' in max_rows.csv (columns: max_rows.csv: 'user_id'"),
+    ("column without =", ["validate", SHOP, "--column", "customer"],
+     "--column 'customer' should look like theirs=ours, e.g. customer=user_id"),
+    ("column maps to no column of ours", ["validate", SHOP, "--column", "customer=shopper"],
+     "--column 'customer=shopper': 'shopper' is not one of our columns"),
+    ("column mapped twice", ["validate", SHOP, "--column", "a=user_id", "--column", "b=user_id"],
+     "--column: user_id is mapped twice ('a' and 'b')"),
+    ("items file names a column twice", ["validate", SHOP, "--items", ITEMS_TWICE],
+     "items_duplicate_columns.csv names column 'title' more than once (columns 2, 3)"),
+    ("items file holds nested values", ["validate", SHOP, "--items", ITEMS_NESTED],
+     "items_nested.jsonl line 2: 'brand' holds an object"),
+    ("unknown encoding", ["validate", SHOP, "--encoding", "klingon"],
+     "--encoding 'klingon' is not a known encoding (try utf-8, latin-1 or cp1252)"),
+    ("min-users 0", ["validate", SHOP, "--min-users", "0"], "--min-users must be at least 1, not 0"),
+    ("max-rows 0", ["validate", SHOP, "--max-rows", "0"], "--max-rows must be at least 1, not 0"),
+    ("more rows than max-rows", ["validate", SHOP, "--max-rows", "5"],
+     "max_rows.csv has more than 5 data rows, over the limit of 5: reading it could exhaust memory"),
+    ("dropped-out is a folder", ["validate", SHOP, "--dropped-out", "{tmp}/folder"],
+     "--dropped-out {tmp}/folder is a folder; name a file to write"),
+    ("dropped-out is the input", ["validate", SHOP, "--dropped-out", SHOP],
+     f"--dropped-out {SHOP} is one of this job's input files; writing it would destroy the input"),
+    ("dropped-out under a file", ["validate", SHOP, "--dropped-out", "{tmp}/afile/dropped.csv"],
+     "--dropped-out {tmp}/afile/dropped.csv: {tmp}/afile is a file, not a folder"),
+    ("no such interactions file", ["validate", "{tmp}/nowhere.csv"], "interactions {tmp}/nowhere.csv: no such file"),
+    ("no such items file", ["validate", SHOP, "--items", "{tmp}/nowhere.csv"],
+     "--items {tmp}/nowhere.csv: no such file"),
+    ("k 0", [*RECS, "--k", "0"], "--k must be at least 1, not 0"),
+    ("k not a number", [*RECS, "--k", "ten"], "argument --k: invalid int value: 'ten'"),
+    ("recommend out is a folder", [*RECS[:-1], "{tmp}/folder"], "--out {tmp}/folder is a folder; name a file to write"),
+    ("recommend out is the input", [*RECS[:-1], SHOP], "is one of this job's input files"),
+    ("recommend out under a file", [*RECS[:-1], "{tmp}/afile/recs.csv"], "{tmp}/afile is a file, not a folder"),
+    ("train with another model", ["recommend", "base", *RECS[2:], "--train", SHOP],
+     "--train only applies to the popularity model"),
+    ("hub id not cached, no --download", ["recommend", "base", *RECS[2:], "--base", "nobody/no-such-model"],
+     f"--base {NO_CACHE}"),
+    ("base folder that does not exist", ["recommend", "base", *RECS[2:], "--base", "./no/such/folder"],
+     "--base './no/such/folder' is not a local model folder"),
+    ("unknown domain", [*RECS[:4], "Music", *RECS[5:]], "domain 'Music' is not in the data (domains: Books)"),
+    ("unknown model", ["recommend", "nonsense", *RECS[2:]], "unknown model 'nonsense'"),
+    ("model that needs a split", ["recommend", "sasrec", *RECS[2:]], "`recommend` needs a trained model"),
+    ("evaluate a one-user domain", ["evaluate", "popularity", ONE_USER, "--domain", "Games", "--out", "{tmp}/m.json"],
+     "domain 'Games' cannot be trained or evaluated on: only 1 user (at least 5 needed) (see --min-users)"),
+    ("evaluate a one-user domain, min-users 1",
+     ["evaluate", "popularity", ONE_USER, "--domain", "Games", "--out", "{tmp}/m.json", "--min-users", "1"],
+     "domain 'Games' leaves no users to test on in this split (1 user; a test user needs at least 2 purchases)"),
+    ("evaluate single purchases", ["evaluate", "popularity", SINGLE, "--domain", "Books", "--out", "{tmp}/m.json"],
+     "domain 'Books' leaves no users to test on in this split (8 users; a test user needs at least 2 purchases)"),
+    ("evaluate 4 users: no test user", [*EVAL, "--max-users", "4"],
+     "domain 'Books' leaves no users to test on in this split (6 users, 4 kept by --max-users;"),
+    ("epochs -1", [*EVAL, "--epochs", "-1"], "--epochs must be at least 1, not -1"),
+    ("epochs 0", [*EVAL, "--epochs", "0"], "--epochs must be at least 1, not 0"),
+    ("max-users 0", [*EVAL, "--max-users", "0"], "--max-users must be at least 1, not 0"),
+    ("test-share 1", [*EVAL, "--test-share", "1"], "--test-share must be in (0, 1), not 1.0"),
+    ("test-share nan", [*EVAL, "--test-share", "nan"], "--test-share must be a finite number, not nan"),
+    ("shares sum to 1", [*EVAL, "--test-share", "0.5", "--valid-share", "0.5"],
+     "test_share and valid_share must sum to less than 1, not 0.5 + 0.5"),
+    ("fraction 0", [*EVAL, "--fraction", "0"], "--fraction must be in (0, 1], not 0.0"),
+    ("fraction 1.5", [*EVAL, "--fraction", "1.5"], "--fraction must be in (0, 1], not 1.5"),
+    ("seed -1", [*EVAL, "--seed", "-1"], "--seed must be at least 0, not -1"),
+    ("sampled 0", [*EVAL, "--sampled", "0"], "--sampled must be at least 1, not 0"),
+    ("more sampled negatives than items", [*EVAL, "--sampled", "5"],
+     "5 sampled negatives need a catalogue larger than 3 items"),
+    ("per-user is the metrics file", [*EVAL, "--per-user", "{tmp}/metrics.json"],
+     "--per-user {tmp}/metrics.json is also the metrics file (--out); name another file"),
+    ("evaluate out is a folder", [*EVAL[:-1], "{tmp}/folder"], "--out {tmp}/folder is a folder"),
+    ("a model named twice", [*EVAL, "--against", "popularity"], "each model may be named once"),
+    ("split not a choice", [*EVAL, "--split", "time"], "argument --split: invalid choice: 'time'"),
+    ("unknown option", [*EVAL, "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ("adapter epochs -1", [*ADAPT, "--epochs", "-1"], "--epochs must be at least 1, not -1"),
+    ("batch-size 0", [*ADAPT, "--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+    ("batch-size huge", [*ADAPT, "--batch-size", "1000000000"],
+     "--batch-size must be at most 65,536, not 1,000,000,000"),
+    ("lr -1", [*ADAPT, "--lr", "-1"], "--lr must be above 0, not -1.0"),
+    ("lr inf", [*ADAPT, "--lr", "inf"], "--lr must be a finite number, not inf"),
+    ("lr nan", [*ADAPT, "--lr", "nan"], "--lr must be a finite number, not nan"),
+    ("rank 0", [*ADAPT, "--rank", "0"], "--rank must be at least 1, not 0"),
+    ("rank huge", [*ADAPT, "--rank", "100000"], "--rank must be at most 1,024, not 100,000"),
+    ("alpha 0", [*ADAPT, "--alpha", "0"], "--alpha must be at least 1, not 0"),
+    ("adapter out exists", [*ADAPT[:-1], "{tmp}/folder"],
+     "--out {tmp}/folder already exists; choose another, or allow overwriting"),
+    ("overwrite a folder that is not an adapter", [*ADAPT[:-1], "{tmp}/folder", "--overwrite"],
+     "--out {tmp}/folder exists and is not a folder this job wrote (no xcross_adapter.json)"),
+    ("overwrite a file", [*ADAPT[:-1], "{tmp}/afile", "--overwrite"], "--out {tmp}/afile is a file; name a folder"),
+    ("adapter on a one-user domain", ["train-adapter", ONE_USER, "--domain", "Games", "--out", "{tmp}/a"],
+     "domain 'Games' cannot be trained or evaluated on: only 1 user (at least 5 needed)"),
+    ("adapter on single purchases", ["train-adapter", SINGLE, "--domain", "Books", "--out", "{tmp}/a"],
+     "domain 'Books' leaves no users with 2 or more purchases to train on in this split (8 users)"),
+    ("adapter, leave-one-out on 3 purchases", [*ADAPT, "--split", "loo"],
+     "domain 'Books' leaves no users with 2 or more purchases to train on in this split (6 users)"),
+    ("adapter on an uncached hub id", [*ADAPT, "--base", "nobody/no-such-model"], f"--base {NO_CACHE}"),
+    ("x-cross source is not an adapter", XCROSS,
+     "--adapters {tmp}/folder is not an adapter folder (no xcross_adapter.json); train one first"),
+    ("x-cross lr 0", [*XCROSS, "--lr", "0"], "--lr must be above 0, not 0.0"),
+    ("x-cross overwrite a foreign folder", [*XCROSS[:-1], "{tmp}/folder", "--overwrite"],
+     "--out {tmp}/folder exists and is not a folder this job wrote (no xcross_run.json)"),
+    ("study fraction 0", [*STUDY, "--fractions", "0"], "--fractions must be in (0, 1], not 0.0"),
+    ("study out exists", [*STUDY[:-1], "{tmp}/folder"], "--out {tmp}/folder already exists; choose another"),
+    ("weights out is a folder", ["weights", "{tmp}/folder", SHOP, "--domain", "Books", "--out", "{tmp}/folder"],
+     "--out {tmp}/folder is a folder; name a file to write"),
+    ("poc max-users 0",
+     ["poc", SHOP, "--target", "Books", "--adapters", "{tmp}/folder", "--out", "{tmp}/p", "--max-users", "0"],
+     "--max-users must be at least 1, not 0"),
+    ("studio port 0", ["studio", "--port", "0"], "argument --port: must be between 1 and 65535, not 0"),
+    ("studio port not a number", ["studio", "--port", "http"], "argument --port: must be a whole number, not 'http'"),
+    ("no command", [], "the following arguments are required: COMMAND"),
+    ("unknown command", ["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in FLAG_CASES], ids=[c[0] for c in FLAG_CASES])
+def test_bad_option_or_data_is_one_error_line_and_writes_nothing(
+    argv: list[Any], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    before = sorted(tmp_path.rglob("*"))
+    args = [str(a).replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[-1].startswith("error: ") and message.replace("{tmp}", str(tmp_path)) in lines[-1], err
+    assert all(line.startswith("warning: ") for line in lines[:-1]), err  # a data warning may come first
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even a folder
+
+
+def test_the_installed_command_shows_no_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "xcross_core.cli", "validate", str(CORPUS / "nested_list.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {FATAL['nested_list.jsonl']}\n"
+
+
+# --- memory: a file over the row limit is refused before it is read -------------------------------------------
+
+
+def _traced_peak(call: Callable[[], object]) -> tuple[int, str]:
+    """Peak bytes Python allocated (tracemalloc) while `call` ran; its DataError is expected and kept."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            call()
+        return tracemalloc.get_traced_memory()[1], str(info.value)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_csv_over_the_row_limit_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    rows = (f"u{u},b{u % 50},2022-01-01,Books,A title of some length for item {u % 50}\n" for u in range(200_000))
+    path.write_text("user_id,item_id,timestamp,domain,title\n" + "".join(rows), encoding="utf-8")
+    size = path.stat().st_size
+    peak, message = _traced_peak(lambda: load_interactions(path, max_rows=1_000))
+    assert message.startswith("big.csv has more than 1,000 data rows, over the limit of 1,000: reading it could")
+    assert "--max-rows" in message
+    assert size > 10_000_000 and peak < 3_000_000  # reading it would hold all of its bytes, twice
+
+
+def test_quoted_line_breaks_do_not_count_as_rows(tmp_path: Path) -> None:
+    rows = [
+        [f"u{u}", f"b{i}", f"2022-01-0{i + 1}", "Books", f"Title\nwith\nlines {i}"] for u in range(6) for i in range(3)
+    ]
+    path = tmp_path / "quoted.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["user_id", "item_id", "timestamp", "domain", "title"], *rows])
+    assert path.read_bytes().count(b"\n") > 3 * 18  # the lines alone exceed the limit ...
+    assert load_interactions(path, max_rows=18).report.ok  # ... the records do not
+    with pytest.raises(DataError, match="quoted.csv has more than 17 data rows, over the limit of 17"):
+        load_interactions(path, max_rows=17)
+
+
+def test_json_lines_over_the_row_limit_are_refused_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    line = '{{"user_id": "u{0}", "item_id": "b1", "timestamp": 1, "domain": "D", "title": "A title"}}\n'
+    path.write_text("".join(line.format(u) for u in range(100_000)), encoding="utf-8")
+    peak, message = _traced_peak(lambda: load_interactions(path, max_rows=99_999))
+    assert message.startswith("big.jsonl has more than 99,999 data rows, over the limit of 99,999")
+    assert peak < 3_000_000 < path.stat().st_size
+
+
+#: Loads `argv[1]` with the default row limit in a fresh process and prints how much its peak resident memory
+#: grew, in MB, and the error.
+MEASURE = """
+import resource, sys
+from xcross_core.data.load import load_interactions
+from xcross_core.data.report import DataError
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_interactions(sys.argv[1])
+except DataError as err:
+    print(str(err))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+def test_a_small_parquet_file_of_many_rows_is_refused_from_its_metadata(tmp_path: Path) -> None:
+    # 2 million rows in a file of a few kB (every value the same): reading it would take gigabytes.
+    n = MAX_ROWS + 1
+    same = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["x"]))
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({name: same for name in ("user_id", "item_id", "timestamp", "domain", "title")}), path)
+    assert path.stat().st_size < 1_000_000
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, timeout=300, check=True
+    )
+    message, grew_mb = done.stdout.splitlines()
+    assert message == (
+        f"many.parquet has {n:,} data rows, over the limit of {MAX_ROWS:,}: reading it could exhaust memory. "
+        "Use a sample of it, or raise the limit with --max-rows if this machine has the memory."
+    )
+    assert float(grew_mb) < 50  # the metadata only: reading the rows would take far more

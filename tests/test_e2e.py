@@ -1,13 +1,15 @@
 """The studio end to end: the real Streamlit server, a real worker process, headless Chromium.
 
-Upload the sample data on the Data page, start a small proof of concept and wait for it, then see the
-heatmap on Which sources help. A full-page screenshot of every page goes to $XCROSS_SCREENSHOTS
-(default artifacts/screenshots). Needs Chromium at /usr/bin/chromium (or $XCROSS_CHROMIUM); skipped
-without it except in CI, where it must run.
+Upload the sample data on the Data page, start a small proof of concept and wait for it, then see its answer
+(Inconclusive: too few test users) and its verdicts in the colours of their outcomes on Results, and Which
+sources help (the weights, or in words that X-Cross kept its start). A full-page screenshot of every page goes
+to $XCROSS_SCREENSHOTS (default artifacts/screenshots). Needs Chromium at /usr/bin/chromium (or
+$XCROSS_CHROMIUM); skipped without it except in CI, where it must run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +24,8 @@ from tests.studio_helpers import ROOT, SAMPLE, SAMPLE_ITEMS, tiny_adapters
 from xcross_core.worker import Workspace
 
 CHROMIUM = os.environ.get("XCROSS_CHROMIUM", "/usr/bin/chromium")
+#: The Streamlit alert that draws each verdict outcome (its data-testid is stAlertContent + this).
+ALERT = {"better": "Success", "same": "Info", "worse": "Error", "inconclusive": "Warning"}
 SHOTS = Path(os.environ.get("XCROSS_SCREENSHOTS") or ROOT / "artifacts" / "screenshots")
 WIDTH, HEIGHT = 1280, 800
 
@@ -196,23 +200,39 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
     assert final.status == "succeeded", final.error
     page.get_by_text("e2e poc ended: succeeded").wait_for(timeout=30_000)  # the live panel noticed
 
+    # Results: 60 users hold 6 test users, too few to answer: Inconclusive, in amber, saying why.
+    report = json.loads((Path(final.artifact) / "results.json").read_text())
+    assert report["answer"]["outcome"] == "inconclusive"
     page.goto(f"{url}/Results")
-    page.get_by_text("Verdicts against the reference").wait_for()
+    page.get_by_text("X-Cross against each model").wait_for()
     page.get_by_text("Can it be bootstrapped?").wait_for()
     page.locator(".js-plotly-plot").nth(2).wait_for()
     settle(page)
     no_exception(page)
+    answer = page.locator("[data-testid='stAlertContentWarning']").filter(has_text="Inconclusive:")
+    assert answer.count() == 1 and "Only 6 test users" in answer.inner_text()
+    # Every verdict is drawn in the colour of the outcome results.json records for it.
+    alerts = page.locator("[data-testid^='stAlertContent']")
+    drawn = [(alerts.nth(i).get_attribute("data-testid"), alerts.nth(i).inner_text()) for i in range(alerts.count())]
+    for test in report["comparisons_vs_reference"].values():
+        kind = f"stAlertContent{ALERT[test['outcome']]}"
+        assert any(k == kind and test["verdict"][:40] in text for k, text in drawn), (test, drawn)
+    page.get_by_text("What these words mean").click()
+    page.get_by_text("How high each test customer's actual next purchase ranks").wait_for()
     shoot(page, "4_results")
 
+    # Which sources help: equal weights from an integration that kept its start are said in words, not drawn.
     page.goto(f"{url}/Which_sources_help")
     page.get_by_text("One customer in detail").wait_for()
-    heatmap = page.locator(".js-plotly-plot").first
-    heatmap.wait_for()
-    assert page.locator(".js-plotly-plot .heatmaplayer").count() == 1  # the layer x source heatmap drew
-    page.get_by_text("Weight of each source, per layer").first.wait_for()
     page.get_by_text("Actual next purchase").wait_for()
     settle(page)
     no_exception(page)
+    if report["weights"]["learned"]:
+        assert page.locator(".js-plotly-plot .heatmaplayer").count() == 1  # the layer x source heatmap drew
+        page.get_by_text("Weight of each source, per layer").first.wait_for()
+    else:
+        page.get_by_text("X-Cross kept its starting weights").wait_for()
+        assert page.locator(".js-plotly-plot .heatmaplayer").count() == 0
     shoot(page, "5_which_sources_help")
 
     page.goto(f"{url}/Try_it")

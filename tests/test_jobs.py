@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import fields
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pandas as pd
 import pytest
 
 from xcross_core.cli import build_parser
-from xcross_core.jobs import evaluate, recommend, validate
+from xcross_core.jobs import evaluate, recommend, train_adapter, validate
 from xcross_core.jobs.evaluate import EvaluateSpec
 from xcross_core.jobs.hooks import Hooks, Stage, logged
+from xcross_core.jobs.outputs import OutputError
 from xcross_core.jobs.poc import PocSpec
 from xcross_core.jobs.recommend import RecommendSpec
 from xcross_core.jobs.spec import SpecError
@@ -22,6 +24,7 @@ from xcross_core.jobs.train_adapter import TrainAdapterSpec
 from xcross_core.jobs.train_xcross import TrainXCrossSpec
 from xcross_core.jobs.validate import ValidateSpec
 from xcross_core.jobs.weights import WeightsSpec
+from xcross_core.models.adapters import METADATA, read_metadata
 
 SPECS = [ValidateSpec, RecommendSpec, EvaluateSpec, TrainAdapterSpec, TrainXCrossSpec, WeightsSpec, StudySpec, PocSpec]
 COMMANDS = {
@@ -93,9 +96,74 @@ def test_outputs_that_would_be_lost_are_refused(log: Path, tmp_path: Path) -> No
     with pytest.raises(SpecError, match="already exists; choose another, or allow overwriting") as err:
         TrainAdapterSpec(**settings)
     assert err.value.field == "out"
+    # Only a folder this job wrote may be overwritten: --out pointing at, say, the data folder deletes nothing.
+    with pytest.raises(SpecError, match="is not a folder this job wrote"):
+        TrainAdapterSpec(**settings, overwrite=True)
+    (taken / METADATA).write_text("{}")
     assert TrainAdapterSpec(**settings, overwrite=True).overwrite
     with pytest.raises(SpecError, match="lr must be above 0"):
         TrainAdapterSpec(**settings, overwrite=True, lr=0)
+
+
+def test_every_output_is_checked_before_any_work(log: Path, tmp_path: Path) -> None:
+    problems = {
+        "is a folder; name a file to write": {"out": tmp_path},
+        "is one of this job's input files": {"out": log},
+        "is a file, not a folder": {"out": log / "recs.csv"},
+    }
+    for message, change in problems.items():
+        with pytest.raises(SpecError, match=message) as err:
+            RecommendSpec(**{"model": "popularity", "interactions": log, "domain": "Books", "out": tmp_path} | change)
+        assert err.value.field == "out"
+    with pytest.raises(SpecError, match="is one of this job's input files") as err:
+        ValidateSpec(interactions=log, dropped_out=log)
+    assert err.value.field == "dropped_out"
+
+
+def test_a_result_that_cannot_be_written_is_kept_and_the_error_says_where(log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "later" / "metrics.json"  # the folder does not exist yet: the spec accepts it
+
+    def block(stage: Stage) -> None:  # while the job runs, a file takes the folder's name: writing must fail
+        (tmp_path / "later").write_text("in the way")
+
+    spec = EvaluateSpec(model="popularity", interactions=log, domain="Books", out=out)
+    with pytest.raises(OutputError, match=r"could not save the metrics to .*; it was kept in (\S+)$") as err:
+        evaluate.run(spec, Hooks(stage=block))
+    kept = Path(str(err.value).rsplit(" ", 1)[-1])
+    try:
+        assert json.loads(kept.read_text())["models"]["popularity"]["cases"] == 1
+        assert "Not a directory" in str(err.value) or "File exists" in str(err.value)
+    finally:
+        shutil.rmtree(kept.parent)
+
+
+def test_a_trained_adapter_that_cannot_be_saved_is_kept(log: Path, tmp_path: Path, tiny_bert: str) -> None:
+    out = tmp_path / "later" / "adapter"
+
+    def block(event: object) -> None:  # a file takes the folder's name during training
+        (tmp_path / "later").write_text("in the way")
+
+    spec = TrainAdapterSpec(interactions=log, domain="Books", out=out, base=tiny_bert, epochs=1)
+    with pytest.raises(OutputError, match="could not save the trained adapter") as err:
+        train_adapter.run(spec, Hooks(progress=block))
+    kept = Path(re.search(r"it was kept in (\S+): ", str(err.value)).group(1))
+    try:
+        metadata = read_metadata(kept)
+        assert metadata.domain == "Books" and metadata.fit["steps"] > 0
+    finally:
+        shutil.rmtree(kept.parent)
+
+
+def test_degenerate_domains_are_refused_before_training(tmp_path: Path) -> None:
+    path = tmp_path / "solo.csv"
+    rows = [f"u0,b{i},{i + 1},Books,Book {i}" for i in range(5)]
+    path.write_text("user_id,item_id,timestamp,domain,title\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "adapter"
+    with pytest.raises(SpecError, match=r"only 1 user \(at least 5 needed\)"):
+        train_adapter.run(TrainAdapterSpec(interactions=path, domain="Books", out=out))
+    with pytest.raises(SpecError, match="leaves no users to test on"):
+        evaluate.run(EvaluateSpec(model="popularity", interactions=path, domain="Books", min_users=1))
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_recommend_refuses_models_that_need_a_split(log: Path, tmp_path: Path) -> None:

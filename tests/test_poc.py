@@ -16,7 +16,7 @@ from tests.conftest import SAMPLE, small_poc_params
 from xcross_core.jobs import poc
 from xcross_core.jobs.hooks import Hooks
 from xcross_core.jobs.poc import PocSpec, read_poc
-from xcross_core.jobs.verdicts import answer, still_improving, verdict
+from xcross_core.jobs.verdicts import MIN_TEST_USERS, answer, outcome, still_improving, verdict, weights_finding
 from xcross_core.models.registry import make_model
 from xcross_core.stats import Estimate, PairedTest
 from xcross_core.training.events import Cancelled, FitReport
@@ -42,7 +42,7 @@ def finished(source_adapters, tmp_path_factory) -> tuple[PocSpec, Path, dict[str
     return config, out, report
 
 
-def test_every_model_is_evaluated_on_the_same_test_users_and_tested_against_the_lora(finished) -> None:
+def test_every_model_is_evaluated_on_the_same_test_users_and_compared_with_x_cross(finished) -> None:
     config, out, report = finished
     models = report["models"]
     # x-cross, lora, popularity, uniform-merge, and one zero-shot per source
@@ -51,22 +51,54 @@ def test_every_model_is_evaluated_on_the_same_test_users_and_tested_against_the_
     per_case = pd.read_csv(out / "per_case.csv")  # every model's metrics per test user, for paired comparisons
     assert set(per_case["model"]) == set(models)
     assert (per_case.groupby("model")["user"].nunique() == report["split"]["test_cases"]).all()
-    assert report["reference"] == "target LoRA (25% of users)"
-    assert set(report["comparisons_vs_reference"]) == set(models) - {report["reference"]}
-    for name, test in report["comparisons_vs_reference"].items():
-        assert ")." in test["verdict"], test["verdict"]
-        cut_short = models[name]["still_improving"] or models[report["reference"]]["still_improving"]
-        assert ("still improved" in test["verdict"]) == cut_short, test["verdict"]
+    assert report["reference"] == "X-Cross (25% of users)"
+    comparisons = report["comparisons_vs_reference"]
+    assert set(comparisons) == set(models) - {report["reference"]}
+    margin = report["answer"]["margin"]
+    for name, test in comparisons.items():
+        assert test["comparisons"] == len(models) - 1 and test["correction"] == "Bonferroni"
+        assert test["p_adjusted"] == pytest.approx(min(1.0, test["p_value"] * test["comparisons"]))
         low, high = test["difference"]["low"], test["difference"]["high"]
         assert low <= test["difference"]["mean"] <= high
-    x_test = report["comparisons_vs_reference"]["X-Cross (25% of users)"]
-    worse = x_test["p_value"] < 0.05 and x_test["difference"]["mean"] < 0
-    yes = f"Yes: X-Cross over {', '.join(report['sources'])}"
-    assert report["answer"].startswith("Not at this budget" if worse else yes)
-    assert "all of Electronics's training users" not in report["answer"]  # lora-full did not run
+        # The outcome is the data's, and the interval and the adjusted p-value agree on it.
+        same = -margin <= low <= high <= margin
+        assert test["outcome"] == ("better" if low > 0 else "worse" if high < 0 else "same" if same else "inconclusive")
+        assert (test["outcome"] in ("better", "worse")) == (test["p_adjusted"] < 0.05)
+        assert test["verdict"].endswith(".") and name in test["verdict"] and "(Bonferroni)" in test["verdict"]
+        cut_short = models[name]["still_improving"] or models[report["reference"]]["still_improving"]
+        assert ("still improved" in test["verdict"]) == cut_short, test["verdict"]
+        started = models[name]["kept_start"] or models[report["reference"]]["kept_start"]
+        assert ("starting weights" in test["verdict"]) == started, test["verdict"]
     xc = models["X-Cross (25% of users)"]
-    assert 0 < xc["trainable_parameters"] < models[report["reference"]]["trainable_parameters"]
+    assert 0 < xc["trainable_parameters"] < models["target LoRA (25% of users)"]["trainable_parameters"]
     assert models["popularity"]["trainable_parameters"] == 0
+    assert not models["popularity"]["kept_start"]  # nothing trained: nothing kept
+
+
+def test_a_small_poc_answers_inconclusive_and_says_why(finished) -> None:
+    _, _, report = finished
+    answer, users = report["answer"], report["split"]["test_cases"]
+    assert users < MIN_TEST_USERS and answer["test_users"] == users
+    assert answer["outcome"] == "inconclusive" and answer["text"].startswith("Inconclusive: ")
+    assert answer["reasons"][0].startswith(f"Only {users} test users: at least {MIN_TEST_USERS} are needed")
+    assert "Raise the cap on users" in answer["reasons"][0]
+    assert answer["vs_full"] is None and "all of Electronics's training users" not in answer["text"]
+    # Every source adapter that X-Cross does not beat alone is named in the answer.
+    for rival in answer["sources_not_beaten"]:
+        assert f"the {rival['source']} adapter" in answer["text"]
+    assert {r["outcome"] for r in answer["sources_not_beaten"]} <= {"same", "worse", "inconclusive"}
+
+
+def test_the_weights_are_a_finding_only_when_x_cross_learned(finished) -> None:
+    _, out, report = finished
+    finding, learned = report["weights"], not report["models"]["X-Cross (25% of users)"]["kept_start"]
+    assert finding["learned"] == learned
+    if learned:
+        weights = pd.read_csv(out / "weights.csv", dtype={"layer": str})
+        by_layer = weights.groupby(["layer", "source"])["weight"].std().groupby("layer").mean()
+        assert {s["layer"]: s["sd"] for s in finding["spread"]} == pytest.approx(by_layer.to_dict())
+    else:
+        assert finding["spread"] == [] and "kept its starting weights" in finding["text"]
 
 
 def test_the_run_folder_holds_results_table_weights_and_a_reloadable_xcross_run(finished, sample_electronics) -> None:
@@ -159,31 +191,102 @@ def test_config_round_trips_through_json(source_adapters) -> None:
     assert PocSpec.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-def test_verdicts_read_plainly() -> None:
-    def test(mean: float, low: float, high: float, p: float) -> PairedTest:
-        return PairedTest(Estimate(mean, low, high), p, 100)
+def paired(mean: float, low: float, high: float, p: float, n: int = 500, comparisons: int = 1) -> PairedTest:
+    return PairedTest(Estimate(mean, low, high, 1 - 0.05 / comparisons), p, n, comparisons)
 
-    same = verdict("X-Cross (25%)", "LoRA (100%)", test(0.002, -0.01, 0.014, 0.6))
-    assert same.startswith("X-Cross (25%) is as good as LoRA (100%): not significantly different")
-    assert "significantly better" in verdict("A", "B", test(0.05, 0.02, 0.08, 0.001))
-    assert "significantly worse" in verdict("A", "B", test(-0.05, -0.08, -0.02, 0.001))
-    capped = verdict("A", "LoRA", test(0.05, 0.02, 0.08, 0.001), unsettled=["LoRA"])
+
+def test_verdicts_read_plainly_with_the_outcome_of_the_data() -> None:
+    margin = 0.02
+    same = verdict("X-Cross (25%)", "LoRA (100%)", paired(0.002, -0.01, 0.014, 0.6), margin)
+    assert same.startswith("X-Cross (25%) ranks the same as LoRA (100%): the whole interval lies within ±0.0200")
+    better = verdict("A", "B", paired(0.05, 0.02, 0.08, 0.0004, comparisons=4), margin)
+    assert better.startswith("A ranks significantly better than B (NDCG@10 difference +0.0500, 95% CI [+0.0200,")
+    assert "p = 0.002; interval and p adjusted for 4 comparisons (Bonferroni)" in better
+    assert "significantly worse" in verdict("A", "B", paired(-0.05, -0.08, -0.02, 0.0001), margin)
+    # The case that read "as good as" before: an interval holding 0 and much more.
+    wide = verdict("A", "popularity", paired(0.19, -0.05, 0.44, 0.127), margin)
+    assert wide.startswith("Can't tell yet whether A ranks better or worse than popularity")
+    cases = [(0.05, 0.02, 0.08, 0.001), (0, -0.01, 0.01, 1), (-0.1, -0.2, -0.01, 0.01), (0, -0.1, 0.1, 1)]
+    assert [outcome(paired(*c), margin) for c in cases] == ["better", "same", "worse", "inconclusive"]
+    capped = verdict("A", "LoRA", paired(0.05, 0.02, 0.08, 0.001), margin, unsettled=["LoRA"])
     assert capped.endswith("LoRA still improved on validation in the last epoch allowed: more epochs may change this.")
+    started = verdict("A", "LoRA", paired(0.0, -0.3, 0.3, 1.0), margin, started=["A", "LoRA"])
+    assert "A and LoRA kept their starting weights." in started
 
 
-def test_the_answer_follows_x_cross_against_the_target_lora_on_the_same_users_and_on_all() -> None:
-    def test(mean: float, p: float) -> PairedTest:
-        return PairedTest(Estimate(mean, mean - 0.01, mean + 0.01), p, 100)
+def decide(vs_own: PairedTest, **changes: object) -> dict[str, object]:
+    args = {"margin": 0.02, "parameter_share": 0.16} | changes
+    return answer("Toys", ["Books", "Games"], vs_own, **args)
 
-    worse = answer("Toys", ["Books", "Games"], test(-0.03, 0.001), 0.16)
-    assert worse.startswith("Not at this budget: Toys's own adapter trained on the same users ranks better than ")
-    assert "X-Cross over Books, Games" in worse and "train Toys's own adapter" in worse
-    tie = answer("Toys", ["Books"], test(0.002, 0.6), 0.16, vs_full=test(-0.04, 0.001))
-    assert tie.startswith("Yes: X-Cross over Books ranks as well as Toys's own adapter")
-    assert "training 16% of its parameters" in tie and tie.endswith("better still: more Toys data pays.")
-    better = answer("Toys", ["Books"], test(0.03, 0.001), 0.16, vs_full=test(-0.004, 0.4))
-    assert "ranks better than Toys's own adapter" in better
-    assert better.endswith("not significantly worse than an adapter on all of Toys's training users.")
+
+def test_the_answer_is_yes_no_or_inconclusive_by_its_documented_rules() -> None:
+    worse = decide(paired(-0.03, -0.05, -0.01, 0.001))
+    assert worse["outcome"] == "no" and worse["reasons"] == []
+    assert worse["text"].startswith("No, not at this budget: Toys's own adapter trained on the same users ranks")
+    better = decide(paired(0.03, 0.01, 0.05, 0.001))
+    assert better["outcome"] == "yes" and "ranks significantly better than Toys's own" in better["text"]
+    assert "training 16% of its parameters" in better["text"]
+    within = decide(paired(0.002, -0.015, 0.02, 0.6))  # holds 0, but rules out a loss beyond the margin
+    assert within["outcome"] == "yes" and within["text"].startswith("Yes: X-Cross over Books, Games ranks as well as")
+    wide = decide(paired(0.002, -0.03, 0.03, 0.6))  # reaches below -margin: can't tell "as good" from "worse"
+    assert wide["outcome"] == "inconclusive" and len(wide["reasons"]) == 1
+    assert wide["reasons"][0].startswith("The 95% interval of X-Cross minus Toys's own adapter, [-0.0300, +0.0300]")
+    assert wide["text"] == " ".join([wide["headline"], *wide["reasons"]])
+
+
+def test_the_answer_is_inconclusive_with_too_few_users_or_a_model_that_kept_its_start() -> None:
+    decisive = paired(0.03, 0.01, 0.05, 0.001, n=MIN_TEST_USERS)
+    assert decide(decisive)["outcome"] == "yes"
+    few = decide(paired(0.03, 0.01, 0.05, 0.001, n=MIN_TEST_USERS - 1))
+    assert few["outcome"] == "inconclusive" and few["reasons"][0].startswith(f"Only {MIN_TEST_USERS - 1} test users")
+    one = decide(paired(0.03, 0.01, 0.05, 0.001, n=1))
+    assert one["reasons"][0].startswith("Only 1 test user:")
+    kept = decide(decisive, xcross_kept_start=True)
+    assert kept["outcome"] == "inconclusive" and kept["reasons"][0].startswith("X-Cross kept its starting weights")
+    assert "more epochs" in kept["reasons"][0]
+    own = decide(decisive, own_kept_start=True)
+    assert own["outcome"] == "inconclusive" and own["reasons"][0].startswith("Toys's own adapter kept its starting")
+
+
+def test_the_answer_notes_the_full_adapter_and_sources_that_match_or_beat_x_cross() -> None:
+    decisive = paired(0.03, 0.01, 0.05, 0.001)
+    more_data = decide(decisive, vs_full=paired(-0.04, -0.06, -0.02, 0.001))
+    assert more_data["vs_full"] == "worse" and more_data["text"].endswith("better still: more Toys data pays.")
+    level = decide(decisive, vs_full=paired(0.0, -0.01, 0.01, 0.9))
+    assert level["text"].endswith("X-Cross ranks the same as an adapter on all of Toys's training users.")
+    useless = decide(decisive, vs_full=paired(0.0, -0.01, 0.01, 0.9), full_kept_start=True)
+    assert useless["text"].endswith("says nothing: that adapter kept its starting weights.")
+    sources = {
+        "Books": paired(-0.04, -0.07, -0.01, 0.001),  # Books alone ranks better than X-Cross
+        "Games": paired(0.01, -0.2, 0.2, 0.5),  # can't tell
+        "Music": paired(0.05, 0.02, 0.08, 0.001),  # X-Cross better
+    }
+    rivals = decide(decisive, vs_sources=sources)
+    assert rivals["sources_not_beaten"] == [
+        {"source": "Books", "outcome": "worse"},
+        {"source": "Games", "outcome": "inconclusive"},
+    ]
+    assert "The Books adapter alone, with no Toys training, ranks significantly better than X-Cross" in rivals["text"]
+    assert "X-Cross has not shown an advantage over the Games adapter alone" in rivals["text"]
+    assert "Music" not in rivals["text"]
+
+
+def test_the_weights_finding_says_when_x_cross_kept_its_start() -> None:
+    weights = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2", "u1", "u1", "u2", "u2"],
+            "layer": ["1", "1", "1", "1", "output", "output", "output", "output"],
+            "source": ["A", "B"] * 4,
+            "weight": [0.2, 0.8, 0.6, 0.4, 0.5, 0.5, 0.5, 0.5],
+        }
+    )
+    kept = weights_finding(weights.assign(weight=0.5), kept=True)
+    assert kept["learned"] is False and kept["spread"] == [] and "not a finding" in kept["text"]
+    learned = weights_finding(weights, kept=False)
+    sd = float(np.std([0.2, 0.6], ddof=1))
+    assert learned["spread"] == [{"layer": "1", "sd": pytest.approx(sd)}, {"layer": "output", "sd": 0.0}]
+    assert "most at layer 1" in learned["text"] and "least at the final mix" in learned["text"]
+    assert {"layer": "1", "source": "A", "mean": pytest.approx(0.4), "sd": pytest.approx(sd)} in learned["by_source"]
 
 
 def test_a_model_is_still_improving_when_its_last_epoch_validated_best() -> None:
@@ -205,9 +308,10 @@ def test_cli_poc_prints_the_table_and_verdicts_and_writes_the_run_folder(source_
     assert code == 0, errors
     assert "[1/3] X-Cross (25% of users)" in errors
     assert "X-Cross (25% of users)" in printed and "target LoRA (25% of users)" in printed
-    assert any(line.startswith(("Yes: X-Cross over", "Not at this budget")) for line in printed.splitlines())
+    # 60 users hold 6 test users: too few to answer, and the CLI prints the job's answer as it is.
+    assert any(line.startswith("Inconclusive: the data can't say whether X-Cross") for line in printed.splitlines())
     verdicts = [line for line in printed.splitlines() if line.startswith("- ")]
-    assert len(verdicts) == 2 and all("than target LoRA" in v or "as good as target LoRA" in v for v in verdicts)
+    assert len(verdicts) == 2 and all("target LoRA (25% of users)" in v or "popularity" in v for v in verdicts)
     assert (out / "results.json").is_file() and (out / "xcross").is_dir()
     # An existing folder is refused, not overwritten.
     assert main([str(a) for a in argv]) == 2

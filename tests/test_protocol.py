@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.protocol import compare, comparison_table, evaluate, validation_cases
+from xcross_core.evaluation.protocol import compare, compare_each, comparison_table, evaluate, validation_cases
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.popularity import Popularity
 
@@ -57,8 +60,25 @@ def test_compare_requires_the_same_cases(cyclic_domain) -> None:
     with pytest.raises(ValueError, match="same cases"):
         compare(pop, other)
     assert compare(pop, pop).p_value == 1.0
-    table = comparison_table([pop], reference="popularity")
-    assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high"} <= set(table.columns)
+
+
+def test_one_model_against_several_is_corrected_for_the_family(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "loo")
+    counts = Popularity(cyclic_domain).fit_sequences(split.train)
+    few = Popularity(cyclic_domain).fit_sequences(split.train[:20])
+    results = [evaluate(counts, split.test), evaluate(few, split.test)]
+    results[1] = dataclasses.replace(results[1], model="few")
+    nothing = dataclasses.replace(results[0], model="nothing", per_case=results[0].per_case.assign(**{"ndcg@10": 0.0}))
+    tests = compare_each(results[0], [results[1], nothing])
+    assert set(tests) == {"few", "nothing"} and {t.comparisons for t in tests.values()} == {2}
+    alone = compare(results[0], nothing)
+    assert tests["nothing"].p_value == alone.p_value and tests["nothing"].p_adjusted == min(1.0, 2 * alone.p_value)
+    assert tests["nothing"].difference.low <= alone.difference.low  # a wider interval for the family
+    assert -1.0 <= tests["few"].difference.low <= tests["few"].difference.high <= 1.0  # metrics lie in [0, 1]
+    table = comparison_table([*results, nothing], tests)
+    assert {"ndcg@10", "ndcg@10_low", "ndcg@10_high", "diff_ndcg@10", "p_value", "p_adjusted"} <= set(table.columns)
+    assert pd.isna(table.loc[0, "diff_ndcg@10"])  # the subject of the comparisons has none
+    assert table.loc[2, "diff_ndcg@10"] == pytest.approx(results[0].summary["ndcg@10"].mean)
 
 
 def test_validation_cases_give_ndcg_and_the_targets_log_likelihood(cyclic_domain) -> None:

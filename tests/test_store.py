@@ -265,3 +265,64 @@ def test_artifacts_are_stored_relative_to_the_workspace_and_follow_it_when_it_mo
     again = RunStore(moved / "studio.db")
     assert again.get(ids[0]).artifact == str((moved / "poc" / "run one").resolve())
     assert again.get(ids[1]).artifact == str((tmp_path / "moved" / "shared" / "adapter").resolve())
+
+
+def test_a_name_active_runs_of_its_kind_hold_is_refused(store: RunStore) -> None:
+    from xcross_core.store import RunRefused
+
+    first = store.create("poc", "Électronique test", {}, unique_name=True)
+    for name in ("Électronique test", "ÉLECTRONIQUE TEST"):  # a case-insensitive file system: one folder
+        with pytest.raises(RunRefused, match="is queued and would write the same folder"):
+            store.create("poc", name, {}, unique_name=True)
+    assert store.create("adapter", "Électronique test", {}, unique_name=True).kind == "adapter"  # another folder
+    store.start(first.id)
+    with pytest.raises(RunRefused, match="is running"):
+        store.create("poc", "électronique test", {}, unique_name=True)
+    store.fail(first.id, "no")
+    assert store.create("poc", "Électronique test", {}, unique_name=True).status == "queued"  # free again
+    assert len(store.list(kind="poc")) == 2
+
+
+def test_active_runs_beyond_the_limit_are_refused(store: RunStore) -> None:
+    from xcross_core.store import RunRefused
+
+    runs = [store.create("poc", f"run {i}", {}, max_active=2) for i in range(2)]
+    with pytest.raises(RunRefused, match=r"as many runs as may run at once \(2\) are queued or running already"):
+        store.create("adapter", "third", {}, max_active=2)
+    store.cancel(runs[0].id)
+    assert store.create("adapter", "third", {}, max_active=2).status == "queued"
+
+
+def test_checks_and_insert_are_one_transaction_across_threads(store: RunStore) -> None:
+    from xcross_core.store import RunRefused
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def launch() -> None:
+        barrier.wait()
+        try:
+            store.create("poc", "same", {}, unique_name=True, max_active=8)
+            outcomes.append("created")
+        except RunRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=launch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["refused"] * 7
+    assert len(store.list()) == 1
+
+
+def test_a_queued_run_that_no_worker_claimed_is_failed_after_a_while(store: RunStore) -> None:
+    from xcross_core.store import NEVER_STARTED, QUEUED_TIMEOUT_S
+
+    stale, fresh = store.create("poc", "stale", {}), store.create("poc", "fresh", {})
+    with sqlite3.connect(store.path) as db:  # created before the timeout
+        db.execute("UPDATE runs SET created_at = ? WHERE id = ?", ("2000-01-01T00:00:00.000000+00:00", stale.id))
+    assert QUEUED_TIMEOUT_S >= 60  # long enough for any launcher to start its worker
+    assert RunStore(store.path).get(stale.id).status == "failed"  # a restart recovers
+    assert store.get(stale.id).error == NEVER_STARTED
+    assert store.get(fresh.id).status == "queued"

@@ -52,7 +52,7 @@ def test_a_poc_runs_to_completion_in_the_background(workspace, source_adapters) 
     assert done.status == "succeeded", (done.error, (workspace.logs / f"{run.id}.log").read_text()[-2000:])
     assert Path(done.artifact) == workspace.output("poc", "first")
     assert (Path(done.artifact) / "results.json").is_file()
-    assert set(done.metrics["comparisons"]) == {"X-Cross (25% of users)", "popularity"}
+    assert set(done.metrics["comparisons"]) == {"target LoRA (25% of users)", "popularity"}  # each against X-Cross
     assert done.progress["stage_index"] == done.progress["stages"] == 3
     # One bar for the whole run: the last stage (popularity, estimated at no time) starts where the language
     # models, weighted by their estimates, end.
@@ -135,3 +135,50 @@ def test_sources_on_different_base_models_are_refused_before_anything_starts(wor
         launch(workspace, "poc", "mixed", small_poc_params([source_adapters[0], bundled]))
     assert "Sports (all-MiniLM-L6-v2)" in str(err.value)
     assert workspace.store().list() == []
+
+
+ADAPTER_PARAMS = {"interactions": str(SAMPLE / "interactions.csv"), "domain": "Sports"}
+
+
+def test_a_worker_that_cannot_start_leaves_its_run_failed_with_the_reason(workspace, monkeypatch) -> None:
+    import xcross_core.worker as worker
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(worker.subprocess, "Popen", no_process)
+    with pytest.raises(OSError, match="'spawn' did not start: the worker process could not be started"):
+        launch(workspace, "adapter", "spawn", ADAPTER_PARAMS)
+    (run,) = workspace.store().list()
+    assert run.status == "failed" and "Resource temporarily unavailable" in run.error
+    assert workspace.store().list(status=("queued", "running")) == []
+
+
+def test_a_name_an_active_run_holds_is_refused_before_anything_starts(workspace) -> None:
+    from xcross_core.store import RunRefused
+
+    store = workspace.store()
+    active = store.create("adapter", "Sports v2", {})
+    store.start(active.id)  # running in this (living) process
+    with pytest.raises(RunRefused, match="would write the same folder"):
+        launch(workspace, "adapter", "sports V2", ADAPTER_PARAMS)
+    assert [r.id for r in store.list()] == [active.id]
+
+
+def test_runs_beyond_the_worker_limit_are_refused(workspace, monkeypatch) -> None:
+    from xcross_core.store import RunRefused
+    from xcross_core.worker import DEFAULT_MAX_WORKERS, MAX_WORKERS_ENV, max_workers
+
+    monkeypatch.delenv(MAX_WORKERS_ENV, raising=False)
+    assert max_workers() == DEFAULT_MAX_WORKERS
+    store = workspace.store()
+    store.start(store.create("adapter", "busy", {}).id)
+    monkeypatch.setenv(MAX_WORKERS_ENV, "1")
+    with pytest.raises(RunRefused, match=r"as many runs as may run at once \(1\)"):
+        launch(workspace, "adapter", "one more", ADAPTER_PARAMS)
+    assert len(store.list()) == 1
+    for bad in ("0", "two", "-3", "1.5"):
+        monkeypatch.setenv(MAX_WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=f"{MAX_WORKERS_ENV} must be a whole number of at least 1"):
+            launch(workspace, "adapter", "one more", ADAPTER_PARAMS)
+    assert len(store.list()) == 1

@@ -97,7 +97,7 @@ def test_run_folder_reloads_with_the_same_scores_after_the_workspace_moves(
     import json
     import shutil
 
-    from xcross_core.models.xcross import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
+    from xcross_core.models.xcross_run import RUN_CONFIG, RUN_WEIGHTS, load_run, save_run
 
     workspace = tmp_path / "workspace"
     adapters = [shutil.copytree(a, workspace / "adapters" / Path(a).name) for a in source_adapters]
@@ -117,7 +117,7 @@ def test_run_folder_reloads_with_the_same_scores_after_the_workspace_moves(
 def test_a_run_of_a_retired_integration_form_is_refused(small_split, source_adapters, tmp_path) -> None:
     import json
 
-    from xcross_core.models.xcross import RUN_CONFIG, load_run, save_run
+    from xcross_core.models.xcross_run import RUN_CONFIG, load_run, save_run
 
     run = save_run(xcross_recommender(small_split.domain, source_adapters), tmp_path / "run", source_adapters)
     config = json.loads((run / RUN_CONFIG).read_text())
@@ -379,3 +379,144 @@ def test_data_efficiency_study(sample_electronics, source_adapters, tmp_path, ca
     assert main([*argv, "--out", str(tmp_path / "study")]) == 0, capsys.readouterr().err
     assert {p.name for p in (tmp_path / "study").iterdir()} == {"study.json", "study.csv"}
     assert main([*argv[:-6], "--fractions", "0", "--out", str(tmp_path / "s2")]) == 2
+
+
+# -- hostile run folders: each refused with one line naming the file, before anything larger is built -------------
+
+
+def _run_json(change):
+    def apply(run: Path) -> None:
+        import json
+
+        config = json.loads((run / "xcross_run.json").read_text())
+        change(config)
+        (run / "xcross_run.json").write_text(json.dumps(config))
+
+    return apply
+
+
+def _run_tensors(change):
+    def apply(run: Path) -> None:
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(run / "integration.safetensors"))
+        change(tensors)
+        save_file(tensors, str(run / "integration.safetensors"))
+
+    return apply
+
+
+def _fewer_sources(config: dict) -> None:
+    config["adapters"], config["sources"] = config["adapters"][:2], config["sources"][:2]
+
+
+RUN_JSON, RUN_TENSORS = "xcross_run.json", "integration.safetensors"
+
+#: case -> (how the run folder is spoiled, the file the message must name, a phrase it must hold, whether the
+#: problem must be found before the integration is built)
+HOSTILE_RUNS = {
+    "malformed json": (lambda r: (r / RUN_JSON).write_text('{"kind": '), RUN_JSON, "malformed JSON", True),
+    "not a run": (_run_json(lambda c: c.update(kind="lora-adapter")), RUN_JSON, "kind is 'lora-adapter'", True),
+    "no adapters": (_run_json(lambda c: c.pop("adapters")), RUN_JSON, "is missing 'adapters'", True),
+    "adapters not a list": (_run_json(lambda c: c.update(adapters="Source0")), RUN_JSON, "not a list", True),
+    "no text": (_run_json(lambda c: c.pop("text")), RUN_JSON, "is missing 'text'", True),
+    "xcross unknown key": (
+        _run_json(lambda c: c["xcross"].update(depth=3)),
+        RUN_JSON,
+        "'xcross' has unknown keys 'depth'",
+        True,
+    ),
+    "huge summary": (
+        _run_json(lambda c: c["xcross"].update(summary_dim=10**9)),
+        RUN_TENSORS,
+        "project.bias is [8]; xcross_run.json implies [1000000000]",
+        True,
+    ),
+    "text wrong type": (
+        _run_json(lambda c: c["text"].update(prompt_tokens="long")),
+        RUN_JSON,
+        "'prompt_tokens' is 'long', not a whole number",
+        True,
+    ),
+    "loop unknown key": (_run_json(lambda c: c["loop"].update(momentum=0.9)), RUN_JSON, "unknown keys", True),
+    "seed out of range": (_run_json(lambda c: c["loop"].update(seed=-1)), RUN_JSON, "seed -1 is out of range", True),
+    "source moved": (
+        _run_json(lambda c: c["adapters"].__setitem__(0, "../gone/Source0")),
+        RUN_JSON,
+        "its source adapter '../gone/Source0'",
+        True,
+    ),
+    "sources contradict": (
+        _run_json(lambda c: c.update(sources=["A", "B", "C"])),
+        RUN_JSON,
+        "records sources ['A', 'B', 'C']",
+        True,
+    ),
+    "fewer sources than trained": (_run_json(_fewer_sources), RUN_TENSORS, "gate.bias is [3]", True),
+    "weights truncated": (
+        lambda r: (r / RUN_TENSORS).write_bytes((r / RUN_TENSORS).read_bytes()[:-10]),
+        RUN_TENSORS,
+        "truncated",
+        True,
+    ),
+    "weights missing": (lambda r: (r / RUN_TENSORS).unlink(), RUN_TENSORS, "no such file", True),
+    "weights contradict": (
+        _run_tensors(lambda t: t.update({"interact.0.weight": torch.zeros(2, 2)})),
+        RUN_TENSORS,
+        "interact.0.weight has shape [2, 2]",
+        False,
+    ),
+    "weights foreign": (
+        _run_tensors(lambda t: t.update({"model.pooler.dense.weight": torch.zeros(2, 2)})),
+        RUN_TENSORS,
+        "has unknown model.pooler.dense.weight",
+        False,
+    ),
+    "weights lacking": (_run_tensors(lambda t: t.pop("gate.weight")), RUN_TENSORS, "lacks gate.weight", False),
+}
+
+
+@pytest.fixture(scope="module")
+def saved_run(small_split, source_adapters, tmp_path_factory) -> Path:
+    from xcross_core.models.xcross_run import save_run
+
+    xcross = xcross_recommender(small_split.domain, source_adapters, XCrossConfig(summary_dim=8))
+    return save_run(xcross, tmp_path_factory.mktemp("runs") / "run", source_adapters)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_RUNS))
+def test_a_hostile_run_folder_is_refused_naming_the_file(case, saved_run, small_split, monkeypatch) -> None:
+    import shutil
+
+    import xcross_core.models.xcross_run as xcross_run
+    from xcross_core.models.artifacts import ArtifactError
+
+    spoil, file, phrase, before_build = HOSTILE_RUNS[case]
+    run = Path(shutil.copytree(saved_run, saved_run.parent / case))  # a sibling: its adapter paths still resolve
+    spoil(run)
+    if before_build:
+
+        def build(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the integration was built before the problem was found")
+
+        monkeypatch.setattr(xcross_run, "xcross_recommender", build)
+    with pytest.raises(ArtifactError) as err:
+        xcross_run.load_run(run, small_split.domain)
+    message = str(err.value)
+    assert message.startswith(f"{run / file}: "), message
+    assert phrase in message and "\n" not in message
+
+
+def test_cli_refuses_a_hostile_run_with_exit_2_and_one_line(saved_run, tmp_path, capsys) -> None:
+    import shutil
+
+    from xcross_core.cli import main
+
+    run = Path(shutil.copytree(saved_run, saved_run.parent / "cli"))
+    _run_json(lambda c: c["xcross"].update(summary_dim=10**9))(run)
+    out = tmp_path / "w.csv"
+    data = ["sample_data/interactions.csv", "--items", "sample_data/items.csv", "--domain", "Electronics"]
+    assert main(["weights", str(run), *data, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "implies [1000000000]" in err
+    assert "Traceback" not in err and not out.exists()

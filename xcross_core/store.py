@@ -11,6 +11,9 @@ runs can be listed and compared across restarts. Design choices, and why:
 - A killed or crashed worker cannot mark its own run failed, so opening the store runs `recover()`:
   runs whose process is gone (or whose pid now belongs to another process) are marked failed. The host
   name is stored with the pid, so a database on a shared disk never judges another machine's processes.
+  So is a queued run that no process claimed within QUEUED_TIMEOUT_S: nothing stays queued forever.
+- `create` can refuse a name an active run of its kind has (both would write one folder) and a run beyond
+  a number of active ones, checked in the transaction that inserts, so two launches cannot both pass.
 - Parameters, metrics and progress are JSON text, never pickle: unpickling runs code, and JSON stays
   readable by any tool.
 - A run's artifact folder is stored relative to the folder holding the database (the workspace), and
@@ -41,6 +44,9 @@ BUSY_TIMEOUT_S = 10.0
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 CRASHED = "process ended unexpectedly (killed or crashed); marked failed on restart"
+NEVER_STARTED = "no worker process ever started for it (its launcher stopped first); marked failed"
+#: Seconds a queued run without a process may wait before `recover` marks it failed.
+QUEUED_TIMEOUT_S = 300.0
 
 # Migration i (1-based) brings a database from user_version i-1 to i; append, never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -77,6 +83,10 @@ class RunStateError(ValueError):
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RunRefused(ValueError):
+    """A run `create` refuses to record: its name is taken by an active run, or too many runs are active."""
 
 
 @dataclass(frozen=True)
@@ -197,21 +207,49 @@ class RunStore:
 
     # -- the API -------------------------------------------------------------------------------------
 
-    def create(self, kind: str, name: str, params: Mapping[str, Any], *, pid: int | None = None) -> Run:
+    def create(
+        self,
+        kind: str,
+        name: str,
+        params: Mapping[str, Any],
+        *,
+        pid: int | None = None,
+        unique_name: bool = False,
+        max_active: int | None = None,
+    ) -> Run:
         """Record a new queued run. Pass the `pid` of a worker already launched for it, so that
-        `recover` can fail the run if that worker dies before calling `start`."""
+        `recover` can fail the run if that worker dies before calling `start`.
+
+        RunRefused: with `unique_name`, an active run of this kind has the name (compared case-insensitively,
+        as some file systems compare folders); with `max_active`, that many runs are active already.
+        """
         if not kind or not isinstance(kind, str):
             raise ValueError("a run needs a kind, e.g. 'adapter', 'xcross', 'evaluate' or 'study'")
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a mapping, not {type(params).__name__}")
         run_id, created = _new_id()
         host, proc_start = (None, None) if pid is None else (socket.gethostname(), process_start(pid))
+        folded = str(name).casefold()
         with self._connect() as db:
-            rows = db.execute(
-                "INSERT INTO runs (id, kind, name, status, params, pid, host, proc_start, created_at) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
-                (run_id, kind, str(name), _dumps(dict(params)), pid, host, proc_start, created),
-            ).fetchall()
+            db.execute("BEGIN IMMEDIATE")  # the write lock up front: no run is recorded between check and insert
+            try:
+                active = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running')").fetchall()
+                same = [r for r in active if r["kind"] == kind and r["name"].casefold() == folded and unique_name]
+                if same:
+                    message = f"a {kind} run named {same[0]['name']!r} is {same[0]['status']} and would write the same"
+                    raise RunRefused(f"{message} folder; wait for it to end, or choose another name")
+                if max_active is not None and len(active) >= max_active:
+                    message = f"as many runs as may run at once ({max_active}) are queued or running already"
+                    raise RunRefused(f"{message}; wait for one to end, or cancel one")
+                rows = db.execute(
+                    "INSERT INTO runs (id, kind, name, status, params, pid, host, proc_start, created_at) "
+                    "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *",
+                    (run_id, kind, str(name), _dumps(dict(params)), pid, host, proc_start, created),
+                ).fetchall()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return Run.from_row(rows[0], self.root)
 
     def start(self, run_id: str, pid: int | None = None) -> Run:
@@ -275,17 +313,22 @@ class RunStore:
 
         Looks at running runs and queued runs that have a pid. A pid counts as gone when no process has
         it, when that process is a zombie, or when the process now holding it started at another time
-        (the pid was reused, or the machine rebooted).
+        (the pid was reused, or the machine rebooted). Queued runs without a pid that are older than
+        QUEUED_TIMEOUT_S are marked failed too (NEVER_STARTED).
         """
         host = socket.gethostname()
+        cutoff = datetime.fromtimestamp(time.time() - QUEUED_TIMEOUT_S, UTC).isoformat(timespec="microseconds")
         with self._connect() as db:
+            orphans = "status = 'queued' AND pid IS NULL AND created_at < ?"
+            sets = "status = 'failed', error = ?, finished_at = ?"
+            rows = db.execute(f"UPDATE runs SET {sets} WHERE {orphans} RETURNING id", (NEVER_STARTED, _now(), cutoff))
+            failed = [row["id"] for row in rows.fetchall()]
             candidates = db.execute(
                 "SELECT id, status, pid, proc_start FROM runs "
                 "WHERE host = ? AND pid IS NOT NULL AND status IN ('queued', 'running')",
                 (host,),
             ).fetchall()
             dead = [r for r in candidates if not process_alive(r["pid"], r["proc_start"])]
-            failed = []
             for r in dead:
                 # Conditional on the row being unchanged: the run may have finished since we looked.
                 done = db.execute(

@@ -12,6 +12,11 @@ app restart never loses track of a run.
 Kinds (`JOBS`): `adapter` (`jobs.train_adapter`) and `poc` (`jobs.poc`). A run's recorded parameters are its
 spec without the output folder, paths relative to the workspace, so a workspace moved as a whole still runs
 and reads its records.
+
+`launch` refuses, before anything starts: a name whose folder exists, or that a queued or running run of the
+same kind has (both would write one folder); and a run beyond `max_workers()` queued or running ones (the
+environment variable XCROSS_MAX_WORKERS, default DEFAULT_MAX_WORKERS: each worker trains with every core).
+A worker process that cannot be started leaves its run failed with the reason, never queued.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from xcross_core.jobs import poc, train_adapter
 from xcross_core.jobs.hooks import Hooks, Stage
 from xcross_core.jobs.spec import Spec
 from xcross_core.memory import return_freed_memory
-from xcross_core.paths import artifact_dir
+from xcross_core.paths import artifact_dir, safe_name
 from xcross_core.store import Run, RunStateError, RunStore
 from xcross_core.training.events import Cancelled, TrainEvent
 
@@ -42,6 +47,9 @@ from xcross_core.training.events import Cancelled, TrainEvent
 PROGRESS_EVERY_S = 1.0
 #: Loss values kept in a run's progress for the live curve.
 CURVE_POINTS = 400
+#: The environment variable capping how many runs may be queued or running at once, and its default.
+MAX_WORKERS_ENV = "XCROSS_MAX_WORKERS"
+DEFAULT_MAX_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -111,32 +119,54 @@ class Workspace:
         return dict(run.params) if job is None else job.spec.resolve_paths(run.params, self.root)
 
 
+def max_workers() -> int:
+    """How many runs may be queued or running at once: XCROSS_MAX_WORKERS, else DEFAULT_MAX_WORKERS.
+
+    Raises ValueError when the variable is set to anything but a whole number of at least 1.
+    """
+    text = os.environ.get(MAX_WORKERS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_WORKERS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_WORKERS_ENV} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def launch(workspace: Workspace, kind: str, name: str, params: Mapping[str, Any]) -> Run:
     """Record a queued run and start its worker process; returns the run as recorded.
 
     `params` are the fields of the kind's spec but `out` (e.g. `poc.PocSpec`'s), paths absolute or relative to
-    the workspace. Raises ValueError for an unknown kind, an unsafe name, a name already taken by a folder, or
-    parameters the spec refuses: a bad request is refused now, not in the background.
+    the workspace. Raises ValueError for an unknown kind, an unsafe name, a name taken by a folder or by an
+    active run of the kind (RunRefused), one run too many (RunRefused), or parameters the spec refuses: a bad
+    request is refused now, not in the background. Raises OSError when the worker process cannot be started;
+    the run is then recorded as failed with that reason.
     """
     if kind not in JOBS:
         raise ValueError(f"unknown kind of run {kind!r}; one of {', '.join(KINDS)}")
     out = workspace.output(kind, name)
+    name = safe_name(name)  # as the folder is named, so that names compare as folders do
     if out.exists():
         raise ValueError(f"{name!r} is taken: {out} already exists; choose another name")
     recorded = workspace.spec(kind, name, params).to_dict(relative_to=workspace.root)
     del recorded["out"]  # the run's name and kind place it
+    limit = max_workers()
     workspace.logs.mkdir(parents=True, exist_ok=True)
     store = workspace.store()
-    run = store.create(kind, name, recorded)
-    log = (workspace.logs / f"{run.id}.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xcross_core.worker", str(workspace.root), run.id],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # outlives the page's script run and ignores its signals
-    )
-    log.close()
+    run = store.create(kind, name, recorded, unique_name=True, max_active=limit)
+    try:
+        with (workspace.logs / f"{run.id}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "xcross_core.worker", str(workspace.root), run.id],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the page's script run and ignores its signals
+            )
+    except OSError as err:  # e.g. out of memory or processes, or the log cannot be written
+        reason = f"the worker process could not be started: {err}"
+        with suppress(RunStateError):  # cancelled meanwhile: that status stands
+            store.fail(run.id, reason)
+        raise OSError(f"{name!r} did not start: {reason}") from None
     try:
         return store.start(run.id, process.pid)
     except RunStateError:  # the worker got there first

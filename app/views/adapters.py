@@ -1,7 +1,11 @@
 """Adapters: the library of per-domain LoRA adapters, and training a new one in the background."""
 
+from pathlib import Path
+
 import streamlit as st
 from loaders import adapter_library, current_domains
+from messages import GLOSSARY, glossary
+from plain import plain
 from runs import EPOCHS_HELP, active_runs, launch_run
 from state import current_dataset
 
@@ -14,32 +18,42 @@ if library.empty:
         "No adapters yet. Train one below (one per existing category), or add bundled ones to sample_data/adapters."
     )
 else:
+    text, number = st.column_config.TextColumn, st.column_config.NumberColumn
     st.dataframe(
-        library.drop(columns=["path"]),
+        # The base model by its name (the full path is in each adapter's metadata).
+        library.drop(columns=["path"]).assign(base=library["base"].map(lambda b: Path(str(b)).name)),
         hide_index=True,
         width="stretch",
+        # The columns that fit the page; the rest (purchases, date, recipe) are in each adapter's metadata.
+        column_order=["adapter", "domain", "base", "train_users", "valid_ndcg@10", "trainable_parameters", "library"],
         column_config={
-            "train_users": st.column_config.NumberColumn("training users", format="%d"),
-            "train_interactions": st.column_config.NumberColumn("training purchases", format="%d"),
-            "valid_ndcg@10": st.column_config.NumberColumn("validation NDCG@10", format="%.4f"),
-            "trainable_parameters": st.column_config.NumberColumn("parameters", format="%d"),
-            "base": st.column_config.TextColumn("base model"),
+            "adapter": text(pinned=True),
+            "base": text("base model", help="The shared language model the adapter is an add-on to."),
+            "train_users": number("training users", format="%,d"),
+            "valid_ndcg@10": number(
+                "validation NDCG@10", format="%.4f", help=GLOSSARY["NDCG@10"] + " On the domain's validation users."
+            ),
+            "trainable_parameters": number(
+                "parameters", format="%,d", help="Weights the adapter trained; the language model stays frozen."
+            ),
+            "library": text(help="workspace: trained here; bundled: shipped with the sample data."),
         },
     )
+    glossary(["LoRA", "NDCG@10"])
 
 st.subheader("Train a new adapter")
 dataset = current_dataset()
 domains = current_domains()
 if domains:
     with st.form("train-adapter"):
-        st.caption(f"From **{dataset.label}**. Training runs in the background; you can leave this page.")
+        st.caption(f"From **{plain(dataset.label)}**. Training runs in the background; you can leave this page.")
         a, b, c = st.columns(3)
         domain = a.selectbox("Domain", domains)
         name = b.text_input("Adapter name", placeholder=f"{domains[0]} adapter")
         epochs = c.number_input("Epochs (at most)", 1, 50, 3, help=EPOCHS_HELP)
         fraction = a.slider("Share of the domain's training users", 0.05, 1.0, 1.0, 0.05)
         cap = b.number_input("Cap users (0 = no cap; for a quick trial)", 0, 1_000_000, 0, step=100)
-        rank = c.select_slider("LoRA rank", [4, 8, 16, 32], 8)
+        rank = c.select_slider("LoRA rank", [4, 8, 16, 32], 8, help="The adapter's size: higher can learn more.")
         if st.form_submit_button("Start training", type="primary"):
             params = dataset.params() | {
                 "domain": domain,

@@ -1,13 +1,28 @@
-"""Data: choose the purchase log, map its columns, read the validation report, browse a domain."""
+"""Data: choose the purchase log, map its columns, read the validation report, browse a domain.
+
+An upload becomes the working dataset only once it loads: until then it is pending, its problem is shown with
+the column-name fields to fix it, and every page keeps using the dataset that worked.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 from frames import domain_table, dropped_csv, dropped_summary, history_frame
-from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, usable_domains
-from messages import show_error
+from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, show_data_error, usable_domains
+from plain import plain
 from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset
 
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.report import DataError
+from xcross_core.paths import safe_name
+
+#: How the timestamps of a file were read (the load report's `timestamp_format`), in words.
+TIMESTAMPS = {
+    "iso": "dates and times (ISO 8601): purchases are ordered by when they happened",
+    "epoch_s": "seconds since 1 January 1970 (Unix time): purchases are ordered by when they happened",
+    "epoch_ms": "milliseconds since 1 January 1970 (Unix time): purchases are ordered by when they happened",
+    "position": "positions in each customer's sequence (1, 2, 3, …): only their order counts, not their dates",
+}
 
 st.title("Data")
 
@@ -34,40 +49,72 @@ if picked == "upload":
             path = save_upload(main.name, main.getvalue())
             items_path = save_upload(items.name, items.getvalue()) if items is not None else None
         except ValueError as err:
-            show_error(err, "Upload refused")
+            show_data_error(err, "Upload refused")
         else:
-            set_dataset(Dataset(f"Upload: {path.name}", str(path), items_path and str(items_path)))
+            uploaded = [(main.name, path), *([(items.name, items_path)] if items is not None else [])]
+            st.session_state["upload_notes"] = [
+                f"An earlier upload is called {safe_name(Path(given).name)}, so this file was saved as {saved.name}."
+                for given, saved in uploaded
+                if saved.name != safe_name(Path(given).name)
+            ]
+            st.session_state["pending_upload"] = Dataset(
+                f"Upload: {path.name}", str(path), items_path and str(items_path)
+            )
             st.rerun()
-    if current.label.startswith("Upload"):
-        st.caption(f"Using **{current.label}**.")
-    else:
-        st.info(
-            "Upload a file and press **Use these files**; until then the analysis below uses " + current.label + "."
-        )
+    for note in st.session_state.pop("upload_notes", []):
+        st.info(plain(note))
 else:
+    st.session_state.pop("pending_upload", None)  # leaving the upload abandons a file that did not load
     chosen = datasets[picked]
     if chosen.label != current.label:
         set_dataset(chosen)
         current = chosen
 
+# -- a pending upload: the working dataset until it loads -----------------------------------------------------
+pending: Dataset | None = st.session_state.get("pending_upload")
+if pending is not None:
+    try:
+        load_dataset(pending)
+    except DataError as err:
+        show_data_error(err, f"{pending.label} cannot be used yet")
+        st.info(
+            f"Every page keeps using **{plain(current.label)}** until it can. Fix the column names below, "
+            "or upload a corrected file."
+        )
+    else:
+        set_dataset(pending)
+        current = pending
+        del st.session_state["pending_upload"]
+        pending = None
+        st.success(f"Now using **{plain(current.label)}**.")
+elif current.label.startswith("Upload"):
+    st.caption(f"Using **{plain(current.label)}**.")
+elif picked == "upload":
+    st.info(f"Upload a file and press **Use these files**; until then the analysis below uses {plain(current.label)}.")
+
 # -- column mapping -----------------------------------------------------------------------------------------
-mapping = dict(current.columns)
-with st.expander("Column names (if your file calls them something else)", expanded=bool(mapping)):
-    st.caption("For each column the studio needs, the name it has in your file.")
+mapped = pending or current
+mapping = dict(mapped.columns)
+with st.expander("Column names (if your file calls them something else)", expanded=bool(mapping) or bool(pending)):
+    st.caption(f"For each column the studio needs, the name it has in {plain(mapped.label.removeprefix('Upload: '))}.")
     cols = st.columns(5)
     given = {
         ours: cols[i].text_input(ours, mapping.get(ours, ours), key=f"col-{ours}") for i, ours in enumerate(OUR_COLUMNS)
     }
     if st.button("Apply column names"):
         columns = tuple(sorted((o, t.strip()) for o, t in given.items() if t.strip() and t.strip() != o))
-        set_dataset(Dataset(current.label, current.interactions, current.items, columns))
+        remapped = Dataset(mapped.label, mapped.interactions, mapped.items, columns)
+        if pending is not None:
+            st.session_state["pending_upload"] = remapped
+        else:
+            set_dataset(remapped)
         st.rerun()
 
 # -- validation report ---------------------------------------------------------------------------------------
 try:
     result = load_dataset(current)
 except DataError as err:
-    show_error(err, "This data cannot be used")
+    show_data_error(err, "This data cannot be used")
     if err.report is not None and len(err.report.dropped):
         st.dataframe(dropped_summary(err.report), hide_index=True)
         st.download_button("Download the dropped rows (CSV)", dropped_csv(err.report), "dropped_rows.csv", "text/csv")
@@ -80,6 +127,8 @@ status[0].metric("Status", "OK" if report.ok else "Problems found")
 status[1].metric("Domains usable", f"{len(domains)} of {len(report.domains)}")
 status[2].metric("Purchases kept", f"{len(result.interactions.frame):,}")
 status[3].metric("Rows dropped", f"{len(report.dropped):,}")
+read_as = TIMESTAMPS.get(report.timestamp_format, report.timestamp_format)
+st.caption(f"Timestamps were read as {plain(read_as)}.")
 
 st.subheader("Per domain")
 st.dataframe(domain_table(result), hide_index=True, width="stretch")
@@ -89,11 +138,11 @@ if len(report.dropped):
     st.dataframe(dropped_summary(report), hide_index=True)
     st.download_button("Download the dropped rows (CSV)", dropped_csv(report), "dropped_rows.csv", "text/csv")
 for message in report.errors:
-    st.error(message)
+    st.error(plain(message))
 if report.warnings:
     with st.expander(f"Warnings ({len(report.warnings)})"):
         for message in report.warnings:
-            st.warning(message)
+            st.warning(plain(message))
 
 # -- browse ----------------------------------------------------------------------------------------------------
 if not domains:

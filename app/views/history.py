@@ -1,4 +1,8 @@
-"""History & export: every run in the store; delete one; export a proof of concept as HTML, CSV or JSON."""
+"""History & export: every run in the store; delete one; export a proof of concept as HTML, CSV or JSON.
+
+The CSV exports are spreadsheet-safe (a cell that a spreadsheet would run as a formula is quoted); names and
+errors are shown as written.
+"""
 
 import json
 from pathlib import Path
@@ -7,7 +11,8 @@ import pandas as pd
 import streamlit as st
 from export import report_html
 from messages import guarded
-from runs import created, delete_run, duration, read_run, run_label
+from plain import plain
+from runs import created, csv_export, delete_run, duration, read_run, run_label
 from state import store
 
 st.title("History & export")
@@ -52,7 +57,7 @@ st.subheader("One run")
 by_id = {r.id: r for r in runs}
 run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history-run")]
 if run.status == "failed":
-    st.error(f"Failed: {run.error}")
+    st.error(f"Failed: {plain(run.error)}")
 with st.expander("Parameters"):
     st.json(run.params)
 
@@ -61,18 +66,15 @@ if run.kind == "poc" and run.status == "succeeded":
     if loaded:
         report, comparison, weights = loaded
         slug = "".join(ch if ch.isalnum() else "_" for ch in run.name)
-        embed = st.toggle("Embed the chart library in the HTML report (works offline, about 4 MB)")
         a, b, c, d = st.columns(4)
-        a.download_button(
-            "HTML report", lambda: report_html(run, report, embed), f"{slug}.html", "text/html", type="primary"
-        )
-        b.download_button("Comparison (CSV)", comparison.to_csv(index=False), f"{slug}_comparison.csv", "text/csv")
-        c.download_button("Weights (CSV)", weights.to_csv(index=False), f"{slug}_weights.csv", "text/csv")
+        a.download_button("HTML report", lambda: report_html(run, report), f"{slug}.html", "text/html", type="primary")
+        b.download_button("Comparison (CSV)", csv_export(comparison), f"{slug}_comparison.csv", "text/csv")
+        c.download_button("Weights (CSV)", lambda: csv_export(weights), f"{slug}_weights.csv", "text/csv")
         d.download_button("Results (JSON)", json.dumps(report, indent=2), f"{slug}_results.json", "application/json")
 
 with st.popover("Delete this run"):
     remove = st.checkbox("Also delete its files (adapter or run folder)", key=f"rm-files-{run.id}")
     clicked = st.button("Delete", type="primary", key=f"delete-{run.id}")
     if clicked and guarded(lambda: delete_run(run, remove) or True, "Could not delete"):
-        st.toast(f"Deleted {run.name}")
+        st.toast(f"Deleted {plain(run.name)}")
         st.rerun()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 from loaders import adapter_library
+from messages import GLOSSARY, glossary
 from runs import finished_pocs
 from state import current_dataset, store
 
@@ -15,7 +16,7 @@ st.markdown(
 runs = store().list()
 cols = st.columns(4)
 cols[0].metric("Dataset", current_dataset().label.split(" (")[0])
-cols[1].metric("Adapters", len(adapter_library()))
+cols[1].metric("Adapters", len(adapter_library()), help=GLOSSARY["LoRA"])
 cols[2].metric("Running jobs", sum(r.status in ("queued", "running") for r in runs))
 cols[3].metric("Finished PoC runs", len(finished_pocs()))
 
@@ -24,7 +25,7 @@ steps = [
     ("views/data.py", "1. Data", "choose the sample data or upload your purchase log; check the validation report"),
     ("views/adapters.py", "2. Adapters", "one adapter per existing category (bundled ones are ready to use)"),
     ("views/poc_run.py", "3. PoC run", "pick the new category, the source adapters and a data budget; start"),
-    ("views/results.py", "4. Results", "X-Cross against the baselines, with plain-language verdicts"),
+    ("views/results.py", "4. Results", "the answer (Yes, No or Inconclusive) and X-Cross against each baseline"),
     ("views/which_sources_help.py", "5. Which sources help", "how much each existing category contributes"),
     ("views/try_it.py", "6. Try it", "type a purchase history and compare recommendations side by side"),
     ("views/history.py", "7. History & export", "every run; export a report as HTML, CSV or JSON"),
@@ -33,3 +34,4 @@ for target, label, help_text in steps:
     left, right = st.columns([1, 3])
     left.page_link(target, label=label)
     right.caption(help_text)
+glossary(list(GLOSSARY), "Words the studio uses")

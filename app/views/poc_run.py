@@ -9,13 +9,21 @@ from runs import EPOCHS_HELP, active_runs, finished_pocs, launch_run, poc_estima
 from state import current_dataset
 
 from xcross_core.estimate import human_seconds
-from xcross_core.jobs.poc import BASELINES, DEFAULT_BASELINES, PocSpec
+from xcross_core.jobs.poc import BASELINES, DEFAULT_BASELINES, PocSpec, baseline_help
+from xcross_core.jobs.verdicts import MIN_TEST_USERS
 from xcross_core.models.adapters import ADAPTER_FORMAT
+
+
+def spec_help(name: str) -> str:
+    """The PoC setting's help as `xcross poc --help` words it, as the start of a sentence."""
+    text = PocSpec.help_for(name)
+    return text[:1].upper() + text[1:]
+
 
 st.title("PoC run")
 st.caption(
-    "X-Cross is trained on a small share of the new domain's customers and compared with a LoRA adapter trained "
-    "on the same share (the reference), plus the baselines you pick. Everyone is tested on the same customers."
+    "X-Cross is trained on a small share of the new domain's customers and compared with the domain's own LoRA "
+    "adapter trained on the same share, plus the baselines you pick. Everyone is tested on the same customers."
 )
 
 dataset = current_dataset()
@@ -35,12 +43,11 @@ elif library.empty:
     st.info("No source adapters yet: train one per existing category on the **Adapters** page first.")
 else:
     labels = {row["path"]: adapter_label(row) for _, row in library.iterrows()}
-    a, b = st.columns(2)
-    target = a.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
+    target = st.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
     others = library[library["domain"] != target]
     # Default: every other category's adapter on one base model (X-Cross integrates adapters of one base).
     default = others.loc[others["base"] == others["base"].iloc[0], "path"].tolist() if len(others) else []
-    sources = b.multiselect(
+    sources = st.multiselect(
         "Source adapters",
         list(labels),
         default=default,
@@ -58,7 +65,7 @@ else:
             0.25,
             0.05,
             format="%.2f",
-            help="Test users never change with it, so budgets are comparable.",
+            help=f"{spec_help('fraction')}. Test users never change with it, so budgets are comparable.",
         )
         cap = d.number_input(
             "Cap users (0 = all)",
@@ -66,12 +73,20 @@ else:
             1_000_000,
             1000,
             step=100,
-            help="Caps the target's users considered at all (a seeded sample), so a first trial takes minutes. "
-            "0 uses every user.",
+            help=f"{spec_help('max_users')}, so a first trial takes minutes. 0 uses every user. "
+            f"A tenth of them are held out as test users; with fewer than {MIN_TEST_USERS} the "
+            "answer is Inconclusive.",
         )
-        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=EPOCHS_HELP)
-        baselines = st.multiselect("Baselines", BASELINES, default=list(DEFAULT_BASELINES))
-        name = st.text_input("Run name", value=f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}")
+        epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=f"{spec_help('epochs')}. {EPOCHS_HELP}")
+        baselines = st.multiselect(
+            "Baselines",
+            BASELINES,
+            default=list(DEFAULT_BASELINES),
+            help="\n".join(f"- **{b}**: {baseline_help(b)}" for b in BASELINES),
+        )
+        # Left empty, the name follows the current settings (a typed one is kept as it is).
+        default_name = f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}"
+        name = st.text_input("Run name", placeholder=default_name).strip() or default_name
         params = dataset.params() | {
             "target": target,
             "adapters": list(sources),
@@ -92,8 +107,8 @@ else:
                     "own prompts; early stopping can only shorten it)."
                 )
         start = st.button("Start the proof of concept", type="primary")
-    if start and launch_run("poc", name.strip(), params):
-        st.success(f"Started **{name.strip()}**. Its progress shows below; results appear on the **Results** page.")
+    if start and launch_run("poc", name, params):
+        st.success(f"Started **{name}**. Its progress shows below; results appear on the **Results** page.")
 
 st.subheader("Runs in progress")
 active_runs("poc")

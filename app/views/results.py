@@ -2,11 +2,12 @@
 
 import charts
 import streamlit as st
-from frames import comparison_frame, efficiency_points, history_buckets, model_metrics
-from messages import guarded, verdict_box
+from frames import DIFFERENCE, OLD_DIFFERENCE, comparison_frame, efficiency_points, history_buckets, model_metrics
+from messages import GLOSSARY, answer_box, glossary, guarded, verdict_box
 from runs import finished_pocs, pick_poc, read_run
 
 from xcross_core.estimate import human_seconds
+from xcross_core.jobs.verdicts import count
 
 st.title("Results")
 run = pick_poc("results-run")
@@ -18,32 +19,62 @@ split = report["split"]
 st.markdown(f"**{report['target']}**, bootstrapped from {', '.join(report['sources'])}")
 cols = st.columns(4)
 cols[0].metric("Training users", f"{split['train_users']:,}", help=f"{split['fraction']:.0%} of the training users")
-cols[1].metric("Test users", f"{split['test_cases']:,}")
+cols[1].metric("Test users", f"{split['test_cases']:,}", help="Customers held out: every model is scored on them.")
 cols[2].metric("Catalogue", f"{split['catalogue_items']:,} items")
 cols[3].metric("Run time", human_seconds(report.get("seconds")))
 
 if report.get("answer"):  # a results.json without an answer still shows the rest
     st.subheader("Can it be bootstrapped?")
-    st.markdown(report["answer"])
+    answer_box(report["answer"])
 
-st.subheader(f"Verdicts against the reference: {report['reference']}")
-for model, test in report["comparisons_vs_reference"].items():
+tests = report["comparisons_vs_reference"]
+outcomes = [t.get("outcome") for t in tests.values()]
+if all(outcomes):
+    st.subheader("X-Cross against each model")
+    comparisons = next(iter(tests.values()), {}).get("comparisons", 1)
+    st.caption(
+        "Each box compares X-Cross with one model on the same test users. Green: X-Cross ranks significantly "
+        "better; blue: the same (the whole interval within the margin); red: significantly worse; amber: the data "
+        f"can't tell. The {count(comparisons, 'comparison')} are corrected together (Bonferroni), so all "
+        "intervals hold together at 95%."
+    )
+else:  # a run written before verdicts had outcomes: its sentences, uncoloured
+    st.subheader(f"Verdicts against the reference: {report['reference']}")
+for model, test in tests.items():
     verdict_box(model, test)
+glossary(
+    ["NDCG@10", "Hit@10", "X-Cross", "target LoRA", "LoRA", "zero-shot", "lora-full", "popularity", "kept its start"]
+)
 
 st.plotly_chart(charts.metric_bars(model_metrics(report)), width="stretch")
+number, text = st.column_config.NumberColumn, st.column_config.TextColumn
+frame = comparison_frame(report)
+difference = DIFFERENCE if DIFFERENCE in frame else OLD_DIFFERENCE
+# Two tables, so that neither is wider than the page: how well each model ranks, then what it is and its training.
 st.dataframe(
-    comparison_frame(report),
+    frame,
     hide_index=True,
     width="stretch",
+    column_order=["model", "NDCG@10", "NDCG@10 95% CI", "Hit@10", "Hit@10 95% CI", difference, "p-value", "verdict"],
     column_config={
-        "NDCG@10": st.column_config.NumberColumn(format="%.4f"),
-        "Hit@10": st.column_config.NumberColumn(format="%.4f"),
-        "Δ NDCG@10 vs reference": st.column_config.NumberColumn(format="%+.4f"),
-        "p-value": st.column_config.NumberColumn(format="%.3f"),
-        "trainable parameters": st.column_config.NumberColumn(format="%d"),
+        "model": text(pinned=True),
+        "NDCG@10": number(format="%.4f", help=GLOSSARY["NDCG@10"]),
+        "NDCG@10 95% CI": text(help=GLOSSARY["95% CI"]),
+        "Hit@10": number(format="%.4f", help=GLOSSARY["Hit@10"]),
+        "Hit@10 95% CI": text(help=GLOSSARY["95% CI"]),
+        DIFFERENCE: number("X-Cross − model", format="%+.4f", help="X-Cross's NDCG@10 minus this model's."),
+        OLD_DIFFERENCE: number("model − reference", format="%+.4f", help="This model's NDCG@10 minus the reference's."),
+        "p-value": number(format="%.3f", help=GLOSSARY["p-value"]),
+        "verdict": text(help="X-Cross against this model: better, same, worse or inconclusive (can't tell)."),
     },
 )
 st.caption("Full-catalogue ranking of each test user's last purchase; 95% bootstrap intervals over test users.")
+about = frame.set_index("model")[["what it is", "trainable parameters", "training users", "training kept"]]
+about["trainable parameters"] = about["trainable parameters"].map("{:,}".format)
+about["training users"] = about["training users"].map("{:,}".format)
+about["training time"] = frame["training time (s)"].map(human_seconds).to_numpy()
+st.table(about)
+st.caption("Trainable parameters: the weights training changed; the language model itself stays frozen.")
 
 st.plotly_chart(charts.history_breakdown(history_buckets(report)), width="stretch")
 

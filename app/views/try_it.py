@@ -1,12 +1,17 @@
-"""Try it: a purchase history in, top-K from several saved models side by side."""
+"""Try it: a purchase history in, top-K from several saved models side by side.
+
+Titles and model names are data: they are shown in tables and as plain text, never rendered as Markdown. Items
+the customer already bought are never recommended back.
+"""
 
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from frames import history_frame, item_label
-from loaders import adapter_label, adapter_library, current_domains, domain_data, load_model
+from loaders import adapter_label, adapter_library, current_domains, domain_data, library_problems, load_model
 from messages import guarded
+from plain import plain
 from runs import finished_pocs, run_label
 from state import current_dataset
 
@@ -37,7 +42,7 @@ if how == "Pick items":
 else:
     user = b.selectbox("Customer", domain.user_ids.tolist(), key=f"try-user-{name}")
     history = domain.sequence(domain.user_index[user]).tolist()
-    b.caption(" → ".join(domain.titles()[i][:40] for i in history[-8:]))
+    b.text(" → ".join(domain.titles()[i][:40] for i in history[-8:]))
 
 library = adapter_library()
 models = {"popularity": "Popularity (most bought)", "base": "Base language model (no adapter)"}
@@ -48,6 +53,11 @@ default = [m for m in models if m == "popularity" or f"— {name} ·" in models[
 c, d = st.columns([3, 1])
 chosen = c.multiselect("Models", list(models), default=default, format_func=models.get, max_selections=4)
 k = d.slider("K", 5, 20, 10)
+problems = library_problems()
+if problems:
+    with st.expander(f"{len(problems)} adapter folder{'s' if len(problems) > 1 else ''} cannot be used"):
+        for problem in problems:
+            st.text(problem)
 if not history:
     st.info("Pick at least one item (or a customer) to get recommendations.")
     st.stop()
@@ -56,12 +66,16 @@ if not chosen:
     st.stop()
 
 for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
-    column.markdown(f"**{models[key]}**")
+    column.markdown(f"**{plain(models[key])}**")
     model = None
     with column:
         model = guarded(lambda key=key: load_model(key, dataset, domain), "Could not load the model")
     if model is None:
         continue
     items, scores = top_k(model, [np.asarray(history, dtype=np.int64)], k)
-    frame = history_frame(domain, items[0]).rename(columns={"#": "rank"}).assign(score=scores[0])
+    # Bought items score -inf and come last: when fewer than K items are left, they would fill the list.
+    keep = np.isfinite(scores[0]) & ~np.isin(items[0], history)
+    frame = history_frame(domain, items[0][keep]).rename(columns={"#": "rank"}).assign(score=scores[0][keep])
     column.dataframe(frame.drop(columns=["item_id"]).round({"score": 3}), hide_index=True, width="stretch")
+    if keep.sum() < k:
+        column.caption(f"Only {keep.sum()} items of {plain(name)} are left that this history has not bought.")

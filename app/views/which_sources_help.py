@@ -5,11 +5,12 @@ from pathlib import Path
 import charts
 import numpy as np
 import streamlit as st
-from frames import history_frame, item_label, mean_weights
+from frames import history_frame, item_label, mean_weights, weights_spread_table, xcross_entry
 from loaders import domain_data, load_model
-from messages import guarded
+from messages import glossary, guarded
 from runs import pick_poc, read_run, run_dataset
 
+from xcross_core.jobs.verdicts import count, kept_start, weights_finding
 from xcross_core.models.recommender import top_k
 
 st.title("Which sources help")
@@ -25,21 +26,38 @@ if weights.empty:
     st.info("This run kept no contribution weights (it had no test users).")
     st.stop()
 
-table = mean_weights(weights)
-left, right = st.columns([3, 2])
-left.plotly_chart(charts.weights_heatmap(table), width="stretch")
-right.plotly_chart(charts.source_totals(table.mean(axis=0)), width="stretch")
-users = weights["user_id"].nunique()
-right.caption(
-    f"Averaged over {users:,} test customers of {report['target']}. Each layer's weights sum to 1; "
-    "equal weights mean no preference."
-)
-
-layers = [str(i) for i in table.index]
-layer = st.select_slider(
-    "Layer", layers, value=layers[-1], format_func=lambda v: "final mix" if v == "output" else f"layer {v}"
-)
-st.plotly_chart(charts.weights_spread(weights, layer), width="stretch")
+_, xcross = xcross_entry(report)
+kept = kept_start(xcross.get("fit", {}))
+finding = weights_finding(weights, kept)
+if kept:  # equal weights from the untrained start are no finding: say so instead of drawing them
+    st.warning(finding["text"], icon=":material/help:")
+    glossary(["kept its start"])
+else:
+    st.info(finding["text"])
+    table = mean_weights(weights)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.weights_heatmap(table), width="stretch")
+    right.plotly_chart(charts.source_totals(table.mean(axis=0)), width="stretch")
+    right.caption(
+        f"Averaged over {count(weights['user_id'].nunique(), 'test customer')} of {report['target']}. Each layer's "
+        "weights sum to 1; equal weights mean no preference."
+    )
+    st.markdown("**How much the mix adapts to the customer**")
+    st.dataframe(
+        weights_spread_table(finding),
+        width="content",
+        column_config={"_index": st.column_config.TextColumn("layer")}
+        | {s: st.column_config.NumberColumn(format="%.3f") for s in report["sources"]},
+    )
+    st.caption(
+        "The standard deviation of each source's weight across test customers, per layer: 0 means every "
+        "customer gets the same mix there; larger means the mix depends on what the customer bought."
+    )
+    layers = [str(i) for i in table.index]
+    layer = st.select_slider(
+        "Layer", layers, value=layers[-1], format_func=lambda v: "final mix" if v == "output" else f"layer {v}"
+    )
+    st.plotly_chart(charts.weights_spread(weights, layer), width="stretch")
 
 # -- one customer ------------------------------------------------------------------------------------------
 st.subheader("One customer in detail")
@@ -72,6 +90,8 @@ if len(hit):
 else:
     a.info(f"Actual next purchase (not in the top 10): {actual}")
 b.plotly_chart(charts.attribution_bars(attribution), width="stretch")
+if kept:
+    b.caption("X-Cross's mix is still its start, so this split shows each source adapter's own part of the score.")
 detail = attribution.copy()
 detail.insert(0, "score", scores)
 b.dataframe(detail.round(3), width="stretch")

@@ -1,7 +1,7 @@
 """The subcommands: each turns its arguments into the job's spec, runs the job, and prints what it found.
 
 Results go to stdout; progress, notes and warnings to stderr. A job interrupted with Ctrl-C leaves nothing
-half-written and exits with status 130.
+half-written and exits with status 130. Each imports its job when it runs, so a command loads only what it uses.
 """
 
 from __future__ import annotations
@@ -9,20 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from xcross_core.cli.options import spec_from_args
+from xcross_core.cli.status import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK
 from xcross_core.cli.terminal import terminal_hooks
-from xcross_core.evaluation.protocol import EvalResult
-from xcross_core.jobs import evaluate, poc, recommend, study, train_adapter, train_xcross, validate, weights
 from xcross_core.training.events import FitReport
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 130
+if TYPE_CHECKING:
+    from xcross_core.evaluation.protocol import EvalResult
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """`xcross validate`: print the report; exit 2 unless the data can be used."""
+    from xcross_core.jobs import validate
+
     result = validate.run(spec_from_args(validate.ValidateSpec, args), terminal_hooks())
     report = result.report
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
@@ -32,7 +35,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("\nUsable without the rows listed above (--drop-invalid).", file=sys.stderr)
         return EXIT_OK
     print(
-        "\nNot usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
+        "\nerror: not usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
         file=sys.stderr,
     )
     return EXIT_BAD_INPUT
@@ -40,6 +43,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """`xcross recommend`: write the top K items of every user of the domain."""
+    from xcross_core.jobs import recommend
+
     spec = spec_from_args(recommend.RecommendSpec, args)
     result = recommend.run(spec, terminal_hooks())
     each = f"up to {result.k}" if result.short else f"{result.k}"
@@ -66,6 +71,8 @@ def _format_breakdown(results: list[EvalResult]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`xcross evaluate`: write the metrics JSON and print the table, the cold-start view and the tests."""
+    from xcross_core.jobs import evaluate
+
     spec = spec_from_args(evaluate.EvaluateSpec, args)
     result = evaluate.run(spec, terminal_hooks())
     results, report = result.results, result.report
@@ -93,6 +100,8 @@ def _validation_summary(report: FitReport) -> str:
 
 def cmd_train_adapter(args: argparse.Namespace) -> int:
     """`xcross train-adapter`: train and save a domain adapter."""
+    from xcross_core.jobs import train_adapter
+
     spec = spec_from_args(train_adapter.TrainAdapterSpec, args)
     try:
         meta = train_adapter.run(spec, terminal_hooks()).metadata
@@ -109,6 +118,8 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
 
 def cmd_train_xcross(args: argparse.Namespace) -> int:
     """`xcross train-xcross`: train and save an X-Cross run."""
+    from xcross_core.jobs import train_xcross
+
     spec = spec_from_args(train_xcross.TrainXCrossSpec, args)
     try:
         result = train_xcross.run(spec, terminal_hooks())
@@ -125,15 +136,22 @@ def cmd_train_xcross(args: argparse.Namespace) -> int:
 
 def cmd_weights(args: argparse.Namespace) -> int:
     """`xcross weights`: write a run's per-user, per-layer source weights."""
+    from xcross_core.jobs import weights
+    from xcross_core.jobs.verdicts import kept_start, weights_finding
+    from xcross_core.models.xcross_run import read_run_config
+
     spec = spec_from_args(weights.WeightsSpec, args)
     table = weights.run(spec, terminal_hooks())
     users = table["user_id"].nunique()
     print(f"wrote {len(table):,} weights ({users:,} users of {spec.domain}) to {spec.out}")
+    print(weights_finding(table, kept_start(read_run_config(spec.run).get("fit") or {}))["text"])
     return EXIT_OK
 
 
 def cmd_study(args: argparse.Namespace) -> int:
     """`xcross study`: run the data-efficiency study and print its table and catch-up point."""
+    from xcross_core.jobs import study
+
     spec = spec_from_args(study.StudySpec, args)
     result = study.run(spec, terminal_hooks())
     columns = ["fraction", "model", "train_users", "trainable_parameters", "ndcg@10", "ndcg@10_low", "ndcg@10_high"]
@@ -150,6 +168,8 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_poc(args: argparse.Namespace) -> int:
     """`xcross poc`: run a proof of concept and print its table, answer and verdicts."""
+    from xcross_core.jobs import poc
+
     spec = spec_from_args(poc.PocSpec, args)
     try:
         report = poc.run(spec, terminal_hooks())
@@ -163,9 +183,10 @@ def cmd_poc(args: argparse.Namespace) -> int:
         "full-catalogue ranking, 95% bootstrap CIs"
     )
     print(table[[*shown, "ndcg@10_high"]].to_string(index=False, float_format="%.4f"))
-    print(report["answer"])
+    print(report["answer"]["text"])
     for test in report["comparisons_vs_reference"].values():
         print(f"- {test['verdict']}")
+    print(report["weights"]["text"])
     seconds, estimated = report["seconds"], report["estimated_seconds"]
     print(f"finished in {seconds:.0f} s (estimated {estimated:.0f} s); results in {spec.out}")
     return EXIT_OK

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -18,22 +18,21 @@ from typing import Any, Literal
 from xcross_core.data.load import ColumnMap
 from xcross_core.jobs.spec import Spec, SpecError, field_hint, unwrap_optional
 
-Handler = Callable[[argparse.Namespace], int]
-
 
 def add_command(
-    sub: Any, name: str, spec: type[Spec], handler: Handler, positional: Sequence[str] = ("interactions",)
+    sub: Any, name: str, spec: type[Spec], summary: str, positional: Sequence[str] = ("interactions",)
 ) -> argparse.ArgumentParser:
-    """A subcommand `name` whose arguments are `spec`'s fields (`positional` ones in that order, first)."""
-    summary = (spec.__doc__ or "").strip().splitlines()[0]
-    parser = sub.add_parser(name, help=summary[0].lower() + summary[1:].rstrip("."), description=summary)
+    """A subcommand `name` whose arguments are `spec`'s fields (`positional` ones in that order, first);
+    `summary` is its line in the command list, the spec's docstring its description."""
+    description = (spec.__doc__ or "").strip().splitlines()[0]
+    parser = sub.add_parser(name, help=summary, description=description)
     by_name = {f.name: f for f in fields(spec)}
     for field_name in positional:
         _add(parser, spec, by_name[field_name], positional=True)
     for f in _own_fields_first(spec):
         if f.name not in positional:
             _add(parser, spec, f, positional=False)
-    parser.set_defaults(handler=handler, spec=spec, positional=tuple(positional))
+    parser.set_defaults(spec=spec, positional=tuple(positional))
     return parser
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from xcross_core.estimate import human_seconds
 from xcross_core.jobs.hooks import Hooks, Stage
 from xcross_core.training.events import TrainEvent, epoch_logger
 
@@ -38,6 +37,8 @@ def terminal_hooks() -> Hooks:
 
     def stage(s: Stage) -> None:
         if s.index == 1 and s.estimate_s is not None:
+            from xcross_core.estimate import human_seconds  # only jobs with an estimate, which load torch anyway
+
             print(f"estimated time for the whole run: {human_seconds(s.estimate_s)}", file=sys.stderr)
         if s.total > 1:
             print(f"[{s.index}/{s.total}] {s.label}", file=sys.stderr, flush=True)

@@ -32,7 +32,7 @@ import pandas as pd
 from xcross_core.data.catalogue import build_catalogue, build_items, item_titles
 from xcross_core.data.clean import OUR_COLUMNS, Issues, clean_values, dropped_rows, flag_duplicates
 from xcross_core.data.dataset import INTERACTION_COLUMNS, Interactions
-from xcross_core.data.read import read_table
+from xcross_core.data.read import MAX_ROWS, read_table
 from xcross_core.data.report import DOMAIN_COLUMNS, DataError, ValidationReport, summarise_dropped
 from xcross_core.data.timestamps import parse_timestamps
 
@@ -95,6 +95,7 @@ def load_interactions(
     domain: str | None = None,
     min_users: int = 5,
     max_bytes: int | None = None,
+    max_rows: int | None = MAX_ROWS,
 ) -> LoadResult:
     """Read and validate a purchase log; see the module docstring for the steps.
 
@@ -108,6 +109,7 @@ def load_interactions(
         domain: one domain name for every row of `path` (its domain column, if any, is ignored).
         min_users: a domain with fewer users is reported as not usable (its rows are kept).
         max_bytes: refuse files larger than this.
+        max_rows: refuse files with more data rows than this (None: no limit), before reading them.
 
     Raises:
         DataError: a file cannot be used at all (unreadable, missing columns, no usable rows).
@@ -118,12 +120,16 @@ def load_interactions(
     required = ["user_id", "item_id", "timestamp"]
     required += [] if domain else ["domain"]
     required += [] if items_path else ["title"]
-    raw, rows = read_table(path, encoding=encoding, max_bytes=max_bytes)
+    raw, rows = read_table(path, encoding=encoding, max_bytes=max_bytes, max_rows=max_rows)
+    headers = {name: list(raw.columns)}
+    if items_path is not None:
+        items_name = Path(items_path).name
+        raw_items, item_rows = read_table(items_path, encoding=encoding, max_bytes=max_bytes, max_rows=max_rows)
+        headers[items_name] = list(raw_items.columns)
+    _refuse_absent_mapped(columns, headers)
     raw = _apply_columns(raw, columns, name, required, has_items_file=items_path is not None)
     catalogue = None
     if items_path is not None:
-        items_name = Path(items_path).name
-        raw_items, item_rows = read_table(items_path, encoding=encoding, max_bytes=max_bytes)
         raw_items = _apply_columns(raw_items, columns, items_name, ["item_id", "title"], has_items_file=True)
         catalogue = build_catalogue(raw_items, item_rows, items_name)
 
@@ -171,6 +177,16 @@ def load_interactions(
     clean = clean[list(INTERACTION_COLUMNS)].reset_index(drop=True)
     clean = clean.astype({"timestamp": np.int64, "row": np.int64})
     return LoadResult(interactions=Interactions(frame=clean, items=items), report=report)
+
+
+def _refuse_absent_mapped(columns: ColumnMap, headers: dict[str, list[str]]) -> None:
+    """Refuse a mapping `theirs=ours` when no file has a column `theirs`: the user named a column that is not
+    there, and a column already called `ours` would otherwise be used in its place without a word."""
+    for theirs, ours in columns.renames().items():
+        if not any(theirs in names for names in headers.values()):
+            files = " or ".join(headers)
+            found = "; ".join(f"{file}: {', '.join(map(repr, names[:30]))}" for file, names in headers.items())
+            raise DataError(f"--column {theirs}={ours}: there is no column {theirs!r} in {files} (columns: {found})")
 
 
 def _apply_columns(

@@ -3,15 +3,24 @@
 CSV/TSV, Parquet and JSON Lines are read without type guessing, so that a title "NA" or an id "0012"
 stays what it is. A file that cannot be read at all raises `DataError` with a message for the user:
 the wrong extension, binary or compressed content, a bad encoding (with the line of the first bad
-byte), a malformed CSV (with the data row where parsing broke) or invalid JSON Lines (with the line).
+byte), a malformed CSV (with the data row where parsing broke), invalid JSON Lines (with the line), a
+header that names a column twice, or values that are not one text, number or date each (nested JSON,
+Parquet lists, structs, maps and binary columns), which would otherwise be flattened into text silently.
+
+Memory: reading costs far more than a file's bytes (a 27 MB Parquet file can hold 20 million rows), so
+the number of data rows is checked against `max_rows` before anything is read: from the Parquet
+metadata, or by a streaming count of a text file's lines (1 MiB at a time), and only when the lines
+exceed the limit by counting the records themselves (quoted line breaks), stopping at the limit.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +32,20 @@ from xcross_core.data.report import DataError
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
 SUPPORTED_FORMATS = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 
+#: Default limit on a file's data rows. Reading and validating alone peaked at about 0.7 GB per million rows
+#: (a 500,000-row log of short ids and titles), and the jobs after it need more, so the default keeps a run
+#: within a laptop's memory; `--max-rows` (CLI) and `max_rows` (library) change it.
+MAX_ROWS = 2_000_000
+_CHUNK = 1 << 20  # bytes per read when counting lines
 
-def read_table(path: str | Path, *, encoding: str | None, max_bytes: int | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every column of a file as text ("" where missing), and the 1-based data-row number of each row."""
+
+def read_table(
+    path: str | Path, *, encoding: str | None, max_bytes: int | None, max_rows: int | None = MAX_ROWS
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every column of a file as text ("" where missing), and the 1-based data-row number of each row.
+
+    A file with more than `max_rows` data rows (None: no limit) is refused before it is read.
+    """
     path = Path(path)
     name, suffix = path.name, path.suffix.lower()
     if suffix not in SUPPORTED_FORMATS:
@@ -42,9 +62,11 @@ def read_table(path: str | Path, *, encoding: str | None, max_bytes: int | None)
     if size == 0:
         raise DataError(f"{name} is empty (0 bytes)")
     if suffix == ".parquet":
-        frame = _read_parquet(path)
+        frame = _read_parquet(path, max_rows)
         rows = np.arange(1, len(frame) + 1, dtype=np.int64)
     else:
+        if max_rows is not None:
+            _check_text_rows(path, _TEXT_FORMATS[suffix], encoding, max_rows)
         data = path.read_bytes()
         if encoding is None:
             _refuse_binary(data, name)
@@ -55,6 +77,7 @@ def read_table(path: str | Path, *, encoding: str | None, max_bytes: int | None)
         if separator is None:
             frame, rows = _parse_jsonl(text, name)
         else:
+            _refuse_repeated_names(_csv_header(text, separator), name)
             frame = _parse_csv(text, name, separator)
             rows = np.arange(1, len(frame) + 1, dtype=np.int64)
     if frame.empty:
@@ -62,6 +85,70 @@ def read_table(path: str | Path, *, encoding: str | None, max_bytes: int | None)
         raise DataError(f"{name} has no data rows{header}")
     frame.columns = [str(column).strip() for column in frame.columns]
     return frame.reset_index(drop=True), rows
+
+
+def _too_many_rows(name: str, rows: str, max_rows: int) -> DataError:
+    return DataError(
+        f"{name} has {rows} data rows, over the limit of {max_rows:,}: reading it could exhaust memory. "
+        "Use a sample of it, or raise the limit with --max-rows if this machine has the memory."
+    )
+
+
+def _check_text_rows(path: Path, separator: str | None, encoding: str | None, max_rows: int) -> None:
+    """Refuse a CSV/TSV/JSON Lines file with more than `max_rows` data rows, reading 1 MiB at a time.
+
+    Line breaks bound the rows from above (the header and blank lines take lines too, and a quoted CSV
+    value may hold a line break); only when they exceed the limit are the records counted, up to it.
+    """
+    header = 0 if separator is None else 1
+    lines, tail = 0, b""
+    with path.open("rb") as f:
+        while (chunk := f.read(_CHUNK)) and lines - header <= max_rows:
+            lines += chunk.count(b"\n")
+            tail = chunk[-1:]
+    lines += tail not in (b"", b"\n")  # a last line without a line break
+    if lines - header <= max_rows:
+        return
+    try:
+        records = _count_records(path, separator, encoding, stop_after=max_rows)
+    except (UnicodeDecodeError, LookupError, csv.Error):  # unreadable: the line count is all there is
+        raise _too_many_rows(path.name, f"about {lines - header:,}", max_rows) from None
+    if records > max_rows:
+        raise _too_many_rows(path.name, f"more than {max_rows:,}", max_rows)
+
+
+def _count_records(path: Path, separator: str | None, encoding: str | None, stop_after: int) -> int:
+    """Data records of a text file (non-blank lines of JSON Lines, CSV records after the header), counted
+    while streaming and stopping once there are more than `stop_after`."""
+    count = 0
+    with path.open(encoding=encoding or "utf-8-sig", newline="" if separator else None) as f:
+        records = csv.reader(f, delimiter=separator) if separator else (line for line in f if line.strip())
+        if separator:
+            next(records, None)  # the header
+        for record in records:
+            count += bool(record)  # csv gives [] for a blank line, which pandas skips too
+            if count > stop_after:
+                break
+    return count
+
+
+def _csv_header(text: str, separator: str) -> list[str]:
+    """The first record of CSV/TSV text: the column names as written."""
+    return next(csv.reader(io.StringIO(text), delimiter=separator), [])
+
+
+def _refuse_repeated_names(names: list[str], name: str) -> None:
+    """Refuse a header that names a column twice: which of the two holds the data cannot be guessed."""
+    stripped = [str(column).strip() for column in names]
+    repeated = [column for column, n in Counter(stripped).items() if n > 1 and column]
+    if repeated:
+        first = repeated[0]
+        where = [i + 1 for i, column in enumerate(stripped) if column == first]
+        more = f" (also {', '.join(map(repr, repeated[1:]))})" if len(repeated) > 1 else ""
+        raise DataError(
+            f"{name} names column {first!r} more than once (columns {', '.join(map(str, where))}){more}; "
+            "give each column its own name, or remove the copies"
+        )
 
 
 def _refuse_binary(data: bytes, name: str) -> None:
@@ -148,15 +235,37 @@ def _where_csv_breaks(detail: str) -> str:
 
 def _parse_jsonl(text: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
     """JSON Lines (one object per line) to a frame of strings; rows are the objects' line numbers."""
+    lines = pd.Series(text.split("\n"), dtype="str").str.strip()
+    filled = lines.ne("").to_numpy()
+    rows = np.flatnonzero(filled) + 1  # pandas skips blank lines
+    # Every line must hold one object: pandas reads a line holding an array or a scalar into odd columns.
+    objects = (lines.str.startswith("{") & lines.str.endswith("}")).to_numpy()
+    if not objects[filled].all():
+        raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
     try:
         frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, **_JSON_OPTIONS)
     except (ValueError, TypeError):
         raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}") from None
-    lines = pd.Series(text.split("\n"), dtype="str")
-    rows = np.flatnonzero(lines.str.strip().ne("").to_numpy()) + 1  # pandas skips blank lines
-    if len(rows) != len(frame) or frame.columns.dtype.kind in "iu":
+    if len(rows) != len(frame) or not all(isinstance(column, str) for column in frame.columns):
         raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
+    for column in frame.columns:
+        _refuse_nested(frame[column], rows, name)
     return frame.apply(_as_text), rows.astype(np.int64)
+
+
+def _refuse_nested(values: pd.Series, rows: np.ndarray, name: str) -> None:
+    """Refuse a JSON Lines column holding an object or a list on some line: it has no one text to stand for."""
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("mixed", "mixed-integer"):
+        return  # plain text, numbers or booleans throughout (the common case, checked without a loop)
+    nested = values.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
+    if nested.any():
+        first, more = int(np.argmax(nested)), int(nested.sum()) - 1
+        kind = "an object" if isinstance(values.iloc[first], dict) else "a list"
+        others = f" (and on {more:,} more line{'s' if more > 1 else ''})" if more else ""
+        raise DataError(
+            f"{name} line {rows[first]}: {values.name!r} holds {kind}{others}; each value must be text, a number "
+            "or true/false. Flatten nested values into columns of their own."
+        )
 
 
 # pandas < 3 turns columns named like "timestamp" into dates unless told not to.
@@ -177,12 +286,43 @@ def _first_bad_json_line(text: str) -> str:
     return "each line must be one JSON object"
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+    """A Parquet file as a frame of text, its schema and row count checked from the metadata first."""
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(path)
+        with pq.ParquetFile(path) as parquet:
+            schema, n_rows = parquet.schema_arrow, parquet.metadata.num_rows
+            _check_parquet_schema(schema, path.name)
+            if max_rows is not None and n_rows > max_rows:
+                raise _too_many_rows(path.name, f"{n_rows:,}", max_rows)
+            frame = parquet.read().to_pandas()
+    except DataError:
+        raise
     except Exception as exc:  # pyarrow raises many types for a damaged or foreign file
-        raise DataError(f"{path.name} could not be read as Parquet ({exc})") from None
+        raise DataError(f"{path.name} could not be read as Parquet ({str(exc).splitlines()[0]})") from None
     return frame.apply(_as_text) if len(frame.columns) else frame
+
+
+def _check_parquet_schema(schema: object, name: str) -> None:
+    """Refuse repeated column names, and columns whose values are not one text, number or date each."""
+    import pyarrow as pa
+
+    _refuse_repeated_names(list(schema.names), name)
+    for field in schema:
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if pa.types.is_struct(kind) or pa.types.is_map(kind) or pa.types.is_union(kind):
+            held = "records"
+        elif pa.types.is_nested(kind):
+            held = "lists"
+        elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+            held = "binary data"
+        else:
+            continue
+        raise DataError(
+            f"{name}: column {field.name!r} holds {held} (Parquet type {kind}); each value must be one text, "
+            "number or date. Flatten it into columns of their own, or drop it before saving."
+        )
 
 
 def _as_text(values: pd.Series) -> pd.Series:

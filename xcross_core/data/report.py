@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcross_core.data.output import atomic_file
+
 #: Columns of `ValidationReport.dropped`: where the row was, why it was dropped, and its original values.
 #: `check` is a stable code for the reason (e.g. "unparseable_timestamp") that the app can filter on.
 DROPPED_COLUMNS = (
@@ -176,10 +178,12 @@ class ValidationReport:
         """Write the dropped rows as CSV, safe to open in a spreadsheet; returns the path.
 
         Text cells that a spreadsheet would run as a formula get a leading single quote. The file is
-        UTF-8 with a byte-order mark, so that spreadsheet programs detect the encoding.
+        UTF-8 with a byte-order mark, so that spreadsheet programs detect the encoding. It is written whole
+        or not at all (`atomic_file`); missing parent folders are created.
         """
         path = Path(path)
-        spreadsheet_safe(self.dropped).to_csv(path, index=False, encoding="utf-8-sig")
+        with atomic_file(path) as tmp:
+            spreadsheet_safe(self.dropped).to_csv(tmp, index=False, encoding="utf-8-sig")
         return path
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ already in the history counts as a miss (see `metrics.rank_counts`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -161,19 +161,36 @@ def evaluate(
     return EvalResult(model.name, protocol, per_case, summary, seconds)
 
 
-def compare(a: EvalResult, b: EvalResult, metric: str = "ndcg@10", seed: int = 0) -> PairedTest:
-    """Paired test of `a` minus `b` on one metric; both must come from the same cases."""
+def compare(a: EvalResult, b: EvalResult, metric: str = "ndcg@10", seed: int = 0, comparisons: int = 1) -> PairedTest:
+    """Paired test of `a` minus `b` on one metric; both must come from the same cases.
+
+    `comparisons` is the size of the family this test is corrected with (Bonferroni; see `stats`). Every metric
+    lies in [0, 1], so the interval of a difference is clipped to [-1, 1].
+    """
     if a.protocol != b.protocol or not a.per_case["user"].equals(b.per_case["user"]):
         raise ValueError(f"{a.model} and {b.model} were not evaluated on the same cases")
-    return paired_test(a.per_case[metric].to_numpy(), b.per_case[metric].to_numpy(), seed=seed)
+    return paired_test(
+        a.per_case[metric].to_numpy(),
+        b.per_case[metric].to_numpy(),
+        comparisons=comparisons,
+        seed=seed,
+        bounds=(-1.0, 1.0),
+    )
+
+
+def compare_each(
+    subject: EvalResult, others: Sequence[EvalResult], metric: str = "ndcg@10", seed: int = 0
+) -> dict[str, PairedTest]:
+    """`subject` minus each of `others` (by model name), corrected together for the number of comparisons."""
+    return {other.model: compare(subject, other, metric, seed, comparisons=len(others)) for other in others}
 
 
 def comparison_table(
-    results: Sequence[EvalResult], reference: str | None = None, metric: str = "ndcg@10"
+    results: Sequence[EvalResult], tests: Mapping[str, PairedTest] | None = None, metric: str = "ndcg@10"
 ) -> pd.DataFrame:
-    """One row per model: every metric with its CI, and the paired test against `reference`."""
-    by_name = {r.model: r for r in results}
-    ref = by_name.get(reference) if reference else None
+    """One row per model: every metric with its CI, and the paired test in `tests` of the model's name, if any
+    (`diff_<metric>` with its interval, the test's own p-value and the one adjusted for the family)."""
+    tests = tests or {}
     rows = []
     for r in results:
         row: dict[str, object] = {"model": r.model, "protocol": r.protocol, "cases": len(r.per_case)}
@@ -181,9 +198,10 @@ def comparison_table(
             row[name] = est.mean
             row[f"{name}_low"] = est.low
             row[f"{name}_high"] = est.high
-        if ref is not None and r is not ref:
-            test = compare(r, ref, metric)
-            row[f"diff_vs_{ref.model}"] = test.difference.mean
-            row["p_value"] = test.p_value
+        test = tests.get(r.model)
+        if test is not None:
+            d = test.difference
+            row |= {f"diff_{metric}": d.mean, f"diff_{metric}_low": d.low, f"diff_{metric}_high": d.high}
+            row |= {"p_value": test.p_value, "p_adjusted": test.p_adjusted}
         rows.append(row)
     return pd.DataFrame(rows)

@@ -9,11 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from xcross_core.data.output import atomic_file
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.evaluation.metrics import METRICS
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.jobs.hooks import SILENT, Hooks, Stage
 from xcross_core.jobs.inputs import DataSpec, ModelSpec, SplitSpec, as_spec_error, check_sources, domain_of, load_data
+from xcross_core.jobs.outputs import check_output_file, save_or_keep
 from xcross_core.jobs.spec import SpecError, option
 from xcross_core.models.registry import check_model_name, make_model, model_entry, model_names
 
@@ -54,6 +56,10 @@ class EvaluateSpec(DataSpec, SplitSpec, ModelSpec):
             raise SpecError(None, "each model may be named once")
         if self.adapters:
             check_sources(self.adapters)
+        check_output_file("out", self.out, self.inputs())
+        check_output_file("per_user", self.per_user, self.inputs())
+        if self.out is not None and self.per_user is not None and self.out.absolute() == self.per_user.absolute():
+            raise SpecError("per_user", f"{self.per_user} is also the metrics file (--out); name another file")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,10 @@ class Evaluation:
 
 
 def run(spec: EvaluateSpec, hooks: Hooks = SILENT) -> Evaluation:
-    """Fit each model on the split, evaluate it on the test users, compare each with the first; write `out`."""
+    """Fit each model on the split, evaluate it on the test users, compare each with the first; write `out`.
+
+    Outputs are written whole or not at all; one that cannot be written is kept elsewhere (OutputError says where).
+    """
     domain = domain_of(load_data(spec, hooks), spec.domain)
     split = spec.make_split(domain, spec.sampled)
     hooks.say(f"split: {json.dumps(split.summary())}")
@@ -98,9 +107,15 @@ def run(spec: EvaluateSpec, hooks: Hooks = SILENT) -> Evaluation:
         },
     }
     if spec.out is not None:
-        spec.out.parent.mkdir(parents=True, exist_ok=True)
-        spec.out.write_text(json.dumps(report, indent=2, default=float))
+        text = json.dumps(report, indent=2, default=float)
+        save_or_keep(lambda path: _write(path, text.encode()), spec.out, "metrics")
     if spec.per_user is not None:
-        per_user = pd.concat([r.per_case.assign(model=r.model) for r in results])
-        spreadsheet_safe(per_user).to_csv(spec.per_user, index=False)
+        per_user = spreadsheet_safe(pd.concat([r.per_case.assign(model=r.model) for r in results]))
+        table = per_user.to_csv(index=False).encode()
+        save_or_keep(lambda path: _write(path, table), spec.per_user, "per-user metrics")
     return Evaluation(results, report)
+
+
+def _write(path: Path, data: bytes) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,11 +1,13 @@
-"""What jobs share: the data files and how to read them, the split, the base model, source adapters, outputs.
+"""What jobs share: the data files and how to read them, the split, the base model and source adapters.
 
 Each job's spec combines the parts it needs (`DataSpec`, `SplitSpec`, `ModelSpec`), and the checks of source
-adapters (`check_sources`) and of output folders (`check_out`) live here once, for every job and caller.
+adapters (`check_sources`), of a domain's size (`domain_of`) and of a split's (`SplitSpec.make_split`) live
+here once, for every job and caller. Outputs are checked in `outputs.py`.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,9 +17,11 @@ from typing import Literal
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
+from xcross_core.data.read import MAX_ROWS
 from xcross_core.data.report import DataError
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.jobs.hooks import Hooks
+from xcross_core.jobs.outputs import check_output_file
 from xcross_core.jobs.spec import Spec, SpecError, option
 from xcross_core.models.adapters import METADATA, AdapterMetadata
 from xcross_core.models.base import DEFAULT_BASE
@@ -40,6 +44,11 @@ class DataSpec(Spec):
     min_users: int = option("users a domain needs to be usable", 5, minimum=1)
     drop_invalid: bool = option("continue without rows that fail validation (they are counted)", False)
     dropped_out: Path | None = option("write the dropped rows and their reasons to this CSV", None)
+    max_rows: int = option(
+        "refuse an input file with more data rows than this before reading it (reading costs memory)",
+        MAX_ROWS,
+        minimum=1,
+    )
 
     def check(self) -> None:
         super().check()
@@ -49,6 +58,17 @@ class DataSpec(Spec):
         unknown = sorted(set(self.columns) - set(OUR_COLUMNS))
         if unknown:
             raise SpecError("columns", f"maps {unknown}, which are not our columns ({', '.join(OUR_COLUMNS)})")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                problem = f"{self.encoding!r} is not a known encoding (try utf-8, latin-1 or cp1252)"
+                raise SpecError("encoding", problem) from None
+        check_output_file("dropped_out", self.dropped_out, self.inputs())
+
+    def inputs(self) -> list[Path]:
+        """The files this spec reads, which no output may overwrite."""
+        return [self.interactions] + ([self.items] if self.items is not None else [])
 
     def column_map(self) -> ColumnMap:
         """The column mapping as the loader takes it."""
@@ -67,7 +87,7 @@ class SplitSpec(Spec):
     fraction: float = option("share of training users to train on (data budget)", 1.0, bounds="(0, 1]")
     max_users: int | None = option("cap the domain's users (seeded sample) for quick runs", None, minimum=1)
     epochs: int | None = option("maximum epochs for trained models (early stopping still applies)", None, minimum=1)
-    seed: int = option("random seed of the split and of training", 0)
+    seed: int = option("random seed of the split and of training", 0, minimum=0, maximum=2**32 - 1)
 
     def check(self) -> None:
         super().check()
@@ -75,10 +95,13 @@ class SplitSpec(Spec):
             shares = f"{self.test_share} + {self.valid_share}"
             raise SpecError(None, f"test_share and valid_share must sum to less than 1, not {shares}")
 
-    def make_split(self, domain: DomainData, sampled: int | None = None) -> Split:
-        """This split of `domain`; `sampled` switches evaluation to that many sampled negatives."""
+    def make_split(
+        self, domain: DomainData, sampled: int | None = None, *, tested: bool = True, ordered: bool = False
+    ) -> Split:
+        """This split of `domain`; `sampled` switches evaluation to that many sampled negatives. Refuses a split
+        that leaves nothing to train on, or (when `tested`) nothing to test on (see `check_split`)."""
         with as_spec_error():
-            return make_split(
+            split = make_split(
                 domain,
                 self.split,
                 seed=self.seed,
@@ -88,6 +111,8 @@ class SplitSpec(Spec):
                 max_users=self.max_users,
                 sampled_negatives=sampled,
             )
+        check_split(split, self.max_users, tested=tested, ordered=ordered)
+        return split
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,21 +124,52 @@ class ModelSpec(Spec):
     )
     download: bool = option("allow fetching the base model from the Hugging Face hub", False)
 
+    def check(self) -> None:
+        super().check()
+        if self.base in (None, "", DEFAULT_BASE, "default") or self.download or Path(self.base).expanduser().exists():
+            return
+        if not _in_hub_cache(self.base):
+            raise SpecError(
+                "base",
+                f"{self.base!r} is not a local model folder, nor a model in the Hugging Face cache; pass --download "
+                "to fetch it from the hub (needs network), or name a local folder",
+            )
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    """Whether hub model `model_id` is in the local Hugging Face cache (looked up on disk, never online)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except ValueError:  # not a valid hub id either
+        return False
+
+
+def check_split(split: Split, max_users: int | None, *, tested: bool = True, ordered: bool = False) -> None:
+    """Refuse a split with no users to train on, or (when `tested`) none to test on: a model trained or
+    scored on nobody has no result to show (an untrained model, or NaN metrics). With `ordered` (a model
+    that learns what follows what), a training user needs 2 or more purchases in the split."""
+    domain = split.domain
+    users = f"{domain.n_users:,} user{'s' if domain.n_users != 1 else ''}"
+    if max_users is not None and max_users < domain.n_users:
+        users += f", {max_users:,} kept by --max-users"
+    least = 2 if ordered else 1
+    if not any(len(sequence) >= least for sequence in split.train):
+        some = " with 2 or more purchases" if ordered else ""
+        raise SpecError(None, f"domain {domain.name!r} leaves no users{some} to train on in this split ({users})")
+    if tested and not len(split.test):
+        raise SpecError(
+            None,
+            f"domain {domain.name!r} leaves no users to test on in this split ({users}; a test user needs at "
+            "least 2 purchases): it needs more users, or a larger --test-share",
+        )
+
 
 def existing_file(name: str, path: Path) -> None:
     """Refuse setting `name` when `path` is not a file."""
     if not path.is_file():
         raise SpecError(name, f"{path}: no such file")
-
-
-def check_out(path: Path | None, *, overwrite: bool | None = None) -> None:
-    """Refuse an output folder or file that exists (unless `overwrite`): writing it would lose what is there.
-
-    `overwrite` None: the job offers no overwriting.
-    """
-    if path is not None and path.exists() and not overwrite:
-        hint = "" if overwrite is None else ", or allow overwriting"
-        raise SpecError("out", f"{path} already exists; choose another{hint}")
 
 
 def check_sources(adapters: Sequence[Path]) -> list[AdapterMetadata]:
@@ -151,6 +207,7 @@ def load_data(spec: DataSpec, hooks: Hooks, path: Path | None = None, *, strict:
         columns=spec.column_map(),
         encoding=spec.encoding,
         min_users=spec.min_users,
+        max_rows=spec.max_rows,
     )
     report = result.report
     if spec.dropped_out and path is None and len(report.dropped):
@@ -165,9 +222,16 @@ def load_data(spec: DataSpec, hooks: Hooks, path: Path | None = None, *, strict:
     return result
 
 
-def domain_of(result: LoadResult, name: str) -> DomainData:
-    """Domain `name` of the loaded data; SpecError naming the domains there are when it is not one of them."""
+def domain_of(result: LoadResult, name: str, *, usable: bool = True) -> DomainData:
+    """Domain `name` of the loaded data; SpecError naming the domains there are when it is not one of them,
+    or (with `usable`, for jobs that train or evaluate) when the report marks it not usable: too few users."""
     try:
-        return result.interactions.domain(name)
+        domain = result.interactions.domain(name)
     except KeyError as err:
         raise SpecError(None, err.args[0]) from None
+    stats = result.report.domains.set_index("domain")
+    if usable and name in stats.index and not stats.loc[name, "usable"]:
+        raise SpecError(
+            None, f"domain {name!r} cannot be trained or evaluated on: {stats.loc[name, 'note']} (see --min-users)"
+        )
+    return domain

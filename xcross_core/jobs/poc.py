@@ -1,13 +1,17 @@
 """A proof of concept for one target domain: X-Cross from source adapters against baselines, on one split.
 
 This is the job the studio runs (and `xcross poc` from a terminal): train X-Cross on a small budget of
-the target's users, train and evaluate the chosen baselines on the same split, paired-test every model
-against the target LoRA trained on the same budget, and keep the contribution weights of the test users.
-Everything is written to one run folder, atomically:
+the target's users, train and evaluate the chosen baselines on the same split, paired-test X-Cross against
+every other model (corrected together for the number of comparisons), answer the question (Yes, No or
+Inconclusive; see `verdicts`), and keep the contribution weights of the test users. Everything is written to
+one run folder, atomically:
 
 - `results.json`: the settings (paths relative to the run folder), split, every model's metrics with CIs,
-  parameters and timings, the paired tests and their plain-language verdicts, the history-length breakdown;
-- `comparison.csv`: the same table, one row per model;
+  parameters, timings and training report; `reference`, the model every other is compared with (X-Cross);
+  `comparisons_vs_reference`, per other model, X-Cross minus it (interval, p-values, outcome, verdict);
+  `answer` (outcome, reasons, text); `weights`, what the contribution weights show; the history-length
+  breakdown;
+- `comparison.csv`: the same table, one row per model (`diff_ndcg@10`: X-Cross minus the row's model);
 - `weights.csv`: user_id, layer, source, weight for every test user (X-Cross's contribution weights);
 - `per_case.csv`: every model's metrics for every test user (user, history_length, metrics, model), for
   paired comparisons across runs;
@@ -26,18 +30,29 @@ import pandas as pd
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds
-from xcross_core.evaluation.protocol import EvalResult, compare, comparison_table, evaluate
+from xcross_core.evaluation.protocol import EvalResult, compare_each, comparison_table, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.jobs.hooks import SILENT, Hooks, Stage
-from xcross_core.jobs.inputs import DataSpec, check_out, check_sources, domain_of, load_data
+from xcross_core.jobs.inputs import DataSpec, check_sources, domain_of, load_data
+from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import SpecError, option
-from xcross_core.jobs.verdicts import answer, still_improving, verdict
+from xcross_core.jobs.verdicts import (
+    answer,
+    kept_start,
+    outcome,
+    same_margin,
+    still_improving,
+    verdict,
+    weights_finding,
+)
 from xcross_core.models.adapters import atomic_folder, load_adapter, read_metadata
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model, model_entry, model_names
 from xcross_core.models.text import training_sequences
-from xcross_core.models.xcross import save_run, weights_frame
+from xcross_core.models.xcross import weights_frame
+from xcross_core.models.xcross_run import save_run
 from xcross_core.paths import portable
+from xcross_core.training.events import FitReport
 
 #: Baselines of a proof of concept besides the registry's: two ways of running registered models that only a
 #: proof of concept has (a LoRA on all of the target's training users; each source adapter alone).
@@ -48,8 +63,8 @@ POC_BASELINES = {
 #: Baselines a proof of concept can add next to X-Cross and the same-budget target LoRA (always run).
 BASELINES = (*model_names(baseline=True), *POC_BASELINES)
 DEFAULT_BASELINES = (*(n for n in model_names(baseline=True) if model_entry(n).baseline == "default"), *POC_BASELINES)
-#: The reference every model is paired-tested against: the target LoRA on the same data budget.
-REFERENCE = "lora"
+#: The yardstick of the answer: the target's own LoRA trained on the same data budget as X-Cross.
+OWN = "lora"
 
 
 def baseline_help(name: str) -> str:
@@ -71,7 +86,7 @@ class PocSpec(DataSpec):
     baselines: tuple[str, ...] = option(
         "models besides X-Cross and the same-budget target LoRA", DEFAULT_BASELINES, choices=BASELINES
     )
-    seed: int = option("random seed of the split and of training", 0)
+    seed: int = option("random seed of the split and of training", 0, minimum=0, maximum=2**32 - 1)
 
     def check(self) -> None:
         super().check()
@@ -80,9 +95,9 @@ class PocSpec(DataSpec):
 
 
 def plan_keys(spec: PocSpec) -> list[str]:
-    """The models a proof of concept runs, in order: X-Cross, the reference, the baselines, then each source
-    adapter zero-shot (a folder path) when that baseline is chosen."""
-    plan = ["x-cross", REFERENCE, *[b for b in spec.baselines if b != "zero-shot"]]
+    """The models a proof of concept runs, in order: X-Cross, the same-budget target LoRA, the baselines, then
+    each source adapter zero-shot (a folder path) when that baseline is chosen."""
+    plan = ["x-cross", OWN, *[b for b in spec.baselines if b != "zero-shot"]]
     return plan + ([str(a) for a in spec.adapters] if "zero-shot" in spec.baselines else [])
 
 
@@ -123,7 +138,7 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
             return f"{read_metadata(key).domain} adapter (zero-shot)", load_adapter(key, domain), split
         if key == "x-cross":
             return f"X-Cross ({budget})", make_model(key, domain, adapters=spec.adapters, **options), split
-        if key == REFERENCE:
+        if key == OWN:
             return f"target LoRA ({budget})", make_model("lora", domain, base=base, **options), split
         if key == "lora-full":
             return "target LoRA (100% of users)", make_model("lora", domain, base=base, **options), full
@@ -134,69 +149,90 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     total_s = total_seconds(estimates)
     shares = [e.seconds / total_s if total_s > 0 else 1 / len(keys) for e in estimates]
     results: dict[str, EvalResult] = {}
+    fits: dict[str, FitReport] = {}
     models: dict[str, dict[str, object]] = {}
-    unsettled: set[str] = set()  # labels of models still improving when their epochs ran out
     xcross = None
     for index, key in enumerate(keys, start=1):
         label, model, train_split = build(key)
         hooks.on_stage(Stage(index, len(keys), label, sum(shares[: index - 1]), shares[index - 1], total_s))
         t0 = time.perf_counter()
-        fit = model.fit(train_split, progress=hooks.progress, cancel=hooks.cancel)
+        fit = fits[key] = model.fit(train_split, progress=hooks.progress, cancel=hooks.cancel)
         train_s = time.perf_counter() - t0
         model.name = label
         results[key] = evaluate(model, split.test, seed=spec.seed)
-        improving = still_improving(fit)
         models[label] = {
             "key": portable(key, spec.out) if key in zero_shot else key,
             "train_users": 0 if key in zero_shot else len(train_split.train),
             "trainable_parameters": model.trainable_parameters,
             "train_seconds": round(train_s, 2),
             "fit": fit.to_dict(),
-            "still_improving": improving,
+            "still_improving": still_improving(fit),
+            "kept_start": kept_start(fit),
             **results[key].to_dict(),
         }
-        if improving:
-            unsettled.add(label)
         if key == "x-cross":
             xcross = model
-    reference = results[REFERENCE]
-    comparisons, tests = {}, {}
-    for key, result in results.items():
-        if key == REFERENCE:
-            continue
-        test = tests[key] = compare(result, reference, "ndcg@10", seed=spec.seed)
-        caveat = [m for m in (result.model, reference.model) if m in unsettled]
-        comparisons[result.model] = test.to_dict() | {
-            "verdict": verdict(result.model, reference.model, test, unsettled=caveat)
+    subject, own = results["x-cross"], results[OWN]
+    by_name = compare_each(subject, [r for k, r in results.items() if k != "x-cross"], seed=spec.seed)
+    tests = {key: by_name[r.model] for key, r in results.items() if key != "x-cross"}
+    margin = same_margin(own.summary["ndcg@10"].mean)
+    comparisons = {}
+    for key, test in tests.items():
+        pair = [(subject.model, fits["x-cross"]), (results[key].model, fits[key])]
+        comparisons[results[key].model] = test.to_dict() | {
+            "outcome": outcome(test, margin),
+            "verdict": verdict(
+                subject.model,
+                results[key].model,
+                test,
+                margin,
+                unsettled=[m for m, fit in pair if still_improving(fit)],
+                started=[m for m, fit in pair if kept_start(fit)],
+            ),
         }
-    # The X-Cross row's parameters over the reference LoRA's (both are always trained, so never zero).
-    share = xcross.trainable_parameters / models[reference.model]["trainable_parameters"]
-    full_lora = results.get("lora-full")
-    vs_full = compare(results["x-cross"], full_lora, "ndcg@10", seed=spec.seed) if full_lora else None
+    # The X-Cross row's parameters over the same-budget LoRA's (both are always trained, so never zero).
+    share = xcross.trainable_parameters / models[own.model]["trainable_parameters"]
+    weights = weights_frame(xcross, domain.user_ids[split.test.users], split.test.histories)
     settings = spec.to_dict(relative_to=spec.out)
     del settings["out"]
     report = {
         "config": settings,
         "target": domain.name,
         "sources": xcross.sources,
-        "answer": answer(domain.name, xcross.sources, tests["x-cross"], share, vs_full),
+        "answer": answer(
+            domain.name,
+            xcross.sources,
+            tests[OWN],
+            margin=margin,
+            parameter_share=share,
+            xcross_kept_start=kept_start(fits["x-cross"]),
+            own_kept_start=kept_start(fits[OWN]),
+            vs_full=tests.get("lora-full"),
+            full_kept_start="lora-full" in fits and kept_start(fits["lora-full"]),
+            vs_sources={read_metadata(key).domain: tests[key] for key in zero_shot},
+        ),
         "split": split.summary(),
-        "reference": reference.model,
+        "reference": subject.model,
         "models": models,
         "comparisons_vs_reference": comparisons,
+        "weights": weights_finding(weights, kept_start(fits["x-cross"])),
         "seconds": round(time.perf_counter() - started, 1),
         "estimated_seconds": round(total_s, 1),
     }
-    table = comparison_table(list(results.values()), reference=reference.model)
+    table = comparison_table(list(results.values()), by_name)
     table["trainable_parameters"] = [models[r.model]["trainable_parameters"] for r in results.values()]
-    weights = weights_frame(xcross, domain.user_ids[split.test.users], split.test.histories)
-    with atomic_folder(spec.out) as tmp:
-        save_run(xcross, tmp / "xcross", spec.adapters, {"data": split.summary(), "fit": models[xcross.name]["fit"]})
-        (tmp / "results.json").write_text(json.dumps(report, indent=2, default=float))
-        spreadsheet_safe(table).to_csv(tmp / "comparison.csv", index=False)
-        weights.to_csv(tmp / "weights.csv", index=False)
-        per_case = pd.concat([r.per_case.assign(model=r.model) for r in results.values()], ignore_index=True)
-        spreadsheet_safe(per_case).to_csv(tmp / "per_case.csv", index=False)
+    per_case = pd.concat([r.per_case.assign(model=r.model) for r in results.values()], ignore_index=True)
+
+    def write(folder: Path) -> None:
+        with atomic_folder(folder) as tmp:
+            fit = models[xcross.name]["fit"]
+            save_run(xcross, tmp / "xcross", spec.adapters, {"data": split.summary(), "fit": fit})
+            (tmp / "results.json").write_text(json.dumps(report, indent=2, default=float))
+            spreadsheet_safe(table).to_csv(tmp / "comparison.csv", index=False)
+            spreadsheet_safe(weights).to_csv(tmp / "weights.csv", index=False)
+            spreadsheet_safe(per_case).to_csv(tmp / "per_case.csv", index=False)
+
+    save_or_keep(write, Path(spec.out), "proof of concept's results")
     return report
 
 

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.data.output import atomic_file
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.jobs.hooks import SILENT, Hooks
 from xcross_core.jobs.inputs import DataSpec, ModelSpec, as_spec_error, domain_of, load_data
+from xcross_core.jobs.outputs import check_output_file
 from xcross_core.jobs.spec import SpecError, option
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender, top_k
@@ -25,7 +27,7 @@ class RecommendSpec(DataSpec, ModelSpec):
     model: str = option("'popularity', 'base' (the base language model), an adapter folder or an X-Cross run folder")
     domain: str = option("domain to recommend in")
     k: int = option("items per user", 10, minimum=1)
-    out: Path = option("output CSV: user_id,rank,item_id,score")
+    out: Path = option("output CSV: user_id,rank,item_id,title,score")
     train: Path | None = option("count popularity in this file instead of the interactions file", None)
     keep_history: bool = option("allow items the user already bought", False)
 
@@ -42,13 +44,14 @@ class RecommendSpec(DataSpec, ModelSpec):
             )
         if self.train is not None and self.model != "popularity":
             raise SpecError("train", "only applies to the popularity model")
+        check_output_file("out", self.out, [*self.inputs(), self.train])
 
 
 @dataclass(frozen=True)
 class Recommendations:
     """What was written: the recommendations, K, the users, and how many users got fewer than K items."""
 
-    frame: pd.DataFrame  # user_id, rank, item_id, score
+    frame: pd.DataFrame  # user_id, rank, item_id, title, score
     k: int
     users: int
     short: int
@@ -56,8 +59,8 @@ class Recommendations:
 
 
 def run(spec: RecommendSpec, hooks: Hooks = SILENT) -> Recommendations:
-    """Fit or load the model, rank the domain's catalogue for every user, and write `out`."""
-    domain = domain_of(load_data(spec, hooks), spec.domain)
+    """Fit or load the model, rank the domain's catalogue for every user, and write `out` (whole or not at all)."""
+    domain = domain_of(load_data(spec, hooks), spec.domain, usable=False)
     model = _fitted(spec, domain, hooks)
     histories = domain.sequences()
     items, scores = top_k(model, histories, spec.k, exclude_history=not spec.keep_history)
@@ -67,6 +70,7 @@ def run(spec: RecommendSpec, hooks: Hooks = SILENT) -> Recommendations:
             "user_id": np.repeat(domain.user_ids, k),
             "rank": np.tile(np.arange(1, k + 1), len(histories)),
             "item_id": domain.item_ids[items.ravel()],
+            "title": np.asarray(domain.titles(), dtype=object)[items.ravel()],
             "score": scores.ravel(),
         }
     )
@@ -80,9 +84,9 @@ def run(spec: RecommendSpec, hooks: Hooks = SILENT) -> Recommendations:
             f"warning: {short:,} user{'s have' if short > 1 else ' has'} fewer than {k} items not yet bought; "
             "their lists are shorter"
         )
-    spec.out.parent.mkdir(parents=True, exist_ok=True)
-    # Item and user ids are the user's own text: one such as "=HYPERLINK(...)" must not run in a spreadsheet.
-    spreadsheet_safe(recs).to_csv(spec.out, index=False)
+    # Ids and titles are the user's own text: one such as "=HYPERLINK(...)" must not run in a spreadsheet.
+    with atomic_file(spec.out) as tmp:
+        spreadsheet_safe(recs).to_csv(tmp, index=False)
     return Recommendations(recs, k, len(histories), short, domain.name)
 
 
@@ -91,7 +95,7 @@ def _fitted(spec: RecommendSpec, domain: DomainData, hooks: Hooks) -> Recommende
         model = Popularity(domain)
         if spec.train is None:
             return model.fit_sequences(domain.sequences())
-        train = domain_of(load_data(spec, hooks, spec.train), domain.name)
+        train = domain_of(load_data(spec, hooks, spec.train), domain.name, usable=False)
         codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
         unknown = int((codes < 0).sum())
         if unknown:

@@ -14,6 +14,7 @@ keys) and a spec built in code (the CLI, a bench, a test) are checked alike. Pro
 from __future__ import annotations
 
 import functools
+import math
 import os
 import types
 import typing
@@ -36,8 +37,9 @@ class SpecError(ValueError):
 def option(help: str, default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **rules: Any) -> Any:
     """A spec field with its help text, its default (or a default `factory`), and rules checked on every spec.
 
-    Rules: `minimum` (inclusive), `positive` (above 0), `bounds` (an interval such as "(0, 1]"), `choices`
-    (the allowed values; for a tuple, of each item). For the CLI: `flag` (the option's name when it is not the
+    Rules: `minimum` and `maximum` (inclusive), `positive` (above 0), `bounds` (an interval such as "(0, 1]"),
+    `choices` (the allowed values; for a tuple, of each item). A number must be finite (no nan or inf) whatever
+    the rules. For the CLI: `flag` (the option's name when it is not the
     field's), `metavar`, and `required` (the CLI asks for it although the spec can do without, e.g. an output).
     """
     return field(default=default, default_factory=factory, metadata={"help": help, **rules})
@@ -218,8 +220,12 @@ def _check_rules(f: Field[Any], value: Any) -> None:
         if unknown:
             raise SpecError(f.name, f"must be one of {', '.join(choices)}, not {value!r}")
     for v in items:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f.name, f"must be a finite number, not {v}")
         if "minimum" in rules and v < rules["minimum"]:
             raise SpecError(f.name, f"must be at least {rules['minimum']}, not {v}")
+        if "maximum" in rules and v > rules["maximum"]:
+            raise SpecError(f.name, f"must be at most {rules['maximum']:,}, not {v:,}")
         if rules.get("positive") and not v > 0:
             raise SpecError(f.name, f"must be above 0, not {v}")
         if "bounds" in rules and not _within(v, rules["bounds"]):

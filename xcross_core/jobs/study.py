@@ -19,7 +19,8 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import EvalResult, compare, evaluate
 from xcross_core.evaluation.splits import make_split
 from xcross_core.jobs.hooks import SILENT, Hooks, Stage
-from xcross_core.jobs.inputs import DataSpec, check_out, check_sources, domain_of, load_data
+from xcross_core.jobs.inputs import DataSpec, check_sources, check_split, domain_of, load_data
+from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import SpecError, option
 from xcross_core.models.adapters import atomic_folder, read_metadata
 from xcross_core.models.registry import make_model
@@ -40,7 +41,7 @@ class StudySpec(DataSpec):
     max_users: int | None = option("cap the target's users (seeded sample) for quick runs", None, minimum=1)
     epochs: int | None = option("maximum epochs per model (early stopping still applies)", None, minimum=1)
     test_share: float = option("share of users held out for test", 0.1, bounds="(0, 1)")
-    seed: int = option("random seed of the split and of training", 0)
+    seed: int = option("random seed of the split and of training", 0, minimum=0, maximum=2**32 - 1)
 
     def check(self) -> None:
         super().check()
@@ -68,13 +69,20 @@ class StudyResult:
 
 
 def run(spec: StudySpec, hooks: Hooks = SILENT) -> StudyResult:
-    """Run the study on `spec`'s target; write study.json and study.csv to `out` (atomically) when set."""
+    """Run the study on `spec`'s target; write study.json and study.csv to `out` (atomically) when set.
+
+    Raises OutputError when `out` cannot be written; the results are then kept elsewhere, and it says where.
+    """
     result = study_domain(domain_of(load_data(spec, hooks), spec.target), spec, hooks)
     if spec.out is not None:
-        with atomic_folder(spec.out) as tmp:
-            result.table.to_csv(tmp / "study.csv", index=False)
-            (tmp / "study.json").write_text(json.dumps(result.to_dict(), indent=2, default=float))
+        save_or_keep(lambda folder: _save(result, folder), spec.out, "study")
     return result
+
+
+def _save(result: StudyResult, folder: Path) -> None:
+    with atomic_folder(folder) as tmp:
+        result.table.to_csv(tmp / "study.csv", index=False)
+        (tmp / "study.json").write_text(json.dumps(result.to_dict(), indent=2, default=float))
 
 
 def study_domain(domain: DomainData, spec: StudySpec, hooks: Hooks = SILENT) -> StudyResult:
@@ -86,6 +94,7 @@ def study_domain(domain: DomainData, spec: StudySpec, hooks: Hooks = SILENT) -> 
         split = make_split(
             domain, "users", seed=spec.seed, fraction=fraction, max_users=spec.max_users, test_share=spec.test_share
         )
+        check_split(split, spec.max_users, ordered=True)
         results: dict[str, EvalResult] = {}
         for offset, name in enumerate(("x-cross", "lora")):
             hooks.on_stage(Stage(2 * step + offset + 1, 2 * len(fractions), f"{name} @ {fraction:g}"))

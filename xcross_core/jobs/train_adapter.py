@@ -8,9 +8,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xcross_core.jobs.hooks import SILENT, Hooks, Stage
-from xcross_core.jobs.inputs import DataSpec, ModelSpec, SplitSpec, check_out, domain_of, load_data
+from xcross_core.jobs.inputs import DataSpec, ModelSpec, SplitSpec, domain_of, load_data
+from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import option
-from xcross_core.models.adapters import ADAPTER_LOOP, AdapterMetadata, LoraRecommender, LoraSettings, train_adapter
+from xcross_core.models.adapters import (
+    ADAPTER_LOOP,
+    METADATA,
+    AdapterMetadata,
+    LoraRecommender,
+    LoraSettings,
+    adapter_metadata,
+    lora_recommender,
+    save_adapter,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,17 +30,17 @@ class TrainAdapterSpec(DataSpec, SplitSpec, ModelSpec):
     domain: str = option("domain whose users the adapter learns from")
     out: Path = option("adapter folder to create (peft format + metadata)")
     overwrite: bool = option("replace an existing adapter folder", False)
-    rank: int = option("LoRA rank", LoraSettings.rank, minimum=1)
-    alpha: int = option("LoRA alpha", LoraSettings.alpha, minimum=1)
+    rank: int = option("LoRA rank", LoraSettings.rank, minimum=1, maximum=1024)
+    alpha: int = option("LoRA alpha", LoraSettings.alpha, minimum=1, maximum=1_000_000)
     lora_targets: tuple[str, ...] | None = option(
         "module names to adapt (default: the architecture's attention projections)", None
     )
-    lr: float = option("learning rate", ADAPTER_LOOP.lr, positive=True)
-    batch_size: int = option("training batch size", ADAPTER_LOOP.batch_size, minimum=1)
+    lr: float = option("learning rate", ADAPTER_LOOP.lr, positive=True, maximum=10.0)
+    batch_size: int = option("training batch size", ADAPTER_LOOP.batch_size, minimum=1, maximum=65_536)
 
     def check(self) -> None:
         super().check()
-        check_out(self.out, overwrite=self.overwrite)
+        check_out(self.out, overwrite=self.overwrite, marker=METADATA)
 
 
 @dataclass(frozen=True)
@@ -43,24 +53,26 @@ class TrainedAdapter:
 
 
 def run(spec: TrainAdapterSpec, hooks: Hooks = SILENT) -> TrainedAdapter:
-    """Split the domain, train the adapter on the training users, and save it to `out` (atomically)."""
+    """Split the domain, train the adapter on the training users, and save it to `out` (atomically).
+
+    Raises OutputError when the trained adapter cannot be saved to `out`; it is then kept elsewhere, and the
+    message says where.
+    """
     domain = domain_of(load_data(spec, hooks), spec.domain)
-    split = spec.make_split(domain)
+    split = spec.make_split(domain, tested=False, ordered=True)
     hooks.say(f"split: {json.dumps(split.summary())}")
     lora = LoraSettings(spec.rank, spec.alpha, LoraSettings.dropout, spec.lora_targets)
     loop = replace(
         ADAPTER_LOOP, epochs=spec.epochs or ADAPTER_LOOP.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed
     )
+    model = lora_recommender(domain, spec.base, lora, None, loop, allow_download=spec.download)
     hooks.on_stage(Stage(1, 1, f"adapter for {domain.name}"))
-    model, metadata = train_adapter(
-        split,
+    fit = model.fit(split, progress=hooks.progress, cancel=hooks.cancel)
+    metadata = adapter_metadata(model, split, fit, spec.base)
+    save_or_keep(
+        lambda folder: save_adapter(model, metadata, folder),
         spec.out,
-        base=spec.base,
-        lora=lora,
-        loop=loop,
-        progress=hooks.progress,
-        cancel=hooks.cancel,
-        overwrite=spec.overwrite,
-        allow_download=spec.download,
+        "trained adapter",
+        "a complete adapter folder; move it to {out} (or use it from where it is) once there is room",
     )
     return TrainedAdapter(model, metadata, spec.out)

@@ -1,62 +1,281 @@
-"""A proof of concept's findings in plain words: a verdict per paired test, and the answer to its question."""
+"""A proof of concept's findings, as data and in plain words: a verdict per paired test (better, same, worse or
+inconclusive), the answer to its question (Yes, No or Inconclusive, with why and what to do), and what
+X-Cross's contribution weights show.
+
+The rules (docs/method.md, "How the answer is decided"):
+
+- Two models rank **the same** when the whole interval of their difference lies within ±`margin`, the
+  `SAME_MARGIN` share of the target's own adapter's NDCG@10; **better** or **worse** when the interval
+  excludes 0 (no difference); otherwise the data can't tell (**inconclusive**).
+- The answer is **Inconclusive** with fewer than `MIN_TEST_USERS` test users, when X-Cross or the target's own
+  adapter kept its starting weights, or when the interval of X-Cross minus that adapter holds 0 but reaches
+  below -margin. Otherwise **No** when the adapter is significantly better, and **Yes** when X-Cross is
+  better or its interval rules out a loss larger than the margin.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from xcross_core.stats import PairedTest
+import pandas as pd
+
+from xcross_core.stats import CORRECTION, PairedTest
 from xcross_core.training.events import FitReport
 
+#: Fewer test users than this and the answer is Inconclusive, whatever the intervals say (docs/method.md).
+MIN_TEST_USERS = 100
+#: Two models count as ranking the same when their difference stays within this share of the target's own
+#: adapter's NDCG@10 (docs/method.md).
+SAME_MARGIN = 0.2
+METRIC_NAMES = {"ndcg@10": "NDCG@10", "hit@10": "Hit@10"}
 
-def verdict(name: str, reference: str, test: PairedTest, metric: str = "ndcg@10", unsettled: Sequence[str] = ()) -> str:
-    """One sentence a manager can read: is `name` better, worse or not distinguishable from `reference`?
 
-    `unsettled` names models that were still improving when their epochs ran out; the sentence says so.
-    """
+def count(n: int, noun: str) -> str:
+    """`n` with thousands separators and `noun`, plural unless n is 1: "1 user", "1,200 users"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def listed(names: Sequence[str]) -> str:
+    """Names joined as people write them: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def kept_start(fit: FitReport | Mapping[str, Any]) -> bool:
+    """Whether training ran but no epoch beat the starting weights on validation, so the start was kept.
+
+    `fit` is a training report or its dict, as results.json and xcross_run.json store it."""
+    epochs, best = (
+        (fit.get("epochs", 0), fit.get("best_epoch", 0)) if isinstance(fit, Mapping) else (fit.epochs, fit.best_epoch)
+    )
+    return epochs > 0 and best == 0
+
+
+def same_margin(reference_mean: float) -> float:
+    """The difference within which two models count as the same: `SAME_MARGIN` of the reference's metric."""
+    return SAME_MARGIN * max(reference_mean, 0.0)
+
+
+def outcome(test: PairedTest, margin: float) -> str:
+    """better / worse when the interval excludes 0; same when it lies within ±margin; else inconclusive."""
     d = test.difference
-    numbers = f"{metric.upper()} difference {d.mean:+.4f}, 95% CI [{d.low:+.4f}, {d.high:+.4f}], p = {test.p_value:.3f}"
-    if not test.significant:
-        sentence = f"{name} is as good as {reference}: not significantly different ({numbers})."
-    else:
-        side = "better" if d.mean > 0 else "worse"
-        sentence = f"{name} is significantly {side} than {reference} ({numbers})."
+    if d.low > 0:
+        return "better"
+    if d.high < 0:
+        return "worse"
+    return "same" if -margin <= d.low and d.high <= margin else "inconclusive"
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _numbers(test: PairedTest, metric: str) -> str:
+    d = test.difference
+    text = (
+        f"{METRIC_NAMES.get(metric, metric)} difference {d.mean:+.4f}, {test.level:.0%} CI [{d.low:+.4f}, "
+        f"{d.high:+.4f}], {_p(test.p_adjusted)}"
+    )
+    if test.comparisons > 1:
+        text += f"; interval and p adjusted for {test.comparisons} comparisons ({CORRECTION})"
+    return text
+
+
+def verdict(
+    name: str,
+    other: str,
+    test: PairedTest,
+    margin: float,
+    metric: str = "ndcg@10",
+    unsettled: Sequence[str] = (),
+    started: Sequence[str] = (),
+) -> str:
+    """One sentence a manager can read: does `name` rank better than, the same as or worse than `other`, or can't
+    the data tell? `test` is `name` minus `other`; `margin` the difference that counts as the same.
+
+    `unsettled` names models still improving when their epochs ran out, `started` models that kept their
+    starting weights; the sentence says so.
+    """
+    numbers = _numbers(test, metric)
+    within = f"±{margin:.4f}, the difference that counts as the same"
+    sentence = {
+        "better": f"{name} ranks significantly better than {other} ({numbers}).",
+        "worse": f"{name} ranks significantly worse than {other} ({numbers}).",
+        "same": f"{name} ranks the same as {other}: the whole interval lies within {within} ({numbers}).",
+        "inconclusive": (
+            f"Can't tell yet whether {name} ranks better or worse than {other}: the interval holds both no "
+            f"difference and differences beyond {within} ({numbers}). More test users narrow it."
+        ),
+    }[outcome(test, margin)]
+    if started:
+        sentence += f" {listed(started)} kept {'its' if len(started) == 1 else 'their'} starting weights."
     if unsettled:
         sentence += (
-            f" {' and '.join(unsettled)} still improved on validation in the last epoch allowed: "
-            "more epochs may change this."
+            f" {listed(unsettled)} still improved on validation in the last epoch allowed: more epochs may change this."
         )
     return sentence
+
+
+def _full_note(target: str, vs_full: PairedTest, margin: float, full_kept_start: bool) -> str:
+    full = f"an adapter on all of {target}'s training users"
+    if full_kept_start:
+        return f"The comparison with {full} says nothing: that adapter kept its starting weights."
+    return {
+        "worse": f"{full[0].upper()}{full[1:]} ranks significantly better still: more {target} data pays.",
+        "better": f"X-Cross even ranks significantly better than {full}.",
+        "same": f"X-Cross ranks the same as {full}.",
+        "inconclusive": f"Against {full}, the data can't tell yet.",
+    }[outcome(vs_full, margin)]
+
+
+def _source_notes(target: str, outcomes: Mapping[str, str]) -> list[str]:
+    """What the answer says of the source adapters that X-Cross does not beat when they are applied alone."""
+    beat = [f"the {s} adapter" for s, o in outcomes.items() if o == "worse"]
+    level = [f"the {s} adapter" for s, o in outcomes.items() if o in ("same", "inconclusive")]
+    notes = []
+    if beat:
+        one = len(beat) == 1
+        notes.append(
+            f"{listed(beat)[0].upper()}{listed(beat)[1:]} alone, with no {target} training, rank{'s' if one else ''} "
+            f"significantly better than X-Cross: use {'it' if one else 'the best of them'} as it is."
+        )
+    if level:
+        notes.append(
+            f"X-Cross has not shown an advantage over {listed(level)} alone (used with no {target} training): "
+            f"{'it ranks' if len(level) == 1 else 'they rank'} as well as X-Cross, or the data can't tell them apart."
+        )
+    return notes
 
 
 def answer(
     target: str,
     sources: Sequence[str],
-    vs_budget: PairedTest,
+    vs_own: PairedTest,
+    *,
+    margin: float,
     parameter_share: float,
+    xcross_kept_start: bool = False,
+    own_kept_start: bool = False,
     vs_full: PairedTest | None = None,
-) -> str:
-    """The question the proof of concept is for, answered in plain words from X-Cross's paired tests.
+    full_kept_start: bool = False,
+    vs_sources: Mapping[str, PairedTest] | None = None,
+) -> dict[str, object]:
+    """The question the proof of concept is for, answered from X-Cross's paired tests (see the module docstring).
 
-    `vs_budget` is X-Cross minus the target's own LoRA on the same users, `vs_full` minus a LoRA on all of
-    the target's training users (when that baseline ran); `parameter_share` is X-Cross's trainable
-    parameters over LoRA's.
+    `vs_own` is X-Cross minus the target's own adapter trained on the same users, `vs_full` minus an adapter on
+    all of the target's training users (when that baseline ran), `vs_sources` minus each source adapter applied
+    alone (by source domain). `margin` is the difference that counts as the same, `parameter_share` X-Cross's
+    trainable parameters over the adapter's; the `*_kept_start` flags say which of the two kept its starting
+    weights. Returns the outcome ("yes", "no" or "inconclusive"); the headline; the reasons of an inconclusive
+    answer, each saying what to do; notes on the adapter on all users and on sources that match or beat X-Cross
+    alone; `text`, all of these in one paragraph; and the figures the rules used.
     """
     named = ", ".join(sources)
     own = f"{target}'s own adapter trained on the same users"
-    if vs_budget.significant and vs_budget.difference.mean < 0:
-        text = (
-            f"Not at this budget: {own} ranks better than X-Cross over {named}. What those categories learned "
-            f"does not cover what {target}'s buyers do; train {target}'s own adapter, or try other sources."
+    d = vs_own.difference
+    more_users = "a larger data budget or a higher cap on users"
+    reasons = []
+    if vs_own.n < MIN_TEST_USERS:
+        reasons.append(
+            f"Only {count(vs_own.n, 'test user')}: at least {MIN_TEST_USERS} are needed before an answer can be "
+            f"trusted. Raise the cap on users (or lift it) so that more of {target}'s customers are held out for "
+            "testing."
         )
+    if xcross_kept_start:
+        reasons.append(
+            f"X-Cross kept its starting weights: no epoch of training on {target}'s users beat them on validation, "
+            f"so it learned nothing from {target}. Give it more training users ({more_users}) or more epochs."
+        )
+    if own_kept_start:
+        reasons.append(
+            f"{target}'s own adapter kept its starting weights (the base model): no epoch of training beat them on "
+            f"validation, so it is not yet a fair yardstick. Give it more training users ({more_users}) or more "
+            "epochs."
+        )
+    if not reasons and d.low < -margin and d.high >= 0:
+        reasons.append(
+            f"The {vs_own.level:.0%} interval of X-Cross minus {target}'s own adapter, [{d.low:+.4f}, {d.high:+.4f}] "
+            f"NDCG@10, holds no difference but reaches below -{margin:.4f} (a loss of {SAME_MARGIN:.0%} of the "
+            "adapter's NDCG@10): the data can't tell 'as good' from 'worse'. More test users narrow it: raise the "
+            "cap on users."
+        )
+    share = f"training {parameter_share:.0%} of its parameters"
+    if reasons:
+        result = "inconclusive"
+        headline = f"Inconclusive: the data can't say whether X-Cross over {named} ranks as well as {own}."
+    elif d.high < 0:
+        result = "no"
+        headline = (
+            f"No, not at this budget: {own} ranks significantly better than X-Cross over {named}. What those "
+            f"categories learned does not cover what {target}'s buyers do; train {target}'s own adapter, or try "
+            "other sources."
+        )
+    elif d.low > 0:
+        result, headline = "yes", f"Yes: X-Cross over {named} ranks significantly better than {own}, {share}."
     else:
-        how = "better than" if vs_budget.significant else "as well as"
-        text = f"Yes: X-Cross over {named} ranks {how} {own}, training {parameter_share:.0%} of its parameters."
-    if vs_full is not None:
-        if vs_full.significant and vs_full.difference.mean < 0:
-            text += f" An adapter on all of {target}'s training users is better still: more {target} data pays."
-        else:
-            text += f" It is not significantly worse than an adapter on all of {target}'s training users."
-    return text
+        result = "yes"
+        headline = (
+            f"Yes: X-Cross over {named} ranks as well as {own}, {share}: the {vs_own.level:.0%} interval of the "
+            f"difference rules out a loss of more than {SAME_MARGIN:.0%} of the adapter's NDCG@10 (it starts at "
+            f"{d.low:+.4f}; the margin is -{margin:.4f})."
+        )
+    sources_alone = {source: outcome(test, margin) for source, test in (vs_sources or {}).items()}
+    notes = [] if vs_full is None else [_full_note(target, vs_full, margin, full_kept_start)]
+    notes += _source_notes(target, sources_alone)
+    return {
+        "outcome": result,
+        "headline": headline,
+        "reasons": reasons,
+        "notes": notes,
+        "text": " ".join([headline, *reasons, *notes]),
+        "test_users": vs_own.n,
+        "min_test_users": MIN_TEST_USERS,
+        "margin": margin,
+        "vs_full": None if vs_full is None else outcome(vs_full, margin),
+        "sources_not_beaten": [{"source": s, "outcome": o} for s, o in sources_alone.items() if o != "better"],
+    }
+
+
+def weights_finding(weights: pd.DataFrame, kept: bool) -> dict[str, object]:
+    """What X-Cross's contribution weights (user_id, layer, source, weight) show, as data and in words.
+
+    When the integration `kept` its starting weights, every source still has its starting, equal share: that is
+    said in words instead of reported as a finding. Otherwise `spread` is, per layer, the standard deviation of a
+    source's weight across users (averaged over sources): how much the mix adapts to the customer there.
+    """
+    if kept:
+        return {
+            "learned": False,
+            "text": (
+                "X-Cross kept its starting weights: no epoch of training beat them on validation, so every source "
+                "still has the same share at every layer. These equal weights are where training started, not a "
+                "finding about which sources help; train X-Cross on more users (a larger data budget or a higher "
+                "cap on users) or for more epochs."
+            ),
+            "spread": [],
+        }
+    if weights.empty:
+        return {"learned": True, "text": "X-Cross learned, but no test users' weights were kept.", "spread": []}
+    per_source = weights.groupby(["layer", "source"], sort=False)["weight"].agg(["mean", "std"]).fillna(0.0)
+    spread = per_source["std"].groupby(level="layer", sort=False).mean()
+    layers = [str(layer) for layer in spread.index]
+
+    def name(layer: str) -> str:
+        return "the final mix" if layer == "output" else f"layer {layer}"
+
+    most, least = layers[int(spread.to_numpy().argmax())], layers[int(spread.to_numpy().argmin())]
+    return {
+        "learned": True,
+        "text": (
+            f"X-Cross learned its weights: they vary between customers most at {name(most)} (standard deviation "
+            f"{spread.max():.3f} across users) and least at {name(least)} ({spread.min():.3f})."
+        ),
+        "spread": [{"layer": layer, "sd": float(sd)} for layer, sd in zip(layers, spread, strict=True)],
+        "by_source": [
+            {"layer": str(layer), "source": str(source), "mean": float(row["mean"]), "sd": float(row["std"])}
+            for (layer, source), row in per_source.iterrows()
+        ],
+    }
 
 
 def still_improving(fit: FitReport) -> bool:

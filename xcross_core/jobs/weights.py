@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from xcross_core.data.output import atomic_file
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.jobs.hooks import SILENT, Hooks
 from xcross_core.jobs.inputs import DataSpec, as_spec_error, domain_of, load_data
+from xcross_core.jobs.outputs import check_output_file
 from xcross_core.jobs.spec import option
-from xcross_core.models.xcross import load_run, weights_frame
+from xcross_core.models.xcross import weights_frame
+from xcross_core.models.xcross_run import load_run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,13 +25,18 @@ class WeightsSpec(DataSpec):
     domain: str = option("domain whose users to export")
     out: Path = option("CSV: user_id,layer,source,weight")
 
+    def check(self) -> None:
+        super().check()
+        check_output_file("out", self.out, self.inputs())
+
 
 def run(spec: WeightsSpec, hooks: Hooks = SILENT) -> pd.DataFrame:
-    """Load the run over the domain, compute every user's weights, write them to `out`; returns the table."""
-    domain = domain_of(load_data(spec, hooks), spec.domain)
+    """Load the run over the domain, compute every user's weights, write them to `out` (whole or not at all);
+    returns the table."""
+    domain = domain_of(load_data(spec, hooks), spec.domain, usable=False)
     with as_spec_error():
         model = load_run(spec.run, domain)
     table = weights_frame(model, domain.user_ids, domain.sequences())
-    spec.out.parent.mkdir(parents=True, exist_ok=True)
-    spreadsheet_safe(table).to_csv(spec.out, index=False)
+    with atomic_file(spec.out) as tmp:
+        spreadsheet_safe(table).to_csv(tmp, index=False)
     return table

@@ -4,6 +4,11 @@ An adapter folder is exactly what peft writes (`adapter_config.json`, `adapter_m
 `PeftModel.from_pretrained` loads it) plus `xcross_adapter.json`: domain, base model, training-data
 summary, hyper-parameters, validation curve and trainable-parameter count. Folders are written to a
 temporary sibling and renamed into place, so a cancelled or killed run leaves no half-written adapter.
+
+A folder read back is checked before anything is built from it (`lora_files`, `check_fits`): its JSON files
+parse into the expected keys and types, its safetensors header is sound, and the tensors it declares agree
+with `adapter_config.json` (rank, targets) and then with the base model's layers. A problem is one
+`ArtifactError` naming the file; a huge rank or a truncated file never reaches peft's allocation.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
+from xcross_core.models.artifacts import ArtifactError, dataclass_from, read_json
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base
+from xcross_core.models.lora_files import LORA_CONFIG, check_fits, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextEncoder, TextRecommender
 from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
@@ -131,12 +139,15 @@ def train_adapter(
         raise FileExistsError(f"{out_dir} already exists; choose another folder or allow overwriting")
     recommender = lora_recommender(split.domain, base, lora, text, loop, allow_download=allow_download)
     report = recommender.fit(split, progress=progress, cancel=cancel)
-    metadata = _metadata(recommender, split, report, base)
+    metadata = adapter_metadata(recommender, split, report, base)
     save_adapter(recommender, metadata, out_dir)
     return recommender, metadata
 
 
-def _metadata(recommender: LoraRecommender, split: Split, report: FitReport, base: str | None) -> AdapterMetadata:
+def adapter_metadata(
+    recommender: LoraRecommender, split: Split, report: FitReport, base: str | None
+) -> AdapterMetadata:
+    """What is saved beside a trained adapter's peft files: its domain, base, settings, data and training report."""
     return AdapterMetadata(
         domain=split.domain.name,
         base=base or DEFAULT_BASE,
@@ -186,15 +197,26 @@ def save_adapter(recommender: LoraRecommender, metadata: AdapterMetadata, out_di
 
 
 def read_metadata(path: str | Path) -> AdapterMetadata:
-    """The metadata of an adapter folder; a clear error when the folder is not one."""
+    """The metadata of an adapter folder, its keys and types checked.
+
+    Raises FileNotFoundError when the folder is not an adapter folder (no METADATA), ArtifactError when the
+    file is malformed.
+    """
     meta = Path(path) / METADATA
     if not meta.is_file():
         raise FileNotFoundError(f"{path} is not an adapter folder (no {METADATA})")
-    return AdapterMetadata(**json.loads(meta.read_text()))
+    metadata = dataclass_from(AdapterMetadata, read_json(meta), meta, "the metadata")
+    if metadata.kind != "lora-adapter":
+        raise ArtifactError(meta, f"kind {metadata.kind!r} is not 'lora-adapter'")
+    return metadata
 
 
 def current_metadata(path: str | Path) -> AdapterMetadata:
-    """The metadata of an adapter this version can use; a clear error for one trained by an older recipe."""
+    """The metadata of an adapter this version can use; a clear error for one trained by an older recipe.
+
+    Its LoRA files are checked too (`lora_files`), and its settings against them, so a folder accepted here
+    fails later only if it does not fit its base model (`check_fits`, once that is loaded).
+    """
     metadata = read_metadata(path)
     if metadata.format != ADAPTER_FORMAT:
         raise ValueError(
@@ -202,44 +224,98 @@ def current_metadata(path: str | Path) -> AdapterMetadata:
             f"the item side; this version ranks against the frozen base model's item vectors (format "
             f"{ADAPTER_FORMAT}). Retrain it with `xcross train-adapter` (or on the studio's Adapters page)."
         )
+    lora, meta = lora_files(path), Path(path) / METADATA
+    settings = lora_settings(metadata, path)
+    stated = {"rank": lora.rank, "alpha": lora.alpha, "targets": sorted(lora.targets)}
+    recorded = {"rank": settings.rank, "alpha": settings.alpha, "targets": sorted(settings.targets or ())}
+    for key, value in recorded.items():
+        if value != stated[key]:
+            raise ArtifactError(meta, f"LoRA {key} {value} contradicts {LORA_CONFIG}'s {stated[key]}")
+    text_config(metadata, path)
     return metadata
 
 
+def lora_settings(metadata: AdapterMetadata, path: str | Path) -> LoraSettings:
+    """The adapter's LoRA settings as its metadata records them (checked)."""
+    return dataclass_from(LoraSettings, metadata.lora, Path(path) / METADATA, "'lora'", positive=("rank",))
+
+
+#: Text settings that size tensors: each must be above 0, and `encode_batch` at most MAX_ENCODE_BATCH.
+_TEXT_SIZES = ("max_history", "prompt_tokens", "item_tokens", "temperature", "valid_cases", "encode_batch")
+MAX_ENCODE_BATCH = 4096
+
+
+def text_config(metadata: AdapterMetadata, path: str | Path) -> TextConfig:
+    """The text settings the adapter was trained with (checked)."""
+    return checked_text(metadata.text, Path(path) / METADATA)
+
+
+def checked_text(data: object, path: str | Path) -> TextConfig:
+    """A TextConfig from saved JSON `data` (in file `path`): known keys, right types, sizes in range."""
+    text = dataclass_from(TextConfig, data, path, "'text'", positive=_TEXT_SIZES)
+    if text.encode_batch > MAX_ENCODE_BATCH:
+        raise ArtifactError(path, f"'text': encode_batch {text.encode_batch} is over {MAX_ENCODE_BATCH}")
+    return text
+
+
+def check_text_fits(text: TextConfig, model: nn.Module, path: str | Path) -> None:
+    """Refuse token budgets longer than the base model's positions (its forward would fail on a long text)."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    longest = max(text.prompt_tokens, text.item_tokens)
+    if isinstance(positions, int) and longest > positions:
+        raise ArtifactError(path, f"'text' asks for {longest} tokens; the base model takes at most {positions}")
+
+
+def check_adapter_fits(path: str | Path, model: nn.Module) -> None:
+    """Refuse an adapter folder (checked by `current_metadata`) that does not fit the loaded base `model`: its
+    LoRA tensors against the model's layers (`check_fits`), its token budgets against the model's positions."""
+    check_fits(lora_files(path), model)
+    check_text_fits(text_config(read_metadata(path), path), model, Path(path) / METADATA)
+
+
 def load_adapter(path: str | Path, domain: DomainData, *, trainable: bool = False) -> LoraRecommender:
-    """An adapter folder as a recommender over `domain`'s catalogue (any domain: zero-shot transfer)."""
+    """An adapter folder as a recommender over `domain`'s catalogue (any domain: zero-shot transfer).
+
+    The folder is checked (`current_metadata`, then `check_adapter_fits` against the loaded base) before peft
+    builds anything from it.
+    """
     from peft import PeftModel
 
     metadata = current_metadata(path)
     model, tokenizer, info = load_base(metadata.base)
+    check_adapter_fits(path, model)
     peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
-    text = TextConfig(**metadata.text)
-    settings = LoraSettings(**{**metadata.lora, "targets": tuple(metadata.lora["targets"])})
     encoder = TextEncoder(peft_model, info)
+    text, settings = text_config(metadata, path), lora_settings(metadata, path)
     return LoraRecommender(domain, encoder, tokenizer, text, name=f"lora:{metadata.domain}", lora=settings)
 
 
 def list_adapters(library: str | Path) -> pd.DataFrame:
     """One row per adapter folder directly under `library`: domain, base, data size, metrics, parameters, and
-    `format` (only ADAPTER_FORMAT can be used; older ones need retraining)."""
+    `format` (only ADAPTER_FORMAT can be used; older ones need retraining). A folder whose metadata cannot be
+    read is left out (`adapter_problems` says why), so one broken folder does not hide the others."""
     rows = []
-    for folder in sorted(Path(library).iterdir()) if Path(library).is_dir() else []:
-        if (folder / METADATA).is_file():
+    for folder in _adapter_folders(library):
+        try:
             m = read_metadata(folder)
-            rows.append(
-                {
-                    "adapter": folder.name,
-                    "path": str(folder),
-                    "domain": m.domain,
-                    "base": m.base,
-                    "train_users": m.data.get("train_users"),
-                    "train_interactions": m.data.get("train_interactions"),
-                    "valid_ndcg@10": m.metrics.get("valid_ndcg@10"),
-                    "trainable_parameters": m.trainable_parameters,
-                    "rank": m.lora.get("rank"),
-                    "created": m.created,
-                    "format": m.format,
-                }
-            )
+        except ArtifactError:
+            continue
+        rows.append(
+            {
+                "adapter": folder.name,
+                "path": str(folder),
+                "domain": m.domain,
+                "base": m.base,
+                "train_users": m.data.get("train_users"),
+                "train_interactions": m.data.get("train_interactions"),
+                "valid_ndcg@10": m.metrics.get("valid_ndcg@10"),
+                "trainable_parameters": m.trainable_parameters,
+                "rank": m.lora.get("rank"),
+                "created": m.created,
+                "format": m.format,
+            }
+        )
     columns = [
         "adapter",
         "path",
@@ -254,3 +330,20 @@ def list_adapters(library: str | Path) -> pd.DataFrame:
         "format",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def adapter_problems(library: str | Path) -> list[str]:
+    """Why each adapter folder under `library` that this version cannot use is unusable, one message each."""
+    problems = []
+    for folder in _adapter_folders(library):
+        try:
+            current_metadata(folder)
+        except ValueError as err:
+            problems.append(str(err))
+    return problems
+
+
+def _adapter_folders(library: str | Path) -> list[Path]:
+    """The folders directly under `library` that hold adapter metadata."""
+    library = Path(library)
+    return [f for f in sorted(library.iterdir()) if (f / METADATA).is_file()] if library.is_dir() else []

@@ -72,15 +72,20 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
 
     A name that is not a local folder is looked up in the Hugging Face cache only, unless
     `allow_download`: a failed hub request retries for about a minute, which a typo should not cost.
+    Without `allow_download` the hub client is put in offline mode while loading, so that no library
+    on the way (transformers, huggingface_hub's checks) makes a network request either.
     """
+    import huggingface_hub.constants as hub
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     source = resolve_base(name)
     local = Path(source).expanduser()
     if local.exists() and not (local / "config.json").exists():
         raise BaseModelError(f"base model folder {local} has no config.json: it is not a Hugging Face model folder")
+    offline = not allow_download
+    was_offline, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE or offline
     try:
-        kwargs = {"local_files_only": not (allow_download or local.exists())}
+        kwargs = {"local_files_only": offline or local.exists()}
         config = AutoConfig.from_pretrained(source, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModel.from_pretrained(source, **kwargs)
@@ -91,6 +96,8 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
             else "Check the model id and your network connection."
         )
         raise BaseModelError(f"cannot load base model {name!r}: {str(err).splitlines()[0]} {hint}") from None
+    finally:
+        hub.HF_HUB_OFFLINE = was_offline
     model_type = config.model_type
     decoder = model_type in DECODERS or bool(getattr(config, "is_decoder", False))
     if tokenizer.pad_token is None:

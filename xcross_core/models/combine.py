@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.models.adapters import check_adapter_fits
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.text import TextConfig, TextEncoder, TextRecommender
 from xcross_core.models.xcross import (
@@ -53,6 +54,8 @@ def uniform_merge_recommender(
 
     model, tokenizer, info, _, text = load_sources(adapters, text)
     names = [f"source{i}" for i in range(len(adapters))]
+    for path in adapters:  # refused before peft builds anything from files that do not fit this base
+        check_adapter_fits(path, model)
     peft_model = PeftModel.from_pretrained(model, str(adapters[0]), adapter_name=names[0])
     for name, path in zip(names[1:], adapters[1:], strict=True):
         peft_model.load_adapter(str(path), adapter_name=name)

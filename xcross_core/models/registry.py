@@ -22,7 +22,8 @@ from xcross_core.models.combine import gating_recommender, static_mix_recommende
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.sasrec import SASREC_LOOP, SASRec
-from xcross_core.models.xcross import RUN_CONFIG, XCROSS_LOOP, load_run, xcross_recommender
+from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
+from xcross_core.models.xcross_run import RUN_CONFIG, load_run
 from xcross_core.training.loop import LoopConfig
 
 

@@ -21,23 +21,24 @@ sum_i |A_ij| / sum_ij |A_ij|, which sums to 1 over sources.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.models.adapters import AdapterMetadata, current_metadata
+from xcross_core.models.adapters import AdapterMetadata, check_adapter_fits, current_metadata
+from xcross_core.models.artifacts import ArtifactError
 from xcross_core.models.base import BaseModelInfo, load_base, pool
+from xcross_core.models.lora_files import check_fits, linear_shape, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
-from xcross_core.paths import portable, resolve
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 _PREFIX = "base_model.model."
@@ -86,23 +87,23 @@ class StackedLoRA(nn.Module):
         return self.base(x) + torch.einsum("...nr,nor->...o", low * weights, self.lora_b)
 
 
-def read_lora(folder: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
-    """peft adapter folder -> ({module path: (A [r, in], B [out, r])}, scaling)."""
-    folder = Path(folder)
-    config = json.loads((folder / "adapter_config.json").read_text())
-    if config.get("peft_type") != "LORA" or config.get("use_dora"):
-        raise ValueError(f"{folder} is not a plain LoRA adapter (peft_type {config.get('peft_type')})")
-    if config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise ValueError(f"{folder}: per-module rank or alpha patterns are not supported")
-    r, alpha = config["r"], config["lora_alpha"]
-    scaling = alpha / r**0.5 if config.get("use_rslora") else alpha / r
-    weights = load_file(str(folder / "adapter_model.safetensors"))
-    modules: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    for key, value in weights.items():
-        if key.endswith(".lora_A.weight"):
-            path = key.removeprefix(_PREFIX).removesuffix(".lora_A.weight")
-            modules[path] = (value, weights[key.replace(".lora_A.", ".lora_B.")])
-    return modules, scaling
+def read_lora(folder: str | Path, model: nn.Module) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
+    """peft adapter folder -> ({module path: (A [r, in], B [out, r])}, scaling), in `model`'s dtype.
+
+    The folder's files are checked against each other and against `model`'s layers before a tensor is read
+    (`lora_files`, `check_fits`): ArtifactError naming the file and the problem.
+    """
+    lora = lora_files(folder)
+    check_fits(lora, model)
+    try:
+        weights = load_file(str(lora.weights_path))
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(lora.weights_path, f"cannot be read: {err}") from None
+    dtype = next(model.parameters()).dtype
+    modules = {
+        path: tuple(weights[f"{_PREFIX}{path}.lora_{ab}.weight"].to(dtype) for ab in "AB") for path in lora.modules
+    }
+    return modules, lora.scaling
 
 
 def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
@@ -114,19 +115,23 @@ def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
 
 
 def stack_adapters(model: nn.Module, adapters: Sequence[str | Path]) -> list[StackedLoRA]:
-    """Replace every linear layer that any of `adapters` targets by a StackedLoRA of all n; return those."""
-    loaded = [read_lora(a) for a in adapters]
+    """Replace every linear layer that any of `adapters` targets by a StackedLoRA of all n; return those.
+
+    Every adapter is checked against `model` before any is read (ArtifactError naming the file).
+    """
+    for adapter in adapters:
+        check_adapter_fits(adapter, model)
+    loaded = [read_lora(a, model) for a in adapters]
     paths = sorted(set().union(*(m for m, _ in loaded)))
     rank = max(a.shape[0] for m, _ in loaded for a, _ in m.values())
     stacked = []
     for path in paths:
         base = model.get_submodule(path)
         a_list, b_list = [], []
-        # nn.Linear stores [out, in]; GPT-2's Conv1D stores [in, out].
-        out_f, in_f = base.weight.shape if isinstance(base, nn.Linear) else base.weight.shape[::-1]
+        out_f, in_f = linear_shape(base)
         for modules, _ in loaded:
             # An adapter that leaves this module alone contributes a zero update.
-            a, b = modules.get(path, (torch.zeros(rank, in_f), torch.zeros(out_f, rank)))
+            a, b = modules.get(path, (base.weight.new_zeros(rank, in_f), base.weight.new_zeros(out_f, rank)))
             # Pad smaller ranks with zero rows/columns: they add nothing.
             a_list.append(F.pad(a, (0, 0, 0, rank - a.shape[0])))
             b_list.append(F.pad(b, (0, rank - b.shape[1])))
@@ -216,10 +221,7 @@ def _contributions(weights: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, mass / total.clamp(min=1e-12), uniform)
 
 
-# --- the recommender and its run folder ----------------------------------------------------------
-
-RUN_CONFIG = "xcross_run.json"
-RUN_WEIGHTS = "integration.safetensors"
+# --- the recommender (its run folder: `xcross_run.py`) -------------------------------------------
 
 
 class SourceMixRecommender(TextRecommender):
@@ -305,71 +307,6 @@ def xcross_recommender(
     model, tokenizer, info, sources, text = load_sources(adapters, text)
     encoder = XCrossEncoder(model, info, list(adapters), config or XCrossConfig())
     return XCrossRecommender(domain, encoder, tokenizer, text, loop, name="x-cross", sources=sources)
-
-
-def save_run(
-    recommender: XCrossRecommender,
-    run_dir: str | Path,
-    adapters: Sequence[str | Path],
-    metadata: dict[str, object] | None = None,
-) -> Path:
-    """Write an X-Cross run folder: config JSON and the integration weights (safetensors), atomically."""
-    from safetensors.torch import save_file
-
-    from xcross_core.models.adapters import atomic_folder
-
-    encoder = recommender.encoder
-    state = {n: p.detach().cpu().contiguous() for n, p in encoder.named_parameters() if p.requires_grad}
-    config = {
-        "kind": "xcross-run",
-        "target": recommender.domain.name,
-        "sources": recommender.sources,
-        # Relative to the run folder, so a workspace moved or shared as a whole still loads.
-        "adapters": [portable(a, run_dir) for a in adapters],
-        "base": encoder.info.name,
-        "xcross": asdict(encoder.config),
-        "text": asdict(recommender.config),
-        "loop": asdict(recommender.loop),
-        "trainable_parameters": recommender.trainable_parameters,
-        **(metadata or {}),
-    }
-    with atomic_folder(run_dir) as tmp:
-        save_file(state, str(tmp / RUN_WEIGHTS))
-        (tmp / RUN_CONFIG).write_text(json.dumps(config, indent=2, default=str))
-    return Path(run_dir)
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, object]:
-    path = Path(run_dir) / RUN_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not an X-Cross run folder (no {RUN_CONFIG})")
-    return json.loads(path.read_text())
-
-
-def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
-    """An X-Cross run folder as a recommender over `domain`'s catalogue."""
-    config = read_run_config(run_dir)
-    recommender = xcross_recommender(
-        domain,
-        [resolve(a, run_dir) for a in config["adapters"]],
-        _stored_config(run_dir, config["xcross"]),
-        TextConfig(**config["text"]),
-        LoopConfig(**config["loop"]),
-    )
-    state = load_file(str(Path(run_dir) / RUN_WEIGHTS))
-    trainable = {n for n, p in recommender.encoder.named_parameters() if p.requires_grad}
-    if set(state) != trainable:
-        raise ValueError(f"{run_dir}: integration weights do not match this X-Cross configuration")
-    recommender.encoder.load_state_dict(state, strict=False)
-    return recommender
-
-
-def _stored_config(run_dir: str | Path, stored: dict[str, object]) -> XCrossConfig:
-    """The run's XCrossConfig; a run of an integration form this library no longer builds is refused."""
-    built = {"weights": "signed", "refine": "add", "granularity": "token", "channel_gain": False}
-    if any(stored.get(k, v) != v for k, v in built.items()):
-        raise ValueError(f"{run_dir}: trained with an integration form no longer available; train it again")
-    return XCrossConfig(**{k: v for k, v in stored.items() if k not in built})
 
 
 def weights_frame(

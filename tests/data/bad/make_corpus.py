@@ -8,9 +8,14 @@ README.md in this folder lists each file, what is wrong with it and the expected
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
 import random
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = ["user_id", "item_id", "timestamp", "domain", "title"]
@@ -46,6 +51,28 @@ def _csv(rows: list[list[str]], columns: list[str] = COLUMNS) -> bytes:
     writer.writerow(columns)
     writer.writerows(rows)
     return out.getvalue().encode("utf-8")
+
+
+def _jsonl(records: list[dict[str, object] | str]) -> bytes:
+    """One JSON object per line ("\\n" line ends); a string is written as the line itself."""
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _records(rows: list[list[str]]) -> list[dict[str, object] | str]:
+    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+
+
+def _parquet(columns: dict[str, pa.Array], names: list[str] | None = None) -> bytes:
+    """A Parquet file of these columns (`names` may repeat a name, which a dict cannot)."""
+    table = pa.Table.from_arrays(list(columns.values()), names=names or list(columns))
+    out = pa.BufferOutputStream()
+    pq.write_table(table, out)
+    return out.getvalue().to_pybytes()
+
+
+def _shop_columns(rows: list[list[str]]) -> dict[str, pa.Array]:
+    return {name: pa.array([row[i] for row in rows]) for i, name in enumerate(COLUMNS)}
 
 
 def _shop(users: int = 6, items: int = 3, domain: str = "Books", epoch: bool = False) -> list[list[str]]:
@@ -114,6 +141,81 @@ def build_corpus() -> dict[str, bytes]:
         ["=1+2", HYPERLINK, "-2", "Shop", HYPERLINK],  # negative timestamp: dropped
     ]
     files["formula_injection.csv"] = _csv(formulas)
+    files.update(_structure_files())
+    files.update(_format_files())
+    files.update(_degenerate_files())
+    return files
+
+
+def _structure_files() -> dict[str, bytes]:
+    """Headers that name a column twice, and values that are not one text, number or date each."""
+    files: dict[str, bytes] = {}
+    files["duplicate_columns.csv"] = _csv([[*r, r[0]] for r in _shop()], [*COLUMNS, "user_id"])
+    spaced = ["user_id", "item_id", "timestamp", "domain", "title", " item_id "]
+    files["duplicate_columns_spaced.csv"] = _csv([[*r, "x9"] for r in _shop()], spaced)
+    shop = _shop_columns(_shop())
+    files["duplicate_columns.parquet"] = _parquet(shop | {"again": shop["title"]}, [*COLUMNS, "title"])
+    nested = _records(_shop())
+    nested[2]["title"] = {"en": "Title 2", "de": "Titel 2"}  # line 3
+    files["nested_object.jsonl"] = _jsonl(nested)
+    listed = _records(_shop())
+    listed[4]["item_id"] = ["b1", "b2"]  # line 5
+    files["nested_list.jsonl"] = _jsonl(listed)
+    files["list_column.parquet"] = _parquet(shop | {"title": pa.array([[t] for t in shop["title"].to_pylist()])})
+    structs = pa.array([{"en": t} for t in shop["title"].to_pylist()])
+    files["struct_column.parquet"] = _parquet(shop | {"title": structs})
+    binary = pa.array([v.encode() for v in shop["item_id"].to_pylist()], pa.binary())
+    files["binary_column.parquet"] = _parquet(shop | {"item_id": binary})
+    attributes = pa.array([[("colour", "red")]] * len(shop["title"]), pa.map_(pa.string(), pa.string()))
+    files["map_column.parquet"] = _parquet(shop | {"attributes": attributes})
+    items = [["b0", "Title 0", "x"], ["b1", "Title 1", "y"], ["b2", "Title 2", "z"]]
+    files["items_duplicate_columns.csv"] = _csv(items, ["item_id", "title", "title"])
+    files["items_nested.jsonl"] = _jsonl(
+        [{"item_id": "b0", "title": "Title 0"}, {"item_id": "b1", "title": "Title 1", "brand": {"name": "Acme"}}]
+    )
+    return files
+
+
+def _format_files() -> dict[str, bytes]:
+    """Files whose bytes are not the format their name says, or not well formed."""
+    files: dict[str, bytes] = {}
+    shop = _csv(_shop())
+    lines = _jsonl(_records(_shop())).decode().splitlines()
+    lines[3] = lines[3][:-1]  # line 4 loses its closing brace
+    files["not_json.jsonl"] = ("\n".join(lines) + "\n").encode()
+    files["json_array_line.jsonl"] = _jsonl([*_records(_shop())[:2], '["u9", "b0"]', *_records(_shop())[2:]])
+    valid = _parquet(_shop_columns(_shop()))
+    files["truncated.parquet"] = valid[: len(valid) // 2]
+    files["empty.parquet"] = _parquet({name: pa.array([], pa.string()) for name in COLUMNS})
+    files["parquet_named_csv.csv"] = valid
+    files["gzip.csv"] = gzip.compress(shop, mtime=0)
+    files["workbook.csv"] = b"PK\x03\x04" + bytes(range(20)) + b"[Content_Types].xml"
+    files["workbook.xlsx"] = b"PK\x03\x04" + bytes(range(20)) + b"[Content_Types].xml"
+    files["no_extension"] = shop
+    files["utf16.csv"] = shop.decode().encode("utf-16")
+    files["semicolon.csv"] = shop.replace(b",", b";")
+    files["commas_named_tsv.tsv"] = shop
+    files["whitespace_only.csv"] = b"  \n\t\n\n"
+    broken = shop.decode().splitlines()
+    broken[5] = broken[5].replace("Title", '"Title')  # data row 5 opens a quote that never closes
+    files["unclosed_quote.csv"] = ("\n".join(broken) + "\n").encode()
+    extra = shop.decode().splitlines()
+    extra[4] += ",surplus"  # data row 4 has 6 fields
+    files["too_many_fields.csv"] = ("\n".join(extra) + "\n").encode()
+    files["bom_crlf.csv"] = b"\xef\xbb\xbf" + shop.replace(b"\n", b"\r\n")
+    return files
+
+
+def _degenerate_files() -> dict[str, bytes]:
+    """Files that read, but whose rows cannot all be used, or which leave nothing to learn from."""
+    files: dict[str, bytes] = {}
+    ids = _shop()
+    _at(ids, 2, "user_id", "   ")
+    _at(ids, 5, "item_id", "")
+    files["empty_ids.csv"] = _csv(ids)
+    files["all_rows_invalid.csv"] = _csv([_at([row], 1, "timestamp", "soon")[0] for row in _shop(users=3, items=1)])
+    files["single_purchases.csv"] = _csv(_shop(users=8, items=1))
+    files["max_rows.csv"] = _csv(_shop())
     return files
 
 

@@ -1,0 +1,192 @@
+"""The studio's input pages under hostile or mistaken input, through Streamlit's AppTest: uploads that fail or
+reuse a name, messages in the page's own words, data shown as text (never as Markdown), Try it never
+recommending what was bought, spreadsheet-safe exports, and runs refused beyond the worker limit.
+
+Each test has its own empty workspace; no model is trained.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.test_app import APP, BAD, assert_clean, open_page, texts
+
+#: A title that, rendered as Markdown, makes the browser fetch a URL.
+PIXEL = "![pixel](http://127.0.0.1:9/p.png)"
+
+
+@pytest.fixture(autouse=True)
+def studio(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XCROSS_HOME", str(tmp_path / "studio"))
+    monkeypatch.syspath_prepend(str(APP))  # as `streamlit run app/Home.py` does
+    return tmp_path / "studio"
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _upload(at, name: str, data: bytes):
+    at.radio[0].set_value("upload").run()
+    at.file_uploader[0].set_value((name, data, "text/csv")).run()
+    _button(at, "Use these files").click().run()
+    assert_clean(at)
+    return at
+
+
+def _rendered(at) -> list[str]:
+    """The raw text of every element that Streamlit renders as Markdown."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "success", "subheader", "title")
+    return [str(e.value) for kind in kinds for e in at.get(kind)]
+
+
+def test_a_failed_upload_keeps_the_working_dataset_until_its_columns_are_mapped(studio) -> None:
+    at = _upload(open_page("views/data.py"), "shop.csv", (BAD / "wrong_columns.csv").read_bytes())
+    error = texts(at.error)
+    assert "Upload: shop.csv cannot be used yet: shop.csv is missing required columns" in error
+    assert "--column" not in error and "the Column names fields" in error
+    assert "'userId' for user_id, 'itemId' for item_id" in error
+    assert at.session_state["dataset"].label.startswith("Sample data")  # still the working dataset
+    assert {m.label: m.value for m in at.metric}["Status"] == "OK"  # its report stays on the page
+    assert open_page("views/data.py").session_state["dataset"].label.startswith("Sample data")  # a refresh too
+    # The page's own fields fix it; then it becomes the working dataset.
+    for ours, theirs in {
+        "user_id": "userId",
+        "item_id": "itemId",
+        "timestamp": "time",
+        "domain": "category",
+        "title": "name",
+    }.items():
+        at.text_input(key=f"col-{ours}").set_value(theirs)
+    _button(at, "Apply column names").click().run()
+    assert_clean(at)
+    dataset = at.session_state["dataset"]
+    assert dataset.interactions == str(studio / "uploads" / "shop.csv")
+    assert dict(dataset.columns)["user_id"] == "userId" and not at.error
+    assert "Now using **Upload: shop.csv**." in texts(at.success)
+
+
+def test_an_upload_under_a_taken_name_is_saved_beside_it(studio) -> None:
+    import loaders
+
+    earlier = b"user_id,item_id,timestamp,domain,title\n"
+    (studio / "uploads").mkdir(parents=True)
+    (studio / "uploads" / "shop.csv").write_bytes(earlier)
+    good = (BAD / "duplicate_rows.csv").read_bytes()
+    at = _upload(open_page("views/data.py"), "shop.csv", good)
+    assert "An earlier upload is called shop.csv, so this file was saved as shop-2.csv." in texts(at.info)
+    assert at.session_state["dataset"].interactions == str(studio / "uploads" / "shop-2.csv")
+    assert (studio / "uploads" / "shop.csv").read_bytes() == earlier  # never overwritten
+    # The same bytes again reuse their file; other bytes take the next free name.
+    assert loaders.save_upload("shop.csv", good) == studio / "uploads" / "shop-2.csv"
+    assert loaders.save_upload("shop.csv", good + b"u9,b9,2022-01-09,Books,T\n") == studio / "uploads" / "shop-3.csv"
+
+
+def _write_log(path: Path, timestamps: list[str], titles: dict[str, str]) -> Path:
+    """Six customers of one domain; u0 bought four of the six items."""
+    bought = {"u0": ["i0", "i1", "i2", "i3"], **{f"u{u}": ["i4", "i5"] for u in range(1, 6)}}
+    rows = [
+        {"user_id": user, "item_id": item, "timestamp": timestamps[n], "domain": "Shop", "title": titles[item]}
+        for user, items in bought.items()
+        for n, item in enumerate(items)
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_the_data_page_says_how_timestamps_were_read(studio) -> None:
+    from state import Dataset
+
+    at = open_page("views/data.py")
+    assert_clean(at)
+    assert "Timestamps were read as dates and times (ISO 8601)" in texts(at.caption)
+    titles = {f"i{i}": f"Item {i}" for i in range(6)}
+    path = _write_log(studio.parent / "positions.csv", ["1", "2", "3", "4"], titles)
+    at = open_page("views/data.py", dataset=Dataset("Upload: positions.csv", str(path)))
+    assert_clean(at)
+    assert "Timestamps were read as positions in each customer's sequence" in texts(at.caption)
+
+
+def test_try_it_shows_titles_as_text_and_never_recommends_what_was_bought(studio) -> None:
+    from state import Dataset
+
+    titles = {"i0": PIXEL, "i1": "*bold* and $x$", "i2": ":red[alarm]", "i3": "1. first", "i4": "[a](b)", "i5": "ok"}
+    path = _write_log(studio.parent / "hostile.csv", ["2022-01-01", "2022-01-02", "2022-01-03", "2022-01-04"], titles)
+    at = open_page("views/try_it.py", dataset=Dataset("Upload: hostile.csv", str(path)))
+    assert_clean(at)
+    at.radio(key="try-how").set_value("An existing customer").run()
+    at.selectbox(key="try-user-Shop").set_value("u0").run()
+    at.multiselect[0].set_value(["popularity"]).run()
+    assert_clean(at)
+    assert PIXEL in texts(at.text)  # the history, as plain text
+    for raw in _rendered(at):
+        assert "![" not in raw and "](" not in raw.replace("\\](", ""), raw
+    table = at.dataframe[0].value
+    assert sorted(table["title"]) == sorted([titles["i4"], titles["i5"]])  # never i0..i3, which u0 bought
+    assert table["score"].map(lambda s: s > float("-inf")).all()
+    assert "Only 2 items of Shop are left that this history has not bought." in texts(at.caption)
+
+
+def test_weights_and_comparison_exports_are_spreadsheet_safe() -> None:
+    from runs import csv_export
+
+    frame = pd.DataFrame(
+        {"user_id": ['=HYPERLINK("http://x")', "u1"], "source": ["+cmd", "Sports"], "weight": [0.25, -0.5]}
+    )
+    rows = list(csv.reader(io.StringIO(csv_export(frame).decode("utf-8-sig"))))
+    assert rows[1] == ['\'=HYPERLINK("http://x")', "'+cmd", "0.25"]
+    assert rows[2] == ["u1", "Sports", "-0.5"]  # numbers stay numbers
+
+
+def test_page_message_speaks_of_the_page_not_of_flags() -> None:
+    from loaders import page_message
+
+    from xcross_core.data.report import DataError
+
+    missing = (
+        "shop.csv is missing required column timestamp. Its columns are: 'user_id', 'date'. Map your column names "
+        "to ours with --column theirs=ours (e.g. --column date=timestamp)."
+    )
+    columns = page_message(DataError(missing))
+    assert "--" not in columns and "the Column names fields" in columns and "(e.g. 'date' for timestamp)" in columns
+    latin = "x.csv is not valid UTF-8: line 4. Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if "
+    encoding = page_message(DataError(latin + "that is its encoding."))
+    assert encoding.endswith("Re-save the file as UTF-8.") and "--encoding" not in encoding
+    other = page_message(DataError("too big; raise the limit with --max-rows"))
+    assert other.endswith("(Options starting with -- are those of the `xcross` command line.)")
+
+
+def test_plain_shows_markdown_as_written() -> None:
+    from plain import plain
+
+    assert plain(PIXEL) == r"!\[pixel\](http\://127.0.0.1\:9/p.png)"
+    assert plain("*b* $x$ :red[y] `c` <a> #h a_b") == r"\*b\* \$x\$ \:red\[y\] \`c\` \<a> \#h a\_b"
+    assert plain("1. one\n- two\n> three") == "1\\. one\n\\- two\n\\> three"
+    assert plain("Error: plain words, 4.5 stay") == "Error: plain words, 4.5 stay"
+
+
+def test_a_launch_beyond_the_worker_limit_is_refused_with_a_clear_message(studio, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import SAMPLE
+    from xcross_core.store import RunStore
+    from xcross_core.worker import MAX_WORKERS_ENV
+
+    store = RunStore(studio / "studio.db")
+    busy = store.create("adapter", "busy", {})
+    store.start(busy.id, os.getpid())
+    monkeypatch.setenv(MAX_WORKERS_ENV, "1")
+    params = {"interactions": str(SAMPLE / "interactions.csv"), "domain": "Sports"}
+    script = f"import runs\nruns.launch_run('adapter', 'one more', {json.dumps(params)})\n"
+    at = AppTest.from_string(script, default_timeout=60).run()
+    assert_clean(at)
+    assert "Could not start: as many runs as may run at once (1) are queued or running already" in texts(at.error)
+    assert f"environment variable {MAX_WORKERS_ENV}" in texts(at.caption)
+    assert [r.name for r in store.list()] == ["busy"]
