@@ -36,10 +36,11 @@ def _key(base: str, max_tokens: int, texts: Sequence[str]) -> tuple[str, int, st
     return base, max_tokens, digest
 
 
-def item_vectors(base: str, texts: Sequence[str], max_tokens: int, batch: int = 32) -> torch.Tensor:
+def item_vectors(base: str, texts: Sequence[str], max_tokens: int, batch: int) -> torch.Tensor:
     """[len(texts), H] unit vectors of `texts` under the frozen base model `base` (CPU, cached per process).
 
-    `base` is the name the base model was loaded by (a recommender's `encoder.info.name`).
+    `base` is the name the base model was loaded by (a recommender's `encoder.info.name`); `batch` texts go
+    through the model per pass (a text recommender's `TextConfig.encode_batch`).
     """
     key = _key(base, max_tokens, texts)
     with _lock:

@@ -130,7 +130,8 @@ class TextRecommender(Recommender):
         """[n_items, H] unit vectors of the whole catalogue from the frozen base (the item tower), cached."""
         # Looked up once per recommender: the shared cache hashes the catalogue's text, too slow for every step.
         if self._items is None:
-            vectors = item_vectors(self.encoder.info.name, self.domain.item_text, self.config.item_tokens)
+            name, text = self.encoder.info.name, self.domain.item_text
+            vectors = item_vectors(name, text, self.config.item_tokens, self.config.encode_batch)
             self._items = vectors.to(next(self.encoder.parameters()).device)
         return self._items
 
