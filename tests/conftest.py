@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +92,16 @@ FAST_TEXT = TextConfig(max_history=4, prompt_tokens=48, item_tokens=16, valid_ca
 
 
 def save_tiny_adapters(
-    folder: Path, base: str, domain: DomainData, names: Sequence[str], ranks: Sequence[int] | None = None
+    folder: Path,
+    base: str,
+    domain: DomainData,
+    names: Sequence[str],
+    ranks: Sequence[int] | None = None,
+    top_layers: int | None = None,
 ) -> list[str]:
-    """One adapter per name on the tiny `base`, with random non-zero LoRA weights (untrained: tests check
-    the plumbing, not the model), saved in peft format as `folder / name`; returns their paths."""
+    """One adapter per name on the tiny `base` (on its last `top_layers` blocks, or all), with random non-zero
+    LoRA weights (untrained: tests check the plumbing, not the model), saved in peft format as `folder / name`;
+    returns their paths."""
     import torch
 
     from xcross_core.models.adapters import (
@@ -108,7 +115,8 @@ def save_tiny_adapters(
 
     paths = []
     for i, (name, rank) in enumerate(zip(names, ranks or [4] * len(names), strict=True)):
-        rec = lora_recommender(domain, base, LoraSettings(rank=rank), FAST_TEXT, LoopConfig(seed=i))
+        lora = LoraSettings(rank=rank, top_layers=top_layers)
+        rec = lora_recommender(domain, base, lora, FAST_TEXT, LoopConfig(seed=i))
         with torch.no_grad():
             for param_name, p in rec.encoder.named_parameters():
                 if "lora_B" in param_name:
@@ -116,7 +124,7 @@ def save_tiny_adapters(
         meta = AdapterMetadata(
             domain=name,
             base=base,
-            lora={"rank": rank, "alpha": 16, "dropout": 0.0, "targets": list(rec.lora.targets)},
+            lora={**asdict(rec.lora), "rank": rank, "alpha": 16, "dropout": 0.0},
             text=FAST_TEXT.__dict__,
             loop={},
             data={"train_users": 0},

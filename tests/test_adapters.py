@@ -101,6 +101,24 @@ def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) 
     assert table.loc[0, "domain"] == "Electronics" and table.loc[0, "trainable_parameters"] == meta.trainable_parameters
 
 
+def test_top_layers_adapts_only_the_last_blocks_and_stays_plain_peft(small_split, tiny_bert, tmp_path) -> None:
+    out = tmp_path / "top"
+    lora = LoraSettings(top_layers=1)
+    model, meta = train_adapter(
+        small_split, out, base=tiny_bert, lora=lora, text=FAST_TEXT, loop=LoopConfig(epochs=1, batch_size=16)
+    )
+    # tiny BERT has 2 blocks: only block 1's attention projections carry LoRA weights, listed by path in
+    # peft's own config (no peft option this studio refuses to load).
+    config = json.loads((out / "adapter_config.json").read_text())
+    block_1 = [f"encoder.layer.1.attention.self.{m}" for m in ("key", "query", "value")]
+    assert sorted(config["target_modules"]) == block_1
+    assert meta.lora["top_layers"] == 1 and sorted(meta.lora["targets"]) == sorted(config["target_modules"])
+    everywhere = lora_recommender(small_split.domain, tiny_bert, LoraSettings(), FAST_TEXT)
+    assert model.trainable_parameters * 2 == everywhere.trainable_parameters
+    histories = small_split.test.histories[:4]
+    assert torch.allclose(model.score(histories), load_adapter(out, small_split.domain).score(histories), atol=1e-4)
+
+
 def test_a_cancelled_run_leaves_no_folder(small_split, tiny_bert, tmp_path) -> None:
     out = tmp_path / "cancelled"
     with pytest.raises(Cancelled):

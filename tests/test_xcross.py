@@ -28,6 +28,27 @@ def test_one_source_with_neutral_integration_is_that_adapter(small_split, source
     assert torch.allclose(xcross.score(histories), adapter.score(histories), atol=1e-3)
 
 
+def test_streams_share_the_blocks_below_the_lowest_adapted_one(small_split, tiny_bert, tmp_path) -> None:
+    from tests.conftest import save_tiny_adapters
+    from xcross_core.models.base import layer_stack
+    from xcross_core.models.xcross import weights_frame
+
+    top = save_tiny_adapters(tmp_path, tiny_bert, small_split.domain, ["A", "B"], top_layers=1)
+    histories = small_split.test.histories[:5]
+    xcross = xcross_recommender(small_split.domain, top)
+    assert xcross.encoder.layers == [1]  # tiny BERT's blocks 0, 1: the adapters sit on block 1 only
+    batches = []
+    layer_stack(xcross.encoder.model, 2)[0].register_forward_hook(lambda m, a, out: batches.append(out.shape[0]))
+    scores = xcross.score(histories)
+    assert batches == [len(histories)]  # block 0 ran once per prompt, not once per stream
+    # Neutral, the model is still the adapters side by side: one source alone is that adapter.
+    alone = xcross_recommender(small_split.domain, top[:1])
+    assert torch.allclose(alone.score(histories), load_adapter(top[0], small_split.domain).score(histories), atol=1e-3)
+    assert scores.shape == alone.score(histories).shape
+    frame = weights_frame(xcross, np.arange(2), histories[:2])
+    assert list(dict.fromkeys(frame["layer"])) == ["2", "output"]  # weighed from the adapted block up
+
+
 def test_weights_are_distributions_that_depend_on_the_input(small_split, source_adapters) -> None:
     xcross = xcross_recommender(small_split.domain, source_adapters)
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ per-model estimates weight the PoC's overall progress bar, so a stage that costs
 the bar; the time remaining is then read from the rate actually achieved.
 
     speed = measure_speed(split, adapters)
-    plan = estimate_poc(keys, split, full_train_users, n_sources, epochs, speed)
+    plan = estimate_poc(keys, split, full_train_users, epochs, speed)
     total_seconds(plan)
 """
 
@@ -36,6 +36,7 @@ class Speed:
     train_prompt_s: float  # one prompt through a LoRA training step (forward, backward, update)
     xcross_prompt_s: float  # one prompt through an X-Cross training step over the chosen sources
     encode_prompt_s: float  # one prompt encoded without gradients, one stream
+    xcross_encode_prompt_s: float  # one prompt encoded by X-Cross without gradients (n streams, shared below)
     load_s: float  # loading the base model and its adapters once
     sasrec_sequence_s: float = 0.0  # one sequence through a SASRec training step (measured when asked)
 
@@ -109,6 +110,8 @@ def measure_speed(
         encode = _median_seconds(lambda: lora.prompt_vectors([h for h, _ in batch]), repeats) / per
     xcross = xcross_recommender(domain, adapters, text=text)
     xcross_train = train_step_seconds(xcross, batch, repeats) / per
+    with torch.no_grad():
+        xcross_encode = _median_seconds(lambda: xcross.prompt_vectors([h for h, _ in batch]), repeats) / per
     sasrec_s = 0.0
     if sasrec:
         from xcross_core.models.sasrec import SASRec
@@ -119,7 +122,7 @@ def measure_speed(
         sasrec_s = _median_seconds(
             lambda: model._loss(model.network, seqs, torch.device("cpu")).backward(), repeats
         ) / len(seqs)
-    return Speed(train, xcross_train, encode, load_s, sasrec_s)
+    return Speed(train, xcross_train, encode, xcross_encode, load_s, sasrec_s)
 
 
 def _base_of(adapters: Sequence[str | Path]) -> str:
@@ -129,19 +132,19 @@ def _base_of(adapters: Sequence[str | Path]) -> str:
 
 
 def _text_model_seconds(
-    streams: int, train_prompt_s: float, n_train: int, loop: LoopConfig, valid_cases: int, test_cases: int, speed: Speed
+    train_prompt_s: float, encode_prompt_s: float, n_train: int, loop: LoopConfig, valid_cases: int, test_cases: int
 ) -> float:
+    """Seconds of training `n_train` sequences for `loop`, validating after every epoch and at the start, and
+    encoding the test prompts; loading is counted by the caller."""
     passes = passes_per_epoch(loop, n_train)
     train = n_train * passes * loop.epochs * train_prompt_s
-    validate = (loop.epochs + 1) * valid_cases * streams * speed.encode_prompt_s
-    return speed.load_s + train + validate + test_cases * streams * speed.encode_prompt_s
+    return train + ((loop.epochs + 1) * valid_cases + test_cases) * encode_prompt_s
 
 
 def estimate_poc(
     keys: Sequence[str],
     split: Split,
     full_train: int,
-    n_sources: int,
     epochs: int | None,
     speed: Speed,
 ) -> list[StageEstimate]:
@@ -157,12 +160,14 @@ def estimate_poc(
     for key in keys:
         if key == "x-cross":
             # The test users are encoded twice: once to rank, once to record their contribution weights.
-            seconds = _text_model_seconds(
-                n_sources, speed.xcross_prompt_s, n_train, loop, valid_cases, 2 * n_test, speed
+            seconds = speed.load_s + _text_model_seconds(
+                speed.xcross_prompt_s, speed.xcross_encode_prompt_s, n_train, loop, valid_cases, 2 * n_test
             )
         elif key in TEXT_TRAINED:
             size = full_train if key == "lora-full" else n_train
-            seconds = _text_model_seconds(1, speed.train_prompt_s, size, loop, valid_cases, n_test, speed)
+            seconds = speed.load_s + _text_model_seconds(
+                speed.train_prompt_s, speed.encode_prompt_s, size, loop, valid_cases, n_test
+            )
         elif key == "sasrec":
             from xcross_core.models.sasrec import SASREC_LOOP
 

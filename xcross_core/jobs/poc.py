@@ -112,7 +112,7 @@ def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed | None = None) 
     split, full = poc_splits(spec, domain)
     if speed is None:
         speed = measure_speed(split, spec.adapters, sasrec="sasrec" in spec.baselines)
-    return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), len(spec.adapters), spec.epochs, speed)
+    return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), spec.epochs, speed)
 
 
 def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:

@@ -35,6 +35,12 @@ class TrainAdapterSpec(DataSpec, SplitSpec, ModelSpec):
     lora_targets: tuple[str, ...] | None = option(
         "module names to adapt (default: the architecture's attention projections)", None
     )
+    top_layers: int = option(
+        "adapt only the targets inside the last K transformer layers (the model's depth or more: every layer)",
+        LoraSettings.top_layers,
+        minimum=1,
+        metavar="K",
+    )
     lr: float = option("learning rate", ADAPTER_LOOP.lr, positive=True, maximum=10.0)
     batch_size: int = option("training batch size", ADAPTER_LOOP.batch_size, minimum=1, maximum=65_536)
 
@@ -61,7 +67,7 @@ def run(spec: TrainAdapterSpec, hooks: Hooks = SILENT) -> TrainedAdapter:
     domain = domain_of(load_data(spec, hooks), spec.domain)
     split = spec.make_split(domain, tested=False, ordered=True)
     hooks.say(f"split: {json.dumps(split.summary())}")
-    lora = LoraSettings(spec.rank, spec.alpha, LoraSettings.dropout, spec.lora_targets)
+    lora = LoraSettings(spec.rank, spec.alpha, LoraSettings.dropout, spec.lora_targets, spec.top_layers)
     loop = replace(
         ADAPTER_LOOP, epochs=spec.epochs or ADAPTER_LOOP.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed
     )

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +28,7 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
 from xcross_core.models.artifacts import ArtifactError, dataclass_from, read_json
-from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base
+from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base, top_layer_modules
 from xcross_core.models.lora_files import LORA_CONFIG, check_fits, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextEncoder, TextRecommender
 from xcross_core.training.events import FitReport, TrainEvent
@@ -42,12 +42,17 @@ ADAPTER_FORMAT = 2
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """LoRA hyper-parameters; `targets=None` picks the architecture's attention projections."""
+    """LoRA hyper-parameters; `targets=None` picks the architecture's attention projections, and `top_layers`
+    keeps only those inside the last k transformer blocks (None, or the model's depth or more: every block).
+
+    By default the top three of the default base's six blocks: the blocks below then stay the frozen base for
+    every model on it and run once per prompt (`trunk`); docs/results.md has the measurements behind it."""
 
     rank: int = 8
     alpha: int = 16
     dropout: float = 0.05
     targets: tuple[str, ...] | None = None
+    top_layers: int | None = 3
 
 
 class LoraRecommender(TextRecommender):
@@ -101,13 +106,17 @@ def lora_recommender(
         raise BaseModelError(
             f"no default LoRA targets for architecture {info.model_type!r}; name them with --lora-targets"
         )
+    if lora.top_layers is not None and lora.top_layers < info.num_layers:
+        targets = top_layer_modules(model, info, tuple(targets), lora.top_layers)
+        if not targets:
+            raise BaseModelError(f"no LoRA targets inside the top {lora.top_layers} layers of {info.name}")
     seed_everything(loop.seed)  # LoRA's A matrices are initialised at random
     config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(targets))
     try:
         peft_model = get_peft_model(model, config)
     except ValueError as err:
         raise BaseModelError(f"LoRA targets {list(targets)} do not match modules of {info.name}: {err}") from None
-    settings = LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(targets))
+    settings = LoraSettings(lora.rank, lora.alpha, lora.dropout, tuple(targets), lora.top_layers)
     encoder = TextEncoder(peft_model, info)
     return LoraRecommender(domain, encoder, tokenizer, text, loop, name=f"lora:{domain.name}", lora=settings)
 
@@ -237,7 +246,11 @@ def current_metadata(path: str | Path) -> AdapterMetadata:
 
 def lora_settings(metadata: AdapterMetadata, path: str | Path) -> LoraSettings:
     """The adapter's LoRA settings as its metadata records them (checked)."""
-    return dataclass_from(LoraSettings, metadata.lora, Path(path) / METADATA, "'lora'", positive=("rank",))
+    settings = dataclass_from(
+        LoraSettings, metadata.lora, Path(path) / METADATA, "'lora'", positive=("rank", "top_layers")
+    )
+    # Written before `top_layers` existed: the adapter covers every block its targets name.
+    return settings if "top_layers" in metadata.lora else replace(settings, top_layers=None)
 
 
 #: Text settings that size tensors: each must be above 0, and `encode_batch` at most MAX_ENCODE_BATCH.

@@ -131,3 +131,32 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, last_token: bool) -
         last = (mask * positions).argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+
+
+def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
+    """The model's list of transformer blocks, found by shape rather than by name (any architecture)."""
+    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == num_layers]
+    if not stacks:
+        raise ValueError(f"no list of {num_layers} transformer layers found in {type(model).__name__}")
+    return stacks[0]
+
+
+def layer_of(model: nn.Module, num_layers: int) -> dict[str, int]:
+    """Module path -> index of the transformer block that holds it, for every module inside a block."""
+    blocks = {id(block): index for index, block in enumerate(layer_stack(model, num_layers))}
+    owner: dict[str, int] = {}
+    for path, module in model.named_modules():
+        if id(module) in blocks:
+            owner.update({f"{path}.{sub}" if sub else path: blocks[id(module)] for sub, _ in module.named_modules()})
+    return owner
+
+
+def top_layer_modules(model: nn.Module, info: BaseModelInfo, targets: tuple[str, ...], top: int) -> tuple[str, ...]:
+    """Paths of the modules named by `targets` inside the last `top` transformer blocks (all of them if `top`
+    is at least the model's depth)."""
+    first = max(0, info.num_layers - top)
+    return tuple(
+        path
+        for path, index in layer_of(model, info.num_layers).items()
+        if index >= first and any(path == t or path.endswith("." + t) for t in targets)
+    )

@@ -10,10 +10,10 @@ All three keep the base model and the n source adapters frozen, and run ONE stre
   w = softmax(G_l pool(h)) from the layer's input h, per input and per layer, weights the sources'
   updates inside that layer. h is pooled over the input's real tokens (mean; last real token for
   decoders), one weighting per input where X-Cross weighs per token and also refines the streams with
-  each other. num_layers (H n + n) parameters.
+  each other. (H n + n) parameters per adapted layer.
 
 Static mix and gating use `StackedLoRA`'s mixture mode: the n updates in one batched op, then weighted.
-Their contribution weights have X-Cross's shape [users, num_layers + 1, n]; as a single stream has no
+Their contribution weights have X-Cross's shape [users, adapted layers + 1, n]; as a single stream has no
 separate output combination, the last ("output") entry is the average of the layers' weights: the
 model's overall lean towards each source (for the static mix every entry is softmax(θ)).
 """
@@ -29,13 +29,13 @@ from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import check_adapter_fits
-from xcross_core.models.base import BaseModelInfo, pool
+from xcross_core.models.base import BaseModelInfo, layer_stack, pool
 from xcross_core.models.text import TextConfig, TextEncoder, TextRecommender
 from xcross_core.models.xcross import (
     XCROSS_LOOP,
     SourceMixRecommender,
     StackedLoRA,
-    layer_stack,
+    adapted_layers,
     load_sources,
     stack_adapters,
 )
@@ -85,21 +85,20 @@ class MixtureEncoder(nn.Module):
         super().__init__()
         self.model, self.info, self.n, self.gated = model, info, len(adapters), gated
         self.stacked = stack_adapters(model, adapters)
+        self.layers = adapted_layers(model, info, self.stacked)  # the blocks that hold adapters
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] weights of the last forward
         self._mask: torch.Tensor | None = None
         if not gated:
             self.logits = nn.Parameter(torch.zeros(self.n))  # zero: the uniform mix
             return
-        self.gates = nn.ModuleList(nn.Linear(info.hidden_size, self.n) for _ in range(info.num_layers))
+        self.gates = nn.ModuleList(nn.Linear(info.hidden_size, self.n) for _ in self.layers)
         for gate in self.gates:  # zero: every layer starts as the uniform mix
             nn.init.zeros_(gate.weight)
             nn.init.zeros_(gate.bias)
-        layers = layer_stack(model, info.num_layers)
-        inside = [[m for m in layer.modules() if isinstance(m, StackedLoRA)] for layer in layers]
-        if sum(map(len, inside)) != len(self.stacked):
-            raise ValueError("gating needs every adapted module inside a transformer layer")
-        for index, (layer, modules) in enumerate(zip(layers, inside, strict=True)):
-            layer.register_forward_pre_hook(self._gate_hook(index, modules), with_kwargs=True)
+        blocks = layer_stack(model, info.num_layers)
+        for index, layer in enumerate(self.layers):
+            modules = [m for m in blocks[layer].modules() if isinstance(m, StackedLoRA)]
+            blocks[layer].register_forward_pre_hook(self._gate_hook(index, modules), with_kwargs=True)
 
     def _gate_hook(self, index: int, modules: list[StackedLoRA]):
         def hook(layer: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -117,14 +116,14 @@ class MixtureEncoder(nn.Module):
             weights = self.logits.softmax(-1).expand(input_ids.shape[0], -1)
             for module in self.stacked:
                 module.mix = weights
-            self.recorded = [weights.detach()] * self.info.num_layers
+            self.recorded = [weights.detach()] * len(self.layers)
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         for module in self.stacked:
             module.mix = None  # hold no reference to this forward's graph
         return F.normalize(pool(hidden, attention_mask, self.info.decoder), dim=-1)
 
     def contributions(self) -> torch.Tensor:
-        """[B, num_layers + 1, n] source weights of the last forward: each layer, then their average."""
+        """[B, len(layers) + 1, n] source weights of the last forward: each adapted layer, then their average."""
         layers = torch.stack(self.recorded, dim=1)
         return torch.cat([layers, layers.mean(1, keepdim=True)], dim=1)
 

@@ -18,17 +18,18 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from xcross_core.models.base import load_base, pool
+from xcross_core.models.base import BaseModelInfo, load_base, pool
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, int, str], torch.Tensor] = {}
 
 
 @lru_cache(maxsize=2)
-def _frozen_base(name: str) -> tuple[torch.nn.Module, object, bool]:
+def frozen_base(name: str) -> tuple[torch.nn.Module, object, BaseModelInfo]:
+    """The base model `name` loaded once per process, frozen, for what every model on it shares (items, trunk)."""
     model, tokenizer, info = load_base(name)
     tokenizer.truncation_side = "right"  # an item's text keeps its start: the title
-    return model, tokenizer, info.decoder
+    return model, tokenizer, info
 
 
 def _key(base: str, max_tokens: int, texts: Sequence[str]) -> tuple[str, int, str]:
@@ -50,7 +51,7 @@ def item_vectors(base: str, texts: Sequence[str], max_tokens: int, batch: int) -
 
 
 def _encode(base: str, texts: Sequence[str], max_tokens: int, batch: int) -> torch.Tensor:
-    model, tokenizer, decoder = _frozen_base(base)
+    model, tokenizer, info = frozen_base(base)
     # Batches of similar length waste little compute on padding.
     order = np.argsort([len(t) for t in texts], kind="stable")
     parts = []
@@ -59,7 +60,7 @@ def _encode(base: str, texts: Sequence[str], max_tokens: int, batch: int) -> tor
             chunk = [texts[i] for i in order[start : start + batch]]
             tokens = tokenizer(chunk, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
             hidden = model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
-            parts.append(torch.nn.functional.normalize(pool(hidden, tokens["attention_mask"], decoder), dim=-1))
+            parts.append(torch.nn.functional.normalize(pool(hidden, tokens["attention_mask"], info.decoder), dim=-1))
         vectors = torch.cat(parts) if parts else torch.zeros((0, model.config.hidden_size))
         out = torch.empty_like(vectors)
         out[torch.from_numpy(order)] = vectors

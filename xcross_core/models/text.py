@@ -28,6 +28,7 @@ from xcross_core.evaluation.splits import Split, every_next_item
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.items import item_vectors
 from xcross_core.models.recommender import Recommender
+from xcross_core.models.trunk import trunk_for
 from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, fit_loop
 
@@ -93,6 +94,7 @@ class TextRecommender(Recommender):
         self.name = name
         self._items: torch.Tensor | None = None  # the item tower's catalogue, on the encoder's device
         self._title_tokens: np.ndarray | None = None  # tokens of each title, then of the separator
+        self.trunk = trunk_for(encoder.model, encoder.info, tokenizer)  # shared frozen lower blocks, if any
         # One encoding at a time: the tokenizer's truncation side and what an encoder records about its
         # last forward (X-Cross's weights) are shared state, and concurrent requests must not mix them.
         self.lock = threading.RLock()
@@ -109,7 +111,7 @@ class TextRecommender(Recommender):
         """[len(histories), H] prompt vectors (with gradients when the encoder trains); padded to the longest."""
         with self.lock:
             self.tokenizer.truncation_side = "left"  # an over-long history loses its oldest tokens
-            device = next(self.encoder.parameters()).device
+            weight = next(self.encoder.parameters())
             batch = self.tokenizer(
                 self.prompts(histories),
                 padding=True,
@@ -117,7 +119,14 @@ class TextRecommender(Recommender):
                 max_length=self.config.prompt_tokens,
                 return_tensors="pt",
             )
-            return (encoder or self.encoder)(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            ids, mask = batch["input_ids"].to(weight.device), batch["attention_mask"].to(weight.device)
+            if self.trunk is None:
+                return (encoder or self.encoder)(ids, mask)
+            self.trunk.prepare(ids, mask, weight.dtype)
+            try:
+                return (encoder or self.encoder)(ids, mask)
+            finally:
+                self.trunk.release()
 
     # --- scoring -------------------------------------------------------------------------------
 

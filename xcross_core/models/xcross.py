@@ -1,8 +1,10 @@
 """X-Cross: n frozen source-domain LoRA adapters on one frozen base, integrated layer by layer.
 
 A prompt runs as n streams in one batched forward pass (stream i carries adapter i: every targeted
-linear layer adds its own low-rank update per stream). After every transformer layer l, the streams
-are refined with each other, at every token:
+linear layer adds its own low-rank update per stream). Below the lowest block that any adapter touches
+the streams would be identical, so the prompt runs there once (from the shared `trunk` when it is kept)
+and splits into n streams on entering that block. After every transformer layer l from there on, the
+streams are refined with each other, at every token:
 
     s_i   = P · h_i                    a small shared projection of each stream's state
     A     = W_l [s_1; ...; s_n] + b_l  [n x n] signed interaction weights (a source can be suppressed)
@@ -36,7 +38,7 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import AdapterMetadata, check_adapter_fits, current_metadata
 from xcross_core.models.artifacts import ArtifactError
-from xcross_core.models.base import BaseModelInfo, load_base, pool
+from xcross_core.models.base import BaseModelInfo, layer_of, layer_stack, load_base, pool
 from xcross_core.models.lora_files import check_fits, linear_shape, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
 from xcross_core.training.loop import LoopConfig, seed_everything
@@ -106,12 +108,17 @@ def read_lora(folder: str | Path, model: nn.Module) -> tuple[dict[str, tuple[tor
     return modules, lora.scaling
 
 
-def layer_stack(model: nn.Module, num_layers: int) -> nn.ModuleList:
-    """The model's list of transformer blocks, found by shape rather than by name (any architecture)."""
-    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == num_layers]
-    if not stacks:
-        raise ValueError(f"no list of {num_layers} transformer layers found in {type(model).__name__}")
-    return stacks[0]
+def adapted_layers(model: nn.Module, info: BaseModelInfo, stacked: Sequence[StackedLoRA]) -> list[int]:
+    """Indices of the transformer blocks that hold any of `stacked`, in order.
+
+    Raises ValueError when an adapted module lies outside every block: integration works block by block.
+    """
+    owner = layer_of(model, info.num_layers)
+    paths = {id(m): p for p, m in model.named_modules()}
+    outside = [paths[id(m)] for m in stacked if paths[id(m)] not in owner]
+    if outside:
+        raise ValueError(f"source adapters adapt {', '.join(outside)}, outside the transformer layers")
+    return sorted({owner[paths[id(m)]] for m in stacked})
 
 
 def stack_adapters(model: nn.Module, adapters: Sequence[str | Path]) -> list[StackedLoRA]:
@@ -152,10 +159,13 @@ class XCrossEncoder(nn.Module):
         self.n = len(adapters)
         if self.n < 1:
             raise ValueError("X-Cross needs at least one source adapter")
-        stack_adapters(model, adapters)
+        # Below the lowest adapted block every stream would compute the same states: the prompt runs there
+        # once and splits into n streams on entering that block; integration starts there too.
+        first = adapted_layers(model, info, stack_adapters(model, adapters))[0]
+        self.layers = list(range(first, info.num_layers))
         hidden, n, d = info.hidden_size, self.n, config.summary_dim
         self.project = nn.Linear(hidden, d)
-        self.interact = nn.ModuleList(nn.Linear(n * d, n * n) for _ in range(info.num_layers))
+        self.interact = nn.ModuleList(nn.Linear(n * d, n * n) for _ in self.layers)
         self.gate = nn.Linear(n * d, n)
         for layer in [*self.interact, self.gate]:
             nn.init.zeros_(layer.weight)
@@ -164,8 +174,11 @@ class XCrossEncoder(nn.Module):
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
         self.final_weights: torch.Tensor | None = None
         self.streams: torch.Tensor | None = None  # [B, n, H] weighted stream vectors of the last forward
-        for index, layer in enumerate(layer_stack(model, info.num_layers)):
-            layer.register_forward_hook(self._refine_hook(index))
+        self._batch = 0
+        blocks = layer_stack(model, info.num_layers)
+        for index, layer in enumerate(self.layers):
+            blocks[layer].register_forward_pre_hook(self._split_hook, with_kwargs=True)
+            blocks[layer].register_forward_hook(self._refine_hook(index))
 
     def _summaries(self, hidden: torch.Tensor) -> torch.Tensor:
         """[n * B, T, H] -> [B, n * d]: each stream's pooled, projected state, side by side."""
@@ -177,6 +190,17 @@ class XCrossEncoder(nn.Module):
         """[n * B, T, H] -> [B, T, n * d]: each stream's projected state at every position, side by side."""
         summary = self.project(hidden).reshape(self.n, -1, *hidden.shape[1:-1], self.config.summary_dim)
         return summary.permute(1, 2, 0, 3).flatten(2)
+
+    def _split_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Entering a block that runs as streams: every per-input tensor that is not split yet (the states at the
+        first such block, the attention mask at each) becomes n stream copies."""
+
+        def split(x: object) -> object:
+            if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self._batch:
+                return x.repeat(self.n, *(1,) * (x.dim() - 1))  # stream-major: [n * B, ...]
+            return x
+
+        return tuple(split(a) for a in args), {k: split(v) for k, v in kwargs.items()}
 
     def _refine_hook(self, index: int):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor | tuple) -> torch.Tensor | tuple:
@@ -197,9 +221,9 @@ class XCrossEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = self.n
-        self._mask = attention_mask.repeat(n, 1)
+        self._batch, self._mask = input_ids.shape[0], attention_mask.repeat(n, 1)
         self.recorded = []
-        hidden = self.model(input_ids=input_ids.repeat(n, 1), attention_mask=self._mask).last_hidden_state
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = pool(hidden, self._mask, self.info.decoder).reshape(n, -1, hidden.shape[-1])  # [n, B, H]
         self.final_weights = self.gate(self._summaries(hidden)).softmax(-1)  # [B, n]
         combined = torch.einsum("bi,ibh->bh", self.final_weights, pooled)
@@ -209,7 +233,7 @@ class XCrossEncoder(nn.Module):
         return F.normalize(combined, dim=-1)
 
     def contributions(self) -> torch.Tensor:
-        """[B, num_layers + 1, n] source weights of the last forward: each layer, then the final mix."""
+        """[B, len(layers) + 1, n] source weights of the last forward: each integrated layer, then the final mix."""
         return torch.stack([*self.recorded, self.final_weights], dim=1)
 
 
@@ -227,8 +251,8 @@ def _contributions(weights: torch.Tensor) -> torch.Tensor:
 class SourceMixRecommender(TextRecommender):
     """A text recommender whose encoder combines named source adapters and reports each one's weight.
 
-    The encoder provides `n`, `info` and `contributions()`: [B, num_layers + 1, n] source weights of its
-    last forward.
+    The encoder provides `n`, `info`, `layers` (the indices of the blocks it weighs sources at) and
+    `contributions()`: [B, len(layers) + 1, n] source weights of its last forward.
     """
 
     def __init__(self, *args: object, sources: list[str], **kwargs: object) -> None:
@@ -236,7 +260,7 @@ class SourceMixRecommender(TextRecommender):
         self.sources = sources
 
     def contribution_weights(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        """[users, num_layers + 1, n_sources] weight of each source at each layer (last: the output)."""
+        """[users, len(encoder.layers) + 1, n_sources] weight of each source at each layer (last: the output)."""
         out = []
         step = self.encode_step
         with torch.no_grad():
@@ -244,7 +268,7 @@ class SourceMixRecommender(TextRecommender):
                 with self.lock:  # the weights recorded by this forward, not another thread's
                     self.encode_prompts(histories[s : s + step])
                     out.append(self.encoder.contributions().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.encoder.info.num_layers + 1, self.encoder.n))
+        return np.concatenate(out) if out else np.zeros((0, len(self.encoder.layers) + 1, self.encoder.n))
 
 
 class XCrossRecommender(SourceMixRecommender):
@@ -314,12 +338,13 @@ def weights_frame(
 ) -> pd.DataFrame:
     """Long table user_id, layer, source, weight: every source's weight at every layer for every user.
 
-    Layers are numbered from 1 (the first transformer block); `output` is the final combination (for the
-    single-stream baselines of `combine`, the layers' average).
+    Layers are numbered from 1 (the first transformer block; a model weighs sources only from its lowest
+    adapted block up); `output` is the final combination (for the single-stream baselines of `combine`, the
+    layers' average).
     """
-    weights = recommender.contribution_weights(histories)  # [U, L + 1, n]
+    weights = recommender.contribution_weights(histories)  # [U, len(layers) + 1, n]
     n_users, n_layers, n_sources = weights.shape
-    layers = [str(i) for i in range(1, n_layers)] + ["output"]
+    layers = [str(i + 1) for i in recommender.encoder.layers] + ["output"]
     return pd.DataFrame(
         {
             "user_id": np.repeat(np.asarray(users), n_layers * n_sources),
