@@ -24,12 +24,13 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, int, str], torch.Tensor] = {}
 
 
-@lru_cache(maxsize=2)
-def frozen_base(name: str) -> tuple[torch.nn.Module, object, BaseModelInfo]:
-    """The base model `name` loaded once per process, frozen, for what every model on it shares (items, trunk)."""
+@lru_cache(maxsize=4)
+def frozen_base(name: str, device: str = "cpu") -> tuple[torch.nn.Module, object, BaseModelInfo]:
+    """The base model `name` loaded once per process and device, frozen, for what every model on it shares
+    (the item tower, the trunk)."""
     model, tokenizer, info = load_base(name)
     tokenizer.truncation_side = "right"  # an item's text keeps its start: the title
-    return model, tokenizer, info
+    return model.to(device), tokenizer, info
 
 
 def _key(base: str, max_tokens: int, texts: Sequence[str]) -> tuple[str, int, str]:

@@ -7,11 +7,11 @@ the item tower also uses, and kept per process, keyed by the prompt's token ids.
 skips its own lower blocks: its top blocks start from the kept states. Training steps, every validation
 pass and the test encode only the adapted blocks.
 
-The states are kept in half precision (a prompt of 60 tokens on a 384-wide base: 46 KB), up to
-`TRUNK_BYTES` per process; prompts past that are computed each time and not kept. The frozen base runs in
-evaluation mode, so the lower blocks apply no dropout while adapters train (they are frozen features).
-A model whose tokenizer pads on the left, whose blocks return more than their states, or whose adapters
-reach below the blocks has no trunk and runs whole.
+The states are computed on the device of the model that asks, and kept on the CPU in half precision (a
+prompt of 60 tokens on a 384-wide base: 46 KB), up to `TRUNK_BYTES` per process; prompts past that are
+computed each time and not kept. The frozen base runs in evaluation mode, so the lower blocks apply no
+dropout while adapters train (they are frozen features). A model whose tokenizer pads on the left, whose
+blocks return more than their states, or whose adapters reach below the blocks has no trunk and runs whole.
 """
 
 from __future__ import annotations
@@ -97,11 +97,11 @@ def lower_states(base: str, first: int, input_ids: torch.Tensor, attention_mask:
         found = {i: kept[key] for i, key in enumerate(keys) if key in kept}
     missing = [i for i in range(len(keys)) if i not in found]
     if missing:
-        rows = torch.tensor(missing)
-        computed = _run_trunk(base, first, ids[rows], mask[rows].long())
+        rows = torch.tensor(missing, device=input_ids.device)  # computed where the model runs: a GPU's run stays there
+        computed = _run_trunk(base, first, input_ids[rows], attention_mask[rows])
         with _lock:
             for i, states in zip(missing, computed, strict=True):
-                found[i] = states[mask[i]].to(torch.float16)
+                found[i] = states[mask[i].to(states.device)].to("cpu", torch.float16)
                 if keys[i] not in kept and _kept_bytes < TRUNK_BYTES:
                     kept[keys[i]] = found[i]
                     _kept_bytes += found[i].numel() * found[i].element_size()
@@ -114,7 +114,7 @@ def lower_states(base: str, first: int, input_ids: torch.Tensor, attention_mask:
 
 def _run_trunk(base: str, first: int, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> object:
     """The output of block `first` - 1 of the frozen `base` for these rows; the blocks above do not run."""
-    model, _, info = frozen_base(base)
+    model, _, info = frozen_base(base, str(input_ids.device))
     caught: list[object] = []
 
     def stop(module: nn.Module, args: tuple, output: object) -> None:
