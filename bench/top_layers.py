@@ -32,11 +32,11 @@ from xcross_core.models.text import ADAPTER_LOOP, training_sequences
 from xcross_core.stats import paired_test
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
-EVERY = 10**6  # `top_layers` at least the model's depth: every block
+EVERY = None  # `top_layers` None: every block
 
 
-def name(top: int) -> str:
-    return "every block" if top == EVERY else f"top {top}"
+def name(top: int | None) -> str:
+    return "every block" if top is EVERY else f"top {top}"
 
 
 def step_ratios(domain, tops: list[int], rounds: int) -> dict[str, dict[str, float]]:
@@ -45,7 +45,7 @@ def step_ratios(domain, tops: list[int], rounds: int) -> dict[str, dict[str, flo
     reference = models[EVERY]
     batches = reference.cut_batches(training_sequences(split), ADAPTER_LOOP.batch_size, np.random.default_rng(0))
     batch = sorted(batches, key=lambda b: reference.prompt_lengths([h for h, _ in b]).mean())[len(batches) // 2]
-    times: dict[int, list[float]] = {top: [] for top in models}
+    times: dict[int | None, list[float]] = {top: [] for top in models}
     for _ in range(rounds):
         for top, model in models.items():
             times[top].append(train_step_seconds(model, batch, 1))

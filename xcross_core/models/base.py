@@ -151,12 +151,16 @@ def layer_of(model: nn.Module, num_layers: int) -> dict[str, int]:
     return owner
 
 
+def targeted(path: str, targets: tuple[str, ...]) -> bool:
+    """Whether the module at `path` is one that LoRA `targets` name (peft's rule: the whole path, or its end
+    after a dot)."""
+    return any(path == t or path.endswith("." + t) for t in targets)
+
+
 def top_layer_modules(model: nn.Module, info: BaseModelInfo, targets: tuple[str, ...], top: int) -> tuple[str, ...]:
     """Paths of the modules named by `targets` inside the last `top` transformer blocks (all of them if `top`
     is at least the model's depth)."""
     first = max(0, info.num_layers - top)
     return tuple(
-        path
-        for path, index in layer_of(model, info.num_layers).items()
-        if index >= first and any(path == t or path.endswith("." + t) for t in targets)
+        path for path, index in layer_of(model, info.num_layers).items() if index >= first and targeted(path, targets)
     )

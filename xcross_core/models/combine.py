@@ -85,7 +85,7 @@ class MixtureEncoder(nn.Module):
         super().__init__()
         self.model, self.info, self.n, self.gated = model, info, len(adapters), gated
         self.stacked = stack_adapters(model, adapters)
-        self.layers = adapted_layers(model, info, self.stacked)  # the blocks that hold adapters
+        self.layers = adapted_layers(model, info)  # the blocks that hold adapters
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] weights of the last forward
         self._mask: torch.Tensor | None = None
         if not gated:

@@ -17,6 +17,7 @@ from pathlib import Path
 from torch import nn
 
 from xcross_core.models.artifacts import ArtifactError, TensorInfo, read_json, tensor_header
+from xcross_core.models.base import targeted
 
 LORA_CONFIG = "adapter_config.json"
 LORA_WEIGHTS = "adapter_model.safetensors"
@@ -104,7 +105,7 @@ def _lora_modules(
         if suffix is None:
             raise ArtifactError(path, f"tensor {key!r} is not a LoRA A or B weight of the base model")
         module = key.removeprefix(_PEFT_PREFIX).removesuffix(suffix)
-        if not any(module == t or module.endswith("." + t) for t in targets):
+        if not targeted(module, targets):
             raise ArtifactError(path, f"tensor {key!r} adapts {module!r}, which {LORA_CONFIG} does not target")
         if len(info.shape) != 2:
             raise ArtifactError(path, f"tensor {key!r} has shape {list(info.shape)}; a LoRA weight is 2-D")
@@ -149,8 +150,7 @@ def check_fits(lora: LoraFiles, model: nn.Module) -> None:
                 f"module {module!r}: LoRA shapes A {list(a)}, B {list(b)} do not fit the base "
                 f"layer's {shape[1]} inputs and {shape[0]} outputs",
             )
-    targeted = [m for m in layers if m and any(m == t or m.endswith("." + t) for t in lora.targets)]
-    for module in targeted:
+    for module in [m for m in layers if m and targeted(m, lora.targets)]:
         if linear_shape(layers[module]) is None:
             raise ArtifactError(lora.config_path, f"targets {module!r}, which is not a linear layer of {name}")
         if module not in lora.modules:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,13 +121,8 @@ class TextRecommender(Recommender):
                 return_tensors="pt",
             )
             ids, mask = batch["input_ids"].to(weight.device), batch["attention_mask"].to(weight.device)
-            if self.trunk is None:
+            with self.trunk.feeding(ids, mask, weight.dtype) if self.trunk else nullcontext():
                 return (encoder or self.encoder)(ids, mask)
-            self.trunk.prepare(ids, mask, weight.dtype)
-            try:
-                return (encoder or self.encoder)(ids, mask)
-            finally:
-                self.trunk.release()
 
     # --- scoring -------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ blocks return more than their states, or whose adapters reach below the blocks h
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -37,16 +39,19 @@ class _Reached(Exception):
     """Raised inside the frozen base once the trunk's last block has run: the blocks above are not needed."""
 
 
-def lowest_adapted_block(model: nn.Module, info: BaseModelInfo) -> int | None:
-    """Index of the lowest transformer block that holds an adapter (a peft LoRA or a stacked one); None if no
-    module is adapted or one lies outside the blocks (then there is no frozen trunk to share)."""
+def adapted_blocks(model: nn.Module, info: BaseModelInfo) -> tuple[list[int], list[str]]:
+    """The sorted indices of the transformer blocks that hold an adapter (a peft LoRA, or a stacked one: a
+    module with `lora_a`), and the paths of adapter modules that lie outside every block."""
     owner = layer_of(model, info.num_layers)
-    adapted = [
-        owner.get(path)
-        for path, module in model.named_modules()
-        if path.rpartition(".")[2].startswith("lora_") or hasattr(module, "lora_a")
-    ]
-    return None if not adapted or None in adapted else min(adapted)
+    paths = [p for p, m in model.named_modules() if p.rpartition(".")[2].startswith("lora_") or hasattr(m, "lora_a")]
+    return sorted({owner[p] for p in paths if p in owner}), [p for p in paths if p not in owner]
+
+
+def lowest_adapted_block(model: nn.Module, info: BaseModelInfo) -> int | None:
+    """Index of the lowest block that holds an adapter; None if none does or one lies outside the blocks (then
+    there is no frozen trunk to share)."""
+    blocks, outside = adapted_blocks(model, info)
+    return None if outside or not blocks else blocks[0]
 
 
 class Trunk:
@@ -66,13 +71,14 @@ class Trunk:
 
         return run
 
-    def prepare(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype) -> None:
-        """Set the states the next forward of these `input_ids` starts from, in the model's `dtype` (`release`
-        after it)."""
+    @contextmanager
+    def feeding(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype) -> Iterator[None]:
+        """Within the block, the model's forward of these `input_ids` starts from their kept states (in `dtype`)."""
         self.states = lower_states(self.base, self.first, input_ids, attention_mask).to(dtype)
-
-    def release(self) -> None:
-        self.states = None
+        try:
+            yield
+        finally:
+            self.states = None
 
 
 def trunk_for(model: nn.Module, info: BaseModelInfo, tokenizer: object) -> Trunk | None:
@@ -105,10 +111,10 @@ def lower_states(base: str, first: int, input_ids: torch.Tensor, attention_mask:
                 if keys[i] not in kept and _kept_bytes < TRUNK_BYTES:
                     kept[keys[i]] = found[i]
                     _kept_bytes += found[i].numel() * found[i].element_size()
-    hidden = found[0].shape[-1]
-    out = torch.zeros((*ids.shape, hidden), dtype=torch.float32)
-    for i, states in found.items():
-        out[i, mask[i]] = states.to(out.dtype)
+    # Row-major, the mask's real positions are the rows' real tokens one row after another.
+    real = torch.cat([found[i] for i in range(len(keys))])
+    out = real.new_zeros((*ids.shape, real.shape[-1]), dtype=torch.float32)
+    out[mask] = real.float()
     return out.to(input_ids.device)
 
 

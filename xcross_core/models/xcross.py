@@ -38,9 +38,10 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import AdapterMetadata, check_adapter_fits, current_metadata
 from xcross_core.models.artifacts import ArtifactError
-from xcross_core.models.base import BaseModelInfo, layer_of, layer_stack, load_base, pool
+from xcross_core.models.base import BaseModelInfo, layer_stack, load_base, pool
 from xcross_core.models.lora_files import check_fits, linear_shape, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
+from xcross_core.models.trunk import adapted_blocks
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 _PREFIX = "base_model.model."
@@ -108,17 +109,15 @@ def read_lora(folder: str | Path, model: nn.Module) -> tuple[dict[str, tuple[tor
     return modules, lora.scaling
 
 
-def adapted_layers(model: nn.Module, info: BaseModelInfo, stacked: Sequence[StackedLoRA]) -> list[int]:
-    """Indices of the transformer blocks that hold any of `stacked`, in order.
+def adapted_layers(model: nn.Module, info: BaseModelInfo) -> list[int]:
+    """Indices of the transformer blocks that hold stacked adapters, in order.
 
     Raises ValueError when an adapted module lies outside every block: integration works block by block.
     """
-    owner = layer_of(model, info.num_layers)
-    paths = {id(m): p for p, m in model.named_modules()}
-    outside = [paths[id(m)] for m in stacked if paths[id(m)] not in owner]
+    blocks, outside = adapted_blocks(model, info)
     if outside:
         raise ValueError(f"source adapters adapt {', '.join(outside)}, outside the transformer layers")
-    return sorted({owner[paths[id(m)]] for m in stacked})
+    return blocks
 
 
 def stack_adapters(model: nn.Module, adapters: Sequence[str | Path]) -> list[StackedLoRA]:
@@ -161,7 +160,8 @@ class XCrossEncoder(nn.Module):
             raise ValueError("X-Cross needs at least one source adapter")
         # Below the lowest adapted block every stream would compute the same states: the prompt runs there
         # once and splits into n streams on entering that block; integration starts there too.
-        first = adapted_layers(model, info, stack_adapters(model, adapters))[0]
+        stack_adapters(model, adapters)
+        first = adapted_layers(model, info)[0]
         self.layers = list(range(first, info.num_layers))
         hidden, n, d = info.hidden_size, self.n, config.summary_dim
         self.project = nn.Linear(hidden, d)
