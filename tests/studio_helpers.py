@@ -3,6 +3,8 @@ finished proof-of-concept run recorded in its store, all on the bundled sample d
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 from tests.conftest import save_tiny_adapters, small_poc_params
@@ -40,3 +42,20 @@ def finished_poc(workspace: Workspace, adapters: list[str], name: str = "tiny po
     store.start(run.id)
     store.finish(run.id, {"seconds": report["seconds"], "comparisons": report["comparisons_vs_reference"]}, spec.out)
     return run.id
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Ask `process` to end; kill it if it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.studio_helpers import ROOT, SAMPLE, SAMPLE_ITEMS, tiny_adapters
+from tests.studio_helpers import ROOT, SAMPLE, SAMPLE_ITEMS, free_port, stop, tiny_adapters
 from xcross_core.worker import Workspace
 
 CHROMIUM = os.environ.get("XCROSS_CHROMIUM", "/usr/bin/chromium")
@@ -34,18 +33,12 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytestmark = [pytest.mark.slow, pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (set XCROSS_CHROMIUM)")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_bert, tmp_path_factory):
     """A running studio on a fresh workspace with two tiny source adapters; yields (url, workspace)."""
     workspace = Workspace(tmp_path_factory.mktemp("e2e-studio"))
     tiny_adapters(workspace, tiny_bert)
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"XCROSS_HOME": str(workspace.root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     log = (workspace.root / "server.log").open("wb")
     process = subprocess.Popen(
@@ -82,11 +75,7 @@ def server(tiny_bert, tmp_path_factory):
             time.sleep(0.5)
         yield url, workspace
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, timeout=10)
         log.close()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.studio_helpers import free_port, stop
 from xcross_core.cli import main
 from xcross_core.cli.studio import HOME, studio_command
 
@@ -23,12 +24,6 @@ SETTINGS = {
     "--server.maxUploadSize=50",
     "--browser.gatherUsageStats=false",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_command_line_carries_every_safety_setting() -> None:
@@ -81,10 +76,5 @@ def test_started_from_another_folder_it_listens_on_localhost_only(tmp_path: Path
         assert {(address.ip, address.port) for address in listening} == {("127.0.0.1", port)}
         assert set(process.cmdline()) >= SETTINGS
     finally:
-        studio.terminate()
-        try:
-            studio.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            studio.kill()
-            studio.wait()
+        stop(studio, timeout=30)
         studio.stderr.close()
