@@ -105,6 +105,14 @@ def learned(report: dict[str, Any], folder: Path) -> None:
     weights.to_csv(folder / "weights.csv", index=False)
 
 
+def learned_on_top_blocks(report: dict[str, Any], folder: Path) -> None:
+    """`learned`, from sources that adapt only the top blocks: the weights start at layer 5 of 6."""
+    learned(report, folder)
+    weights = pd.read_csv(folder / "weights.csv", dtype={"layer": str})
+    weights["layer"] = weights["layer"].replace({"1": "5", "2": "6"})
+    weights.to_csv(folder / "weights.csv", index=False)
+
+
 def kept(report: dict[str, Any], _: Path) -> None:
     xcross = next(info for info in report["models"].values() if info["key"] == "x-cross")
     xcross["fit"] |= {"epochs": 2, "best_epoch": 0}
@@ -194,6 +202,14 @@ def test_which_sources_help_shows_learned_weights_and_their_spread_per_layer(stu
     expected = weights[weights["layer"] == "1"].groupby("source")["weight"].std()
     assert spread.loc["layer 1", list(expected.index)].to_numpy() == pytest.approx(expected.to_numpy())
     assert "final mix" in spread.index
+
+
+def test_layers_without_adapters_are_explained_not_left_out_silently(studio) -> None:
+    at = open_page("views/which_sources_help.py", poc_run=variant(studio, "learned", learned))
+    assert "hold no adapter" not in texts(at.caption)  # the tiny sources adapt every block
+    at = open_page("views/which_sources_help.py", poc_run=variant(studio, "top blocks", learned_on_top_blocks))
+    assert "Layers below 5 hold no adapter: every source shares them" in texts(at.caption)
+    assert "layer 5" in list(next(d.value for d in at.dataframe if "final mix" in d.value.index).index)
 
 
 def test_the_html_report_is_self_contained_and_coloured(studio) -> None:

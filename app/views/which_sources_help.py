@@ -38,9 +38,11 @@ else:
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.weights_heatmap(table), width="stretch")
     right.plotly_chart(charts.source_totals(table.mean(axis=0)), width="stretch")
+    first = min((int(v) for v in table.index if str(v).isdigit()), default=1)
+    below = f" Layers below {first} hold no adapter: every source shares them, so there is no choice there."
     right.caption(
         f"Averaged over {count(weights['user_id'].nunique(), 'test customer')} of {report['target']}. Each layer's "
-        "weights sum to 1; equal weights mean no preference."
+        f"weights sum to 1; equal weights mean no preference.{below if first > 1 else ''}"
     )
     st.markdown("**How much the mix adapts to the customer**")
     st.dataframe(
