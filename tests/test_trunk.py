@@ -78,6 +78,27 @@ def test_xcross_over_top_layer_sources_shares_the_trunk(small_split, tiny_bert, 
     assert torch.allclose(xcross.score(histories), shared, atol=1e-2)  # scores are cosines / 0.05
 
 
+def test_xcross_runs_its_first_integrated_block_once_per_prompt(small_split, tiny_bert, tmp_path) -> None:
+    trunk.clear_trunks()
+    sources = save_tiny_adapters(tmp_path, tiny_bert, small_split.domain, ["A", "B"], top_layers=1)
+    xcross = xcross_recommender(small_split.domain, sources)
+    first = xcross.encoder.layers[0]
+    block = layer_stack(xcross.encoder.model, xcross.encoder.info.num_layers)[first]
+    histories = small_split.test.histories[:5]
+    runs = _runs_of_block(xcross, first)
+    xcross.encoder.train()  # a training forward computes the block's states without dropout, and keeps them
+    xcross.encode_prompts(histories)
+    assert runs == [2 * 5] and block.training  # two streams of five prompts, once; training mode restored
+    xcross.encoder.eval()
+    kept = xcross.score(histories)
+    assert runs == [2 * 5]  # served from the kept states
+    xcross.encoder.kept_space = None
+    assert torch.allclose(xcross.score(histories), kept, atol=1e-2)  # kept in half precision; scores / 0.05
+    assert len(runs) == 2
+    swapped = xcross_recommender(small_split.domain, sources[::-1])
+    assert swapped.encoder.kept_space != xcross_recommender(small_split.domain, sources).encoder.kept_space
+
+
 def test_past_the_memory_bound_states_are_computed_and_not_kept(small_split, tiny_bert, monkeypatch) -> None:
     trunk.clear_trunks()
     monkeypatch.setattr(trunk, "TRUNK_BYTES", 0)

@@ -25,7 +25,7 @@ from xcross_core.jobs.outputs import check_output_file
 from xcross_core.jobs.spec import Spec, SpecError, option
 from xcross_core.models.adapters import METADATA, AdapterMetadata
 from xcross_core.models.base import DEFAULT_BASE
-from xcross_core.models.xcross import source_metadata
+from xcross_core.models.sources import source_metadata
 
 
 @dataclass(frozen=True, kw_only=True)

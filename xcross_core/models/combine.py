@@ -30,15 +30,9 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import check_adapter_fits
 from xcross_core.models.base import BaseModelInfo, layer_stack, pool
+from xcross_core.models.sources import StackedLoRA, adapted_layers, load_sources, stack_adapters
 from xcross_core.models.text import TextConfig, TextEncoder, TextRecommender
-from xcross_core.models.xcross import (
-    XCROSS_LOOP,
-    SourceMixRecommender,
-    StackedLoRA,
-    adapted_layers,
-    load_sources,
-    stack_adapters,
-)
+from xcross_core.models.xcross import XCROSS_LOOP, SourceMixRecommender
 from xcross_core.training.loop import LoopConfig
 
 #: Name of the merged adapter inside the uniform merge's peft model.

@@ -5,7 +5,7 @@ What is accepted is a plain LoRA, as this library trains it: a positive rank, a 
 none of peft's options that build something else (DoRA, rank patterns, saved modules, ...), and exactly one
 lora_A [r, in] and lora_B [out, r] weight for each targeted linear layer of the base model. Anything else
 is one `ArtifactError` naming the file and the problem, so a hostile config (a huge rank, tensors that
-contradict it) never reaches peft's allocation, and two readers (peft, `xcross.read_lora`) cannot disagree
+contradict it) never reaches peft's allocation, and two readers (peft, `sources.read_lora`) cannot disagree
 about what a folder holds.
 """
 

@@ -17,7 +17,7 @@ blocks return more than their states, or whose adapters reach below the blocks h
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -30,7 +30,7 @@ from xcross_core.models.items import frozen_base
 TRUNK_BYTES = 768 * 2**20
 
 _lock = threading.Lock()
-_kept: dict[tuple[str, int], dict[bytes, torch.Tensor]] = {}
+_kept: dict[Hashable, dict[bytes, torch.Tensor]] = {}  # per space (whose states), per prompt's token ids
 _kept_bytes = 0
 _run_lock = threading.Lock()  # one trunk pass at a time through the shared frozen base (it carries a hook)
 
@@ -95,16 +95,32 @@ def trunk_for(model: nn.Module, info: BaseModelInfo, tokenizer: object) -> Trunk
 def lower_states(base: str, first: int, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """[B, T, H] states after block `first` - 1 of the frozen `base` for each row (zeros at padding), from the
     kept ones where known; the others are computed in one pass and kept while there is room."""
+
+    def compute(rows: torch.Tensor) -> torch.Tensor:
+        return _run_trunk(base, first, input_ids[rows], attention_mask[rows])
+
+    return kept_rows((base, first), input_ids, attention_mask, compute)
+
+
+def kept_rows(
+    space: Hashable,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    compute: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """[B, T, ...] frozen per-token states of each row (zeros at padding), kept per process in `space` under the
+    row's real token ids: the kept ones where known; for the others `compute(rows)` gives [len(rows), T, ...]
+    (rows: their indices, on the ids' device) in one call, and they are kept while `TRUNK_BYTES` has room."""
     global _kept_bytes
     ids, mask = input_ids.cpu(), attention_mask.cpu().bool()
     keys = [row[real].numpy().tobytes() for row, real in zip(ids, mask, strict=True)]
     with _lock:
-        kept = _kept.setdefault((base, first), {})
+        kept = _kept.setdefault(space, {})
         found = {i: kept[key] for i, key in enumerate(keys) if key in kept}
     missing = [i for i in range(len(keys)) if i not in found]
     if missing:
         rows = torch.tensor(missing, device=input_ids.device)  # computed where the model runs: a GPU's run stays there
-        computed = _run_trunk(base, first, input_ids[rows], attention_mask[rows])
+        computed = compute(rows)
         with _lock:
             for i, states in zip(missing, computed, strict=True):
                 found[i] = states[mask[i].to(states.device)].to("cpu", torch.float16)
@@ -113,7 +129,7 @@ def lower_states(base: str, first: int, input_ids: torch.Tensor, attention_mask:
                     _kept_bytes += found[i].numel() * found[i].element_size()
     # Row-major, the mask's real positions are the rows' real tokens one row after another.
     real = torch.cat([found[i] for i in range(len(keys))])
-    out = real.new_zeros((*ids.shape, real.shape[-1]), dtype=torch.float32)
+    out = real.new_zeros((*ids.shape, *real.shape[1:]), dtype=torch.float32)
     out[mask] = real.float()
     return out.to(input_ids.device)
 

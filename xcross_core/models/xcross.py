@@ -23,6 +23,7 @@ sum_i |A_ij| / sum_ij |A_ij|, which sums to 1 over sources.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,20 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
-from xcross_core.models.adapters import AdapterMetadata, check_adapter_fits, current_metadata
-from xcross_core.models.artifacts import ArtifactError
-from xcross_core.models.base import BaseModelInfo, layer_stack, load_base, pool
-from xcross_core.models.lora_files import check_fits, linear_shape, lora_files
+from xcross_core.models.base import BaseModelInfo, layer_stack, pool
+from xcross_core.models.sources import StackedLoRA, adapted_layers, load_sources, stack_adapters
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender
-from xcross_core.models.trunk import adapted_blocks
+from xcross_core.models.trunk import kept_rows
 from xcross_core.training.loop import LoopConfig, seed_everything
-
-_PREFIX = "base_model.model."
 
 #: Integration training defaults: a target LoRA's loss, batch, step budget and patience (the two are compared
 #: at the same updates on the same sequences), at the integration's own learning rate (bench/xcross_lr.py).
@@ -58,95 +53,6 @@ class XCrossConfig:
     summary_dim: int = field(
         default=32, metadata={"help": "width of each stream's summary that the weight networks read"}
     )
-
-
-class StackedLoRA(nn.Module):
-    """One frozen linear layer plus n frozen LoRA updates ΔW_i = s_i B_i A_i, applied in one of two modes.
-
-    streams (X-Cross; `mix` is None): the batch is n streams, stream i getting update i.
-    mixture (`mix` set to [B, n] weights by the owner before each forward): one stream, input b getting
-    sum_i mix[b, i] ΔW_i x. The weights may carry gradients; the adapters never do.
-    """
-
-    def __init__(self, base: nn.Module, lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: torch.Tensor) -> None:
-        super().__init__()
-        self.base = base
-        # [n, r, in], [n, out, r], [n]: buffers, not parameters, so they never train.
-        self.register_buffer("lora_a", lora_a)
-        self.register_buffer("lora_b", lora_b)
-        self.register_buffer("scaling", scaling)
-        self.mix: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.lora_a.shape[0]
-        if self.mix is None:
-            streams = x.reshape(n, -1, x.shape[-1])  # the batch is stream-major: [n * B, ...]
-            delta = (streams @ self.lora_a.transpose(1, 2)) @ self.lora_b.transpose(1, 2) * self.scaling[:, None, None]
-            return self.base(x) + delta.reshape(*x.shape[:-1], -1)
-        # All n projections A_i x in one op, weighted in rank space: sum_i w_i s_i B_i (A_i x) then is a
-        # single matmul over the n * r columns, with no [n, ..., out] intermediate.
-        low = torch.einsum("...i,nri->...nr", x, self.lora_a)
-        weights = (self.mix * self.scaling).reshape(x.shape[0], *(1,) * (x.dim() - 2), n, 1)
-        return self.base(x) + torch.einsum("...nr,nor->...o", low * weights, self.lora_b)
-
-
-def read_lora(folder: str | Path, model: nn.Module) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
-    """peft adapter folder -> ({module path: (A [r, in], B [out, r])}, scaling), in `model`'s dtype.
-
-    The folder's files are checked against each other and against `model`'s layers before a tensor is read
-    (`lora_files`, `check_fits`): ArtifactError naming the file and the problem.
-    """
-    lora = lora_files(folder)
-    check_fits(lora, model)
-    try:
-        weights = load_file(str(lora.weights_path))
-    except (SafetensorError, OSError) as err:
-        raise ArtifactError(lora.weights_path, f"cannot be read: {err}") from None
-    dtype = next(model.parameters()).dtype
-    modules = {
-        path: tuple(weights[f"{_PREFIX}{path}.lora_{ab}.weight"].to(dtype) for ab in "AB") for path in lora.modules
-    }
-    return modules, lora.scaling
-
-
-def adapted_layers(model: nn.Module, info: BaseModelInfo) -> list[int]:
-    """Indices of the transformer blocks that hold stacked adapters, in order.
-
-    Raises ValueError when an adapted module lies outside every block: integration works block by block.
-    """
-    blocks, outside = adapted_blocks(model, info)
-    if outside:
-        raise ValueError(f"source adapters adapt {', '.join(outside)}, outside the transformer layers")
-    return blocks
-
-
-def stack_adapters(model: nn.Module, adapters: Sequence[str | Path]) -> list[StackedLoRA]:
-    """Replace every linear layer that any of `adapters` targets by a StackedLoRA of all n; return those.
-
-    Every adapter is checked against `model` before any is read (ArtifactError naming the file).
-    """
-    for adapter in adapters:
-        check_adapter_fits(adapter, model)
-    loaded = [read_lora(a, model) for a in adapters]
-    paths = sorted(set().union(*(m for m, _ in loaded)))
-    rank = max(a.shape[0] for m, _ in loaded for a, _ in m.values())
-    stacked = []
-    for path in paths:
-        base = model.get_submodule(path)
-        a_list, b_list = [], []
-        out_f, in_f = linear_shape(base)
-        for modules, _ in loaded:
-            # An adapter that leaves this module alone contributes a zero update.
-            a, b = modules.get(path, (base.weight.new_zeros(rank, in_f), base.weight.new_zeros(out_f, rank)))
-            # Pad smaller ranks with zero rows/columns: they add nothing.
-            a_list.append(F.pad(a, (0, 0, 0, rank - a.shape[0])))
-            b_list.append(F.pad(b, (0, rank - b.shape[1])))
-        scaling = torch.tensor([s for _, s in loaded])
-        parent_path, _, name = path.rpartition(".")
-        parent = model.get_submodule(parent_path) if parent_path else model
-        stacked.append(StackedLoRA(base, torch.stack(a_list), torch.stack(b_list), scaling))
-        setattr(parent, name, stacked[-1])
-    return stacked
 
 
 class XCrossEncoder(nn.Module):
@@ -175,10 +81,28 @@ class XCrossEncoder(nn.Module):
         self.final_weights: torch.Tensor | None = None
         self.streams: torch.Tensor | None = None  # [B, n, H] weighted stream vectors of the last forward
         self._batch = 0
+        self._prompt: tuple[torch.Tensor, torch.Tensor] | None = None  # the forward's (input_ids, attention_mask)
+        self.kept_space: tuple | None = None  # where the first block's stream states are kept (`keep_first_block`)
         blocks = layer_stack(model, info.num_layers)
         for index, layer in enumerate(self.layers):
             blocks[layer].register_forward_pre_hook(self._split_hook, with_kwargs=True)
             blocks[layer].register_forward_hook(self._refine_hook(index))
+        blocks[first].forward = self._from_kept(blocks[first], blocks[first].forward)
+
+    def keep_first_block(self) -> None:
+        """Keep the first integrated block's stream states per prompt from now on (see `_from_kept`).
+
+        Its input (the trunk's states) and its weights (base and sources) are frozen, so its output per stream is
+        a function of the prompt's tokens and the sources alone: it runs once per prompt, like the trunk. Valid
+        where the trunk is (right padding, blocks that return their states); the recommender decides.
+        """
+        first = layer_stack(self.model, self.info.num_layers)[self.layers[0]]
+        digest = hashlib.sha256()
+        for module in first.modules():
+            if isinstance(module, StackedLoRA):
+                for tensor in (module.lora_a, module.lora_b, module.scaling):
+                    digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        self.kept_space = (self.info.name, self.layers[0], "streams", digest.hexdigest())
 
     def _summaries(self, hidden: torch.Tensor) -> torch.Tensor:
         """[n * B, T, H] -> [B, n * d]: each stream's pooled, projected state, side by side."""
@@ -202,6 +126,39 @@ class XCrossEncoder(nn.Module):
 
         return tuple(split(a) for a in args), {k: split(v) for k, v in kwargs.items()}
 
+    def _from_kept(self, block: nn.Module, forward):
+        """The first integrated block's forward, served from kept stream states once `kept_space` is set.
+
+        Prompts not kept yet run through the block together, in evaluation mode: frozen features take no dropout
+        (as the trunk's), so a prompt's states are the same whenever they are computed.
+        """
+
+        def run(*args: object, **kwargs: object) -> torch.Tensor:
+            if self.kept_space is None or self._prompt is None:
+                return forward(*args, **kwargs)
+            n, batch = self.n, self._batch
+
+            def compute(rows: torch.Tensor) -> torch.Tensor:
+                streams = torch.cat([rows + s * batch for s in range(n)])  # the rows' copies, stream-major
+
+                def pick(x: object) -> object:
+                    return x[streams] if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == n * batch else x
+
+                training = block.training
+                block.eval()
+                try:
+                    with torch.no_grad():
+                        out = forward(*(pick(a) for a in args), **{k: pick(v) for k, v in kwargs.items()})
+                finally:
+                    block.train(training)
+                return out.unflatten(0, (n, len(rows))).transpose(0, 1).transpose(1, 2)  # [rows, T, n, H]
+
+            states = kept_rows(self.kept_space, *self._prompt, compute)  # [B, T, n, H]
+            hidden = args[0] if args else kwargs["hidden_states"]
+            return states.permute(2, 0, 1, 3).flatten(0, 1).to(hidden.dtype)  # stream-major [n * B, T, H]
+
+        return run
+
     def _refine_hook(self, index: int):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor | tuple) -> torch.Tensor | tuple:
             hidden = output[0] if isinstance(output, tuple) else output
@@ -222,6 +179,7 @@ class XCrossEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = self.n
         self._batch, self._mask = input_ids.shape[0], attention_mask.repeat(n, 1)
+        self._prompt = (input_ids, attention_mask)
         self.recorded = []
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = pool(hidden, self._mask, self.info.decoder).reshape(n, -1, hidden.shape[-1])  # [n, B, H]
@@ -274,6 +232,11 @@ class SourceMixRecommender(TextRecommender):
 class XCrossRecommender(SourceMixRecommender):
     """A text recommender whose encoder is X-Cross over the named source adapters (what a run folder holds)."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if self.trunk is not None:  # the blocks below are kept: so is the first integrated block's output
+            self.encoder.keep_first_block()
+
     @property
     def encode_step(self) -> int:
         return max(1, self.config.encode_batch // self.encoder.n)  # every text runs as n streams
@@ -291,31 +254,6 @@ class XCrossRecommender(SourceMixRecommender):
             item_vectors = self.item_vectors()[torch.as_tensor(np.asarray(items), dtype=torch.long)]
             parts = item_vectors @ streams.T / norm / self.config.temperature  # [k, n]
         return pd.DataFrame(parts.cpu().numpy(), index=np.asarray(items), columns=self.sources)
-
-
-def load_sources(
-    adapters: Sequence[str | Path], text: TextConfig | None = None
-) -> tuple[nn.Module, object, BaseModelInfo, list[str], TextConfig]:
-    """The source adapters' common base, loaded frozen (model, tokenizer, info), their domains, and the
-    text config: `text`, else the one the first adapter was trained with."""
-    metas = source_metadata(adapters)
-    model, tokenizer, info = load_base(metas[0].base)
-    return model, tokenizer, info, [m.domain for m in metas], text or TextConfig(**metas[0].text)
-
-
-def source_metadata(adapters: Sequence[str | Path]) -> list[AdapterMetadata]:
-    """The metadata of source adapters that can be integrated: at least one, all on one base model.
-
-    Raises ValueError (FileNotFoundError for a folder that is not an adapter) naming the problem.
-    """
-    metas = [current_metadata(a) for a in adapters]
-    if not metas:
-        raise ValueError("no source adapters given")
-    bases = {m.base for m in metas}
-    if len(bases) > 1:
-        named = ", ".join(f"{Path(a).name} ({m.base})" for a, m in zip(adapters, metas, strict=True))
-        raise ValueError(f"source adapters must share one base model; these do not: {named}")
-    return metas
 
 
 def xcross_recommender(

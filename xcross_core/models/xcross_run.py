@@ -21,7 +21,8 @@ from safetensors.torch import load_file
 from xcross_core.data.dataset import DomainData
 from xcross_core.models.adapters import METADATA, check_text_fits, checked_text
 from xcross_core.models.artifacts import ArtifactError, TensorInfo, dataclass_from, read_json, tensor_header
-from xcross_core.models.xcross import XCrossConfig, XCrossRecommender, source_metadata, xcross_recommender
+from xcross_core.models.sources import source_metadata
+from xcross_core.models.xcross import XCrossConfig, XCrossRecommender, xcross_recommender
 from xcross_core.paths import portable, resolve
 from xcross_core.training.loop import LoopConfig
 
