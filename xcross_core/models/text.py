@@ -43,8 +43,8 @@ class TextConfig:
     item_tokens: int = 40
     separator: str = " ; "
     temperature: float = 0.05
-    # Validation cases for early stopping (a seeded subset of every next item of held-out users). Each epoch
-    # validates them all, at a third of a training step's cost per case (n streams for X-Cross).
+    # Validation cases for early stopping (a seeded subset of every next item of held-out users). The start and
+    # every epoch validate them all, so their number weighs on a small run's time (docs/results.md).
     valid_cases: int = 250
     # Texts per forward pass when encoding without gradients. Small passes stay in the CPU's caches: 500
     # prompts took 8.9 s in passes of 32 and 20 s in passes of 256 (2 cores).
