@@ -5,7 +5,7 @@ README's proof of concept uses (Electronics, `--max-users 1000`, seed 0, at most
 validation log-likelihood per epoch (what decides), validation NDCG@10, the kept epoch and test NDCG@10.
 A fair comparison needs each baseline at the learning rate that suits its data; this shows whether one does.
 
-    python bench/lora_lr.py                                  # shares 0.25 and 1.0, lrs 1e-3 and 3e-3
+    python bench/lora_lr.py                                  # shares 0.25 and 1.0, lrs 1e-3, 2e-3 and 3e-3
     python bench/lora_lr.py --fractions 1.0 --lrs 1e-3
 """
 
@@ -26,7 +26,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 1.0])
-    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3])
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 2e-3, 3e-3])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-users", type=int, default=1000)
     args = parser.parse_args()
