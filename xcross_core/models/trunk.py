@@ -9,7 +9,8 @@ pass and the test encode only the adapted blocks.
 
 The states are computed on the device of the model that asks, and kept on the CPU in half precision (a
 prompt of 60 tokens on a 384-wide base: 46 KB), up to `TRUNK_BYTES` per process; prompts past that are
-computed each time and not kept. The frozen base runs in evaluation mode, so the lower blocks apply no
+computed each time and not kept. `kept_rows` keeps any such frozen per-token states (X-Cross keeps its first
+integrated block's streams with it). The frozen base runs in evaluation mode, so the lower blocks apply no
 dropout while adapters train (they are frozen features). A model whose tokenizer pads on the left, whose
 blocks return more than their states, or whose adapters reach below the blocks has no trunk and runs whole.
 """
@@ -26,7 +27,7 @@ from torch import nn
 from xcross_core.models.base import BaseModelInfo, layer_of, layer_stack
 from xcross_core.models.items import frozen_base
 
-#: Most bytes of kept states per process (all trunks together).
+#: Most bytes of kept states per process (every trunk's and X-Cross's first-block streams, together).
 TRUNK_BYTES = 768 * 2**20
 
 _lock = threading.Lock()

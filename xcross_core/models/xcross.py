@@ -80,7 +80,6 @@ class XCrossEncoder(nn.Module):
         self.recorded: list[torch.Tensor] = []  # per layer [B, n] contributions of the last forward
         self.final_weights: torch.Tensor | None = None
         self.streams: torch.Tensor | None = None  # [B, n, H] weighted stream vectors of the last forward
-        self._batch = 0
         self._prompt: tuple[torch.Tensor, torch.Tensor] | None = None  # the forward's (input_ids, attention_mask)
         self.kept_space: tuple | None = None  # where the first block's stream states are kept (`keep_first_block`)
         blocks = layer_stack(model, info.num_layers)
@@ -119,10 +118,12 @@ class XCrossEncoder(nn.Module):
         """Entering a block that runs as streams: every per-input tensor that is not split yet (the states at the
         first such block, the attention mask at each) becomes n stream copies."""
 
+        if self._prompt is None:
+            return args, kwargs
+        batch = len(self._prompt[0])
+
         def split(x: object) -> object:
-            if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == self._batch:
-                return x.repeat(self.n, *(1,) * (x.dim() - 1))  # stream-major: [n * B, ...]
-            return x
+            return x.repeat(self.n, *(1,) * (x.dim() - 1)) if _per_input(x, batch) else x  # stream-major: [n * B, ...]
 
         return tuple(split(a) for a in args), {k: split(v) for k, v in kwargs.items()}
 
@@ -136,13 +137,13 @@ class XCrossEncoder(nn.Module):
         def run(*args: object, **kwargs: object) -> torch.Tensor:
             if self.kept_space is None or self._prompt is None:
                 return forward(*args, **kwargs)
-            n, batch = self.n, self._batch
+            n, batch = self.n, len(self._prompt[0])
 
             def compute(rows: torch.Tensor) -> torch.Tensor:
                 streams = torch.cat([rows + s * batch for s in range(n)])  # the rows' copies, stream-major
 
                 def pick(x: object) -> object:
-                    return x[streams] if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == n * batch else x
+                    return x[streams] if _per_input(x, n * batch) else x
 
                 training = block.training
                 block.eval()
@@ -178,8 +179,7 @@ class XCrossEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = self.n
-        self._batch, self._mask = input_ids.shape[0], attention_mask.repeat(n, 1)
-        self._prompt = (input_ids, attention_mask)
+        self._prompt, self._mask = (input_ids, attention_mask), attention_mask.repeat(n, 1)
         self.recorded = []
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = pool(hidden, self._mask, self.info.decoder).reshape(n, -1, hidden.shape[-1])  # [n, B, H]
@@ -193,6 +193,12 @@ class XCrossEncoder(nn.Module):
     def contributions(self) -> torch.Tensor:
         """[B, len(layers) + 1, n] source weights of the last forward: each integrated layer, then the final mix."""
         return torch.stack([*self.recorded, self.final_weights], dim=1)
+
+
+def _per_input(x: object, rows: int) -> bool:
+    """Whether `x`, a block's argument, is a tensor with one row per input of a batch of `rows` (the hidden
+    states, a per-input attention mask), as opposed to one shared by every input."""
+    return isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == rows
 
 
 def _contributions(weights: torch.Tensor) -> torch.Tensor:
