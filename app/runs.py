@@ -18,8 +18,8 @@ from plain import plain
 from state import Dataset, store, workspace
 
 from xcross_core.data.report import spreadsheet_safe
-from xcross_core.estimate import Speed, human_seconds, measure_speed, total_seconds
-from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_splits, read_poc
+from xcross_core.estimate import Speed, human_seconds
+from xcross_core.jobs.poc import PocSpec, poc_seconds, poc_speed, read_poc
 from xcross_core.models.adapters import ADAPTER_LOOP
 from xcross_core.store import ACTIVE, Run, RunRefused, RunStateError
 from xcross_core.worker import MAX_WORKERS_ENV, launch, max_workers
@@ -43,8 +43,7 @@ def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], sasrec: bool
     spec = PocSpec(
         interactions=dataset.interactions, target=target, adapters=sources, baselines=("sasrec",) if sasrec else ()
     )
-    split, _ = poc_splits(spec, domain_data(dataset, target))
-    return measure_speed(split, spec.adapters, sasrec=sasrec)
+    return poc_speed(spec, domain_data(dataset, target))
 
 
 def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
@@ -53,7 +52,7 @@ def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
     sasrec = "sasrec" in spec.baselines
     sources = tuple(str(a) for a in spec.adapters)
     speed = _speed(dataset, spec.target, sources, sasrec, stamp(*sources))
-    return total_seconds(poc_estimate(spec, domain, speed))
+    return poc_seconds(spec, domain, speed)
 
 
 # -- starting, following, cancelling and deleting ------------------------------------------------------------
@@ -108,7 +107,7 @@ def run_progress(run: Run) -> None:
                 text = f"{epoch}step {steps}/{total} · about {human_seconds(progress.get('eta_s'))} left"
                 st.progress(min(max(steps / total, 0.0), 1.0), text=text)
             else:
-                st.caption(f"this stage: {epoch}step {steps}/{total}")
+                st.caption(f"{plain(progress.get('model') or 'this stage')}: {epoch}step {steps}/{total}")
             cols = st.columns(3)
             cols[0].metric("Loss", f"{progress.get('loss', float('nan')):.3f}")
             valid = progress.get("valid_ndcg10")

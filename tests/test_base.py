@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
+from xcross_core.evaluation.splits import make_split
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base, pool
 
 
@@ -51,3 +55,21 @@ def test_pooling_ignores_padding() -> None:
     assert pool(hidden, mask, last_token=True).squeeze(1).tolist() == [3.0, 6.0]
     left_padded = torch.tensor([[0, 1, 1], [1, 1, 1]])
     assert pool(hidden, left_padded, last_token=True).squeeze(1).tolist() == [100.0, 6.0]
+
+
+def test_models_on_one_base_share_its_frozen_weights_and_train_their_own_adapters(sample_electronics) -> None:
+    from xcross_core.models.adapters import ADAPTER_LOOP, lora_recommender
+
+    quick = replace(ADAPTER_LOOP, epochs=1, min_epoch_steps=2)
+    first, second = (lora_recommender(sample_electronics, loop=quick) for _ in range(2))
+    base = dict(first.encoder.model.named_parameters())
+    shared = [n for n, p in second.encoder.model.named_parameters() if "lora_" not in n]
+    assert shared and all(
+        p.data_ptr() == base[n].data_ptr() for n, p in second.encoder.model.named_parameters() if n in shared
+    )
+    # Each keeps its own adapter: training one moves only its LoRA weights, never the shared base.
+    histories = [np.array([0, 1, 2]), np.array([3, 4])]
+    before = second.prompt_vectors(histories)
+    first.fit(make_split(sample_electronics, "users", seed=0, max_users=60), cancel=None)
+    assert torch.equal(second.prompt_vectors(histories), before)
+    assert all(not p.requires_grad for n, p in first.encoder.model.named_parameters() if n in shared)

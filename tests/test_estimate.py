@@ -3,13 +3,24 @@ the stages of the run's one progress bar."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import small_poc_params
-from xcross_core.estimate import Speed, estimate_poc, human_seconds, measure_speed, total_seconds
+from xcross_core.estimate import (
+    Speed,
+    StageEstimate,
+    estimate_poc,
+    human_seconds,
+    measure_speed,
+    total_seconds,
+    wall_seconds,
+)
 from xcross_core.evaluation.splits import every_next_item, make_split
 from xcross_core.jobs import poc
-from xcross_core.jobs.hooks import Hooks, Stage
+from xcross_core.jobs.hooks import Hooks, Overall, Stage
+from xcross_core.jobs.lanes import lane_count
 from xcross_core.jobs.poc import PocSpec, plan_keys
 from xcross_core.models.adapters import ADAPTER_LOOP
 from xcross_core.models.text import TextConfig, training_sequences
@@ -49,24 +60,38 @@ def test_each_model_is_counted_from_its_sizes(split) -> None:
 
 
 def test_the_speed_is_measured_without_changing_any_weights(split, source_adapters) -> None:
-    speed = measure_speed(split, source_adapters, sasrec=True, batch_size=8, repeats=1)
+    speed = measure_speed(split, source_adapters, sasrec=True, lanes=2, batch_size=8, repeats=1)
     assert all(value > 0 for value in vars(speed).values())
     assert speed.encode_prompt_s < speed.train_prompt_s  # a forward pass is cheaper than a training step
 
 
-def test_a_poc_reports_its_estimate_and_stages_that_fill_one_bar(source_adapters, tmp_path) -> None:
+def test_a_poc_reports_its_estimate_stages_and_one_bar_for_the_whole_run(source_adapters, tmp_path) -> None:
     params = small_poc_params(source_adapters[:2], baselines=["popularity", "zero-shot"])
     config = PocSpec.from_dict(params | {"out": str(tmp_path / "poc")})
     stages: list[Stage] = []
-    report = poc.run(config, Hooks(stage=stages.append))
+    overall: list[Overall] = []
+    report = poc.run(config, Hooks(stage=stages.append, overall=overall.append))
     assert stages[0].index == 0 and stages[0].estimate_s is None  # measuring the speed comes first
     planned = stages[1:]
-    assert [s.index for s in planned] == list(range(1, len(plan_keys(config)) + 1))
-    assert planned[0].estimate_s > 0
+    # Two models run at once, so the second may announce itself first.
+    assert sorted(s.index for s in planned) == list(range(1, len(plan_keys(config)) + 1))
+    assert all(s.estimate_s == planned[0].estimate_s > 0 for s in planned)
     assert report["estimated_seconds"] == pytest.approx(planned[0].estimate_s, abs=0.1)
-    assert planned[0].done == 0 and sum(s.share for s in planned) == pytest.approx(1.0)
-    for before, after in zip(planned, planned[1:], strict=False):
-        assert after.done == pytest.approx(before.done + before.share)
+    fractions = [o.fraction for o in overall]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0) and overall[-1].running == ()
+    assert max(len(o.running) for o in overall) == lane_count(len(planned))  # X-Cross beside the target LoRA
+
+
+def test_the_wall_time_schedules_the_models_in_lanes() -> None:
+    speed = replace(SPEED, lane_slowdown=1.5)
+    plan = [StageEstimate("x-cross", 10.0), StageEstimate("lora", 4.0), StageEstimate("popularity", 0.0)]
+    plan.append(StageEstimate("lora-full", 4.0))
+    # On half the cores each: X-Cross takes 15 s on one lane while the other runs the rest in 6 + 0 + 6 s.
+    assert wall_seconds(plan, speed, 2) == pytest.approx(15.0)
+    assert wall_seconds(plan, speed, 1) == pytest.approx(total_seconds(plan)) == 18.0
+    # A model that runs alone waits for the lanes to empty, and those after it wait for it.
+    plan = [StageEstimate("x-cross", 10.0), StageEstimate("sasrec", 2.0, alone=True), StageEstimate("lora", 4.0)]
+    assert wall_seconds(plan, speed, 2) == pytest.approx(15.0 + 3.0 + 6.0)
 
 
 @pytest.mark.parametrize(

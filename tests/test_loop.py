@@ -96,3 +96,31 @@ def test_the_log_likelihood_decides_and_ndcg_is_reported() -> None:
     report = fit_loop(Scalar(), [1.0] * 4, _loss, config, validate=validate)
     assert report.best_epoch == 2 and report.valid_ndcg10 == pytest.approx([0.4, 0.3])
     assert report.start_valid_ndcg10 == pytest.approx(0.5) and report.best_valid_ndcg10 == pytest.approx(0.3)
+
+
+class Noisy(nn.Module):
+    """A linear layer behind dropout: every training step draws a dropout mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 1))
+
+
+def _noisy_loss(module: nn.Module, batch: list[float], device: torch.device) -> torch.Tensor:
+    x = torch.tensor(batch, device=device)[:, None].expand(-1, 4)
+    return module.layer(x).pow(2).mean()
+
+
+def test_dropout_draws_from_the_runs_own_generator() -> None:
+    config = LoopConfig(epochs=2, batch_size=2, lr=0.1, seed=3)
+    quiet = Noisy()
+    fit_loop(quiet, [1.0, 2.0, 3.0, 4.0], _noisy_loss, config)
+    disturbed = Noisy()
+    # Another model drawing from torch's global generator between steps must not change this one's masks.
+    fit_loop(disturbed, [1.0, 2.0, 3.0, 4.0], _noisy_loss, config, progress=lambda event: torch.rand(7))
+    assert torch.equal(quiet.layer[1].weight, disturbed.layer[1].weight)
+    other_seed = Noisy()
+    fit_loop(other_seed, [1.0, 2.0, 3.0, 4.0], _noisy_loss, replace(config, seed=4))
+    assert not torch.equal(quiet.layer[1].weight, other_seed.layer[1].weight)  # the masks did draw from it
+    assert type(quiet.layer[0]) is nn.Dropout  # the module's own dropout is back after training

@@ -2,13 +2,15 @@
 
 The work of every model in a PoC is counted from the sizes (training sequences, passes, epochs, streams,
 validation and test prompts) and turned into seconds with speeds measured here, on the target's own
-prompts (`measure_speed`: a few training steps and one encoding batch, seconds on a laptop). The same
-per-model estimates weight the PoC's overall progress bar, so a stage that costs half the run fills half
-the bar; the time remaining is then read from the rate actually achieved.
+prompts (`measure_speed`: a few training steps and one encoding batch, seconds on a laptop). The models run
+in lanes (`jobs.lanes`), so the run's wall time is the lanes' schedule of those seconds, each model slower on
+its lane's share of the cores (`wall_seconds`). The same per-model estimates weight the PoC's overall progress
+bar, so a model that is half the work fills half the bar; the time remaining is then read from the rate
+actually achieved.
 
-    speed = measure_speed(split, adapters)
+    speed = measure_speed(split, adapters, lanes=lanes)
     plan = estimate_poc(keys, split, full_train_users, epochs, speed)
-    total_seconds(plan)
+    wall_seconds(plan, speed, lanes)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from xcross_core.evaluation.splits import Split, every_next_item
+from xcross_core.memory import release_freed
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
 from xcross_core.training.loop import LoopConfig, passes_per_epoch
 
@@ -39,14 +42,16 @@ class Speed:
     xcross_encode_prompt_s: float  # one prompt encoded by X-Cross without gradients (n streams, shared below)
     load_s: float  # loading the base model and its adapters once
     sasrec_sequence_s: float = 0.0  # one sequence through a SASRec training step (measured when asked)
+    lane_slowdown: float = 1.0  # a LoRA step on one lane's share of the threads over one on all of them
 
 
 @dataclass(frozen=True)
 class StageEstimate:
-    """One model of the plan and the seconds its training and evaluation should take."""
+    """One model of the plan and the seconds its training and evaluation should take with the machine to itself."""
 
     key: str
     seconds: float
+    alone: bool = False  # it runs with no other model beside it (`Recommender.concurrent` False)
 
 
 def _median_seconds(step: Callable[[], object], repeats: int) -> float:
@@ -59,20 +64,27 @@ def _median_seconds(step: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
-def train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> float:
-    """Median seconds of `repeats` full optimiser steps on `batch`, after one warm-up; the weights do not change."""
+def train_step(model: TextRecommender, batch: list[tuple[np.ndarray, int]]) -> Callable[[], None]:
+    """One full optimiser step of `model` on `batch`, as the training loop takes it, at learning rate 0: timing it
+    does not change the weights. The caller puts the encoder in training mode."""
     params = [p for p in model.encoder.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=0.0)  # lr 0: the timing steps must not change the weights
+    optimizer = torch.optim.AdamW(params, lr=0.0)
 
     def step() -> None:
         loss = model._loss(model.encoder, batch, torch.device("cpu"))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        release_freed()
 
+    return step
+
+
+def train_step_seconds(model: TextRecommender, batch: list[tuple[np.ndarray, int]], repeats: int) -> float:
+    """Median seconds of `repeats` full optimiser steps on `batch`, after one warm-up; the weights do not change."""
     model.encoder.train()
     try:
-        return _median_seconds(step, repeats)
+        return _median_seconds(train_step(model, batch), repeats)
     finally:
         model.encoder.eval()
 
@@ -82,10 +94,12 @@ def measure_speed(
     adapters: Sequence[str | Path],
     *,
     sasrec: bool = False,
+    lanes: int = 1,
     batch_size: int = 16,
     repeats: int = 1,
 ) -> Speed:
-    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts.
+    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts, and
+    with more than one of `lanes`, a LoRA step on one lane's share of the threads (`Speed.lane_slowdown`).
 
     Each is timed after one warm-up call; per-prompt costs hardly depend on the batch size on a CPU, so a small
     batch keeps the probe to seconds.
@@ -106,6 +120,13 @@ def measure_speed(
     batch = sorted(batches, key=lambda b: lora.prompt_lengths([h for h, _ in b]).mean())[len(batches) // 2]
     per = len(batch)
     train = train_step_seconds(lora, batch, repeats) / per
+    threads, slowdown = torch.get_num_threads(), 1.0
+    if lanes > 1:  # a model trains on its lane's share of the threads
+        torch.set_num_threads(threads // lanes)
+        try:
+            slowdown = train_step_seconds(lora, batch, repeats) / per / train
+        finally:
+            torch.set_num_threads(threads)
     with torch.no_grad():
         encode = _median_seconds(lambda: lora.prompt_vectors([h for h, _ in batch]), repeats) / per
     xcross = xcross_recommender(domain, adapters, text=text)
@@ -122,7 +143,7 @@ def measure_speed(
         sasrec_s = _median_seconds(
             lambda: model._loss(model.network, seqs, torch.device("cpu")).backward(), repeats
         ) / len(seqs)
-    return Speed(train, xcross_train, encode, xcross_encode, load_s, sasrec_s)
+    return Speed(train, xcross_train, encode, xcross_encode, load_s, sasrec_s, slowdown)
 
 
 def _base_of(adapters: Sequence[str | Path]) -> str:
@@ -172,6 +193,8 @@ def estimate_poc(
             from xcross_core.models.sasrec import SASREC_LOOP
 
             seconds = n_train * (epochs or SASREC_LOOP.epochs) * speed.sasrec_sequence_s
+            out.append(StageEstimate(key, seconds, alone=True))  # its attention's dropout draws globally
+            continue
         elif key == "popularity":
             seconds = 0.0
         else:  # a source adapter zero-shot, or the uniform merge: loaded and run on the test users only
@@ -184,8 +207,24 @@ def estimate_poc(
 
 
 def total_seconds(plan: Sequence[StageEstimate]) -> float:
-    """The whole plan's estimated seconds."""
+    """The whole plan's estimated work: its models' seconds one after another."""
     return float(sum(stage.seconds for stage in plan))
+
+
+def wall_seconds(plan: Sequence[StageEstimate], speed: Speed, lanes: int) -> float:
+    """The plan's estimated wall seconds in `lanes` (`jobs.lanes`): each model starts in plan order on the first
+    free lane, at `speed.lane_slowdown` times its seconds when lanes share the cores; one that runs alone waits
+    for the lanes to empty and holds them."""
+    slowdown = speed.lane_slowdown if lanes > 1 else 1.0
+    free = [0.0] * lanes  # when each lane is next free
+    for stage in plan:
+        if stage.alone:
+            free = [max(free)] * lanes
+        lane = free.index(min(free))
+        free[lane] += stage.seconds * slowdown
+        if stage.alone:
+            free = [free[lane]] * lanes
+    return max(free, default=0.0)
 
 
 def human_seconds(seconds: float | None) -> str:

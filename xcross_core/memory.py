@@ -1,11 +1,14 @@
-"""Process-wide memory behaviour for long training and recommending runs.
+"""Keeping a training process's resident memory to what one step needs, without paying for it on every block.
 
-glibc serves large blocks from its heap once its adaptive mmap threshold has grown (up to 32 MB), and
-a heap does not shrink while anything above the freed space is alive. A training step allocates and
-frees hundreds of megabytes of activations, so the resident size ratchets up to far more than any one
-step needs. Serving blocks of 64 KB and more by mmap returns them to the system as soon as they are
-freed. Measured on the sample PoC's X-Cross step (3 sources, batch 16): peak RSS 3.1 GB -> 1.9 GB, with
-no measurable change in step time (bench/perf.py reports the PoC's peak).
+A training step allocates and frees hundreds of megabytes of activations, in blocks whose sizes change with each
+batch's prompt length. glibc serves large blocks from its heap once its adaptive mmap threshold has grown (up to
+32 MB) and keeps freed heap memory for reuse, so the resident size ratchets up to far more than a step needs.
+`release_freed` hands the freed pages back to the system: the training loop calls it after every step, and a text
+recommender after every encoding pass.
+
+Serving every block of 64 KB or more by mmap instead also bounds the resident size, but each new block then
+faults in its pages one by one: a quarter of a step's CPU time went to the kernel, and the same steps took 26%
+longer (`bench/lanes.py --mmap-threshold 65536`, docs/results.md).
 """
 
 from __future__ import annotations
@@ -13,24 +16,25 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
-
-M_MMAP_THRESHOLD = -3  # mallopt parameter number, from glibc's malloc.h
-MMAP_THRESHOLD_BYTES = 64 * 1024
+from functools import cache
 
 
-def return_freed_memory() -> bool:
-    """Make this process hand freed large blocks back to the system (glibc only; elsewhere a no-op).
-
-    Call it once at the start of a process that trains or serves models (the CLI and the worker do).
-    Returns whether the setting took effect.
-    """
+@cache
+def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def release_freed() -> bool:
+    """Hand the heap's freed pages back to the system (glibc only; elsewhere a no-op). Returns whether it could."""
+    libc = _glibc()
+    if libc is None:
         return False
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    libc.malloc_trim(0)
+    return True

@@ -36,9 +36,8 @@ from typing import Any
 
 from xcross_core.data.report import DataError
 from xcross_core.jobs import poc, train_adapter
-from xcross_core.jobs.hooks import Hooks, Stage
+from xcross_core.jobs.hooks import Hooks, Overall, Stage
 from xcross_core.jobs.spec import Spec
-from xcross_core.memory import return_freed_memory
 from xcross_core.paths import artifact_dir, safe_name
 from xcross_core.store import Run, RunStateError, RunStore
 from xcross_core.training.events import Cancelled, TrainEvent
@@ -179,6 +178,8 @@ class Reporter:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self.stage: Stage | None = None
+        self.overall: Overall | None = None
+        self.estimate_s: float | None = None
         self.curve: list[dict[str, Any]] = []
         self.cancelled = False
         self._last = 0.0
@@ -187,15 +188,23 @@ class Reporter:
 
     def hooks(self) -> Hooks:
         """The job's hooks: stages and steps into the store, cancellation from it, notes to the run's log."""
-        return Hooks(progress=self.on_event, cancel=self.cancel, stage=self.on_stage, note=print)
+        return Hooks(
+            progress=self.on_event, cancel=self.cancel, stage=self.on_stage, overall=self.on_overall, note=print
+        )
 
     def on_stage(self, stage: Stage) -> None:
         self.stage, self._event = stage, None
+        self.estimate_s = stage.estimate_s if stage.estimate_s is not None else self.estimate_s
         self._write(force=True)
+
+    def on_overall(self, overall: Overall) -> None:
+        self.overall = overall
+        self._write(force=False)
 
     def on_event(self, event: TrainEvent) -> None:
         self._event = event
-        point = {"stage": self.stage.label if self.stage else "", "step": event.step, "loss": event.loss}
+        label = event.model or (self.stage.label if self.stage else "")
+        point = {"stage": label, "step": event.step, "loss": event.loss}
         self.curve = [*self.curve[-(CURVE_POINTS - 1) :], point]
         self._write(force=event.valid_ndcg10 is not None or event.step == event.total_steps)
 
@@ -203,19 +212,17 @@ class Reporter:
         return self.cancelled
 
     def _overall(self) -> dict[str, Any]:
-        """The whole run's progress (0..1) and seconds left, when the stages carry their estimated shares.
+        """The whole run's progress (0..1) and seconds left, when the job reports it against an estimate.
 
-        Before any stage has a share, the first estimate stands; after that the remaining time is read from
-        the rate achieved so far, which corrects an estimate made on a machine that has since got busier.
+        Until the run is 2% done the first estimate stands; after that the remaining time is read from the rate
+        achieved so far, which corrects an estimate made on a machine that has since got busier.
         """
-        stage = self.stage
-        if stage is None or stage.estimate_s is None:
+        if self.estimate_s is None:
             return {}
-        within = self._event.step / self._event.total_steps if self._event and self._event.total_steps else 0.0
-        overall = min(stage.done + stage.share * within, 1.0)
+        overall = self.overall.fraction if self.overall is not None else 0.0
         elapsed = time.monotonic() - self._started
-        left = stage.estimate_s - elapsed if overall < 0.02 else elapsed / overall * (1 - overall)
-        return {"overall": overall, "overall_eta_s": max(left, 0.0), "estimate_s": stage.estimate_s}
+        left = self.estimate_s - elapsed if overall < 0.02 else elapsed / overall * (1 - overall)
+        return {"overall": overall, "overall_eta_s": max(left, 0.0), "estimate_s": self.estimate_s}
 
     def _write(self, force: bool) -> None:
         now = time.monotonic()
@@ -224,7 +231,8 @@ class Reporter:
         self._last = now
         event: dict[str, Any] = {"curve": self.curve}
         if self.stage is not None:
-            event |= {"stage": self.stage.label, "stage_index": self.stage.index, "stages": self.stage.total}
+            running = self.overall.running if self.overall is not None and self.overall.running else (self.stage.label,)
+            event |= {"stage": " + ".join(running), "stage_index": self.stage.index, "stages": self.stage.total}
         if self._event is not None:
             event |= asdict(self._event) | {"eta_s": self._event.eta_s}
         event |= self._overall()
@@ -274,7 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return_freed_memory()
     return work(Workspace(args.workspace), args.run_id)
 
 

@@ -126,12 +126,10 @@ def _run(args: argparse.Namespace) -> int:
     from xcross_core.data.report import DataError
     from xcross_core.jobs.outputs import OutputError
     from xcross_core.jobs.spec import SpecError
-    from xcross_core.memory import return_freed_memory
     from xcross_core.models.artifacts import ArtifactError
     from xcross_core.models.base import BaseModelError
     from xcross_core.training.events import Cancelled
 
-    return_freed_memory()
     handler = getattr(commands, "cmd_" + COMMANDS[args.command].module)
     try:
         return handler(args)

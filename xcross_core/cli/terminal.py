@@ -32,8 +32,10 @@ def progress_bar(label: str) -> Callable[[TrainEvent], None]:
 
 def terminal_hooks() -> Hooks:
     """Hooks for a job run from the terminal: a bar per stage ("[i/n] label" lines when there are several
-    stages, the estimated time first when the job has one), and every note on stderr."""
+    stages, the estimated time first when the job has one; stages that run at once each keep their own bar), and
+    every note on stderr."""
     current = {"bar": progress_bar("training")}
+    bars: dict[str, Callable[[TrainEvent], None]] = {}
 
     def stage(s: Stage) -> None:
         if s.index == 1 and s.estimate_s is not None:
@@ -42,10 +44,10 @@ def terminal_hooks() -> Hooks:
             print(f"estimated time for the whole run: {human_seconds(s.estimate_s)}", file=sys.stderr)
         if s.total > 1:
             print(f"[{s.index}/{s.total}] {s.label}", file=sys.stderr, flush=True)
-        current["bar"] = progress_bar(s.label)
+        current["bar"] = bars[s.label] = progress_bar(s.label)
 
     return Hooks(
-        progress=lambda event: current["bar"](event),
+        progress=lambda event: bars.get(event.model, current["bar"])(event),
         stage=stage,
         note=lambda text: print(text, file=sys.stderr, flush=True),
     )

@@ -1,7 +1,8 @@
 """A proof of concept for one target domain: X-Cross from source adapters against baselines, on one split.
 
 This is the job the studio runs (and `xcross poc` from a terminal): train X-Cross on a small budget of
-the target's users, train and evaluate the chosen baselines on the same split, paired-test X-Cross against
+the target's users, train and evaluate the chosen baselines on the same split (the models two at a time, in
+`lanes`), paired-test X-Cross against
 every other model (corrected together for the number of comparisons), answer the question (Yes, No or
 Inconclusive; see `verdicts`), and keep the contribution weights of the test users. Everything is written to
 one run folder, atomically:
@@ -20,6 +21,7 @@ one run folder, atomically:
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from dataclasses import dataclass
@@ -29,11 +31,12 @@ import pandas as pd
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.report import spreadsheet_safe
-from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds
+from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds, wall_seconds
 from xcross_core.evaluation.protocol import EvalResult, compare_each, comparison_table, evaluate
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.jobs.hooks import SILENT, Hooks, Stage
 from xcross_core.jobs.inputs import DataSpec, check_sources, domain_of, load_data
+from xcross_core.jobs.lanes import Cancel, Progress, Task, lane_count, run_lanes
 from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import SpecError, option
 from xcross_core.jobs.verdicts import (
@@ -107,12 +110,23 @@ def poc_splits(spec: PocSpec, domain: DomainData) -> tuple[Split, Split]:
     return make_split(domain, "users", fraction=spec.fraction, **args), make_split(domain, "users", **args)
 
 
-def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed | None = None) -> list[StageEstimate]:
-    """Seconds each model of the PoC should take here; `speed` is measured on the target's prompts when not given."""
+def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
+    """This machine's speed on the target's prompts, for the PoC's estimate."""
+    split, lanes = poc_splits(spec, domain)[0], lane_count(len(plan_keys(spec)))
+    speed = measure_speed(split, spec.adapters, sasrec="sasrec" in spec.baselines, lanes=lanes)
+    gc.collect()  # the probe's models hold reference cycles (forward hooks): free them before the run needs the room
+    return speed
+
+
+def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed) -> list[StageEstimate]:
+    """Seconds each model of the PoC should take here with the machine to itself."""
     split, full = poc_splits(spec, domain)
-    if speed is None:
-        speed = measure_speed(split, spec.adapters, sasrec="sasrec" in spec.baselines)
     return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), spec.epochs, speed)
+
+
+def poc_seconds(spec: PocSpec, domain: DomainData, speed: Speed) -> float:
+    """The PoC's estimated wall seconds here, its models run in lanes."""
+    return wall_seconds(poc_estimate(spec, domain, speed), speed, lane_count(len(plan_keys(spec))))
 
 
 def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
@@ -144,34 +158,46 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
             return "target LoRA (100% of users)", make_model("lora", domain, base=base, **options), full
         return key, make_model(key, domain, adapters=spec.adapters, **options), split
 
-    hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
-    estimates = poc_estimate(spec, domain)
-    total_s = total_seconds(estimates)
-    shares = [e.seconds / total_s if total_s > 0 else 1 / len(keys) for e in estimates]
     results: dict[str, EvalResult] = {}
     fits: dict[str, FitReport] = {}
     models: dict[str, dict[str, object]] = {}
-    xcross = None
-    for index, key in enumerate(keys, start=1):
+    kept: dict[str, Recommender] = {}  # X-Cross, for its weights and its run folder; every other model is let go
+
+    def task(key: str) -> Task[None]:
+        """The plan entry's model, ready to train on its split and be tested on the budget split's test users."""
         label, model, train_split = build(key)
-        hooks.on_stage(Stage(index, len(keys), label, sum(shares[: index - 1]), shares[index - 1], total_s))
-        t0 = time.perf_counter()
-        fit = fits[key] = model.fit(train_split, progress=hooks.progress, cancel=hooks.cancel)
-        train_s = time.perf_counter() - t0
         model.name = label
-        results[key] = evaluate(model, split.test, seed=spec.seed)
-        models[label] = {
-            "key": portable(key, spec.out) if key in zero_shot else key,
-            "train_users": 0 if key in zero_shot else len(train_split.train),
-            "trainable_parameters": model.trainable_parameters,
-            "train_seconds": round(train_s, 2),
-            "fit": fit.to_dict(),
-            "still_improving": still_improving(fit),
-            "kept_start": kept_start(fit),
-            **results[key].to_dict(),
-        }
-        if key == "x-cross":
-            xcross = model
+
+        def run(progress: Progress, cancel: Cancel) -> None:
+            t0 = time.perf_counter()
+            fit = fits[key] = model.fit(train_split, progress=progress, cancel=cancel)
+            train_s = time.perf_counter() - t0
+            result = results[key] = evaluate(model, split.test, seed=spec.seed)
+            models[label] = {
+                "key": portable(key, spec.out) if key in zero_shot else key,
+                "train_users": 0 if key in zero_shot else len(train_split.train),
+                "trainable_parameters": model.trainable_parameters,
+                "train_seconds": round(train_s, 2),
+                "fit": fit.to_dict(),
+                "still_improving": still_improving(fit),
+                "kept_start": kept_start(fit),
+                **result.to_dict(),
+            }
+            if key == "x-cross":
+                kept[key] = model
+
+        return Task(label, run, alone=not model.concurrent)
+
+    hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
+    speed = poc_speed(spec, domain)
+    estimates = poc_estimate(spec, domain, speed)
+    total_s, work_s = poc_seconds(spec, domain, speed), total_seconds(estimates)
+    shares = [e.seconds / work_s if work_s > 0 else 1 / len(keys) for e in estimates]
+    run_lanes(keys, task, hooks, shares, total_s)
+    # The lanes finish in any order: tables and comparisons follow the plan's.
+    results, fits = {k: results[k] for k in keys}, {k: fits[k] for k in keys}
+    models = {results[k].model: models[results[k].model] for k in keys}
+    xcross = kept["x-cross"]
     subject, own = results["x-cross"], results[OWN]
     by_name = compare_each(subject, [r for k, r in results.items() if k != "x-cross"], seed=spec.seed)
     tests = {key: by_name[r.model] for key, r in results.items() if key != "x-cross"}

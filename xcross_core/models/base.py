@@ -8,6 +8,7 @@ the LoRA target modules are picked from the architecture unless given.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,10 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
 
 #: Architecture families read left to right only: pooled at the last real token.
 DECODERS = {"gpt2", "llama", "mistral", "qwen2", "gpt_neox", "opt", "gemma", "gemma2", "phi", "phi3", "falcon"}
+
+
+_lock = threading.Lock()
+_weights: dict[str, dict[str, torch.Tensor]] = {}  # per loaded model folder: its frozen parameters, shared
 
 
 class BaseModelError(ValueError):
@@ -105,6 +110,12 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
         tokenizer.pad_token = tokenizer.eos_token
     model.requires_grad_(False)
     model.eval()
+    # Every model of a run (the item tower, the target LoRA, X-Cross, each source zero-shot) holds the same frozen
+    # weights: one copy per process serves them all. Adapters add modules of their own and never write to these.
+    with _lock:
+        shared = _weights.setdefault(source, {path: p.data for path, p in model.named_parameters()})
+        for path, parameter in model.named_parameters():
+            parameter.data = shared[path]
     # Frozen weights need no dropout of their own (adapters keep theirs), and the base's dropout cost a
     # third of a training step's memory and 40% of its time (attention dropout disables fused attention).
     for module in model.modules():

@@ -26,6 +26,7 @@ from torch import nn
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import validation_cases
 from xcross_core.evaluation.splits import Split, every_next_item
+from xcross_core.memory import release_freed
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.items import item_vectors
 from xcross_core.models.recommender import Recommender
@@ -81,6 +82,8 @@ class TextEncoder(nn.Module):
 
 class TextRecommender(Recommender):
     """Scores a domain's catalogue by similarity of history and item text under one encoder."""
+
+    concurrent = True  # its only randomness in training is its adapters' dropout
 
     def __init__(
         self,
@@ -152,9 +155,10 @@ class TextRecommender(Recommender):
                 return items.new_zeros((0, items.shape[1]))
             # Chunks of similar prompt length, so that little compute goes to padding; then back in order.
             order = np.argsort(self.prompt_lengths(histories), kind="stable")
-            chunks = [
-                self.encode_prompts([histories[i] for i in order[s : s + step]]) for s in range(0, len(order), step)
-            ]
+            chunks = []
+            for start in range(0, len(order), step):
+                chunks.append(self.encode_prompts([histories[i] for i in order[start : start + step]]))
+                release_freed()  # a pass's activations are free: validation and tests keep to one pass's memory
             vectors = torch.cat(chunks)
             return vectors[torch.from_numpy(np.argsort(order)).to(vectors.device)]
 

@@ -21,6 +21,7 @@ class TrainEvent:
     loss: float
     valid_ndcg10: float | None = None  # set on the last tick of an epoch, after validation
     elapsed_s: float = 0.0
+    model: str = ""  # the model training, named by a job that trains several at once (`jobs.lanes`)
 
     @property
     def eta_s(self) -> float:

@@ -3,13 +3,15 @@
 A model supplies its examples, optionally how one pass cuts them into batches, and its loss; the loop
 owns the rest: seeding, the optimiser, Hugging Face Accelerate (the same code on one CPU, one GPU or
 several under `accelerate launch`), early stopping on the validation log-likelihood with the best weights restored,
-progress events and cancellation.
+progress events and cancellation. A run's dropout draws from a generator of its own, seeded by the run, so two
+models training at once in one process (`jobs.lanes`) each draw the same masks as they would alone.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
+from xcross_core.memory import release_freed
 from xcross_core.stats import paired_test
 from xcross_core.training.events import Cancelled, FitReport, TrainEvent
 
@@ -45,8 +48,42 @@ class LoopConfig:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA) so that initialisation and dropout repeat exactly."""
+    """Seed torch's global generator (CPU and CUDA) so that a model's random initialisation repeats exactly."""
     torch.manual_seed(seed)
+
+
+class OwnDropout(nn.Module):
+    """Dropout whose masks come from a given generator rather than torch's global one."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        return x * torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+
+
+@contextmanager
+def own_dropout(module: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
+    """Within the block, every `nn.Dropout` inside `module` draws from one generator seeded with `seed` on
+    `device`; the original modules are back afterwards."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    swapped = [
+        (parent, name, child)
+        for parent in module.modules()
+        for name, child in parent.named_children()
+        if type(child) is nn.Dropout and child.p > 0
+    ]
+    for parent, name, child in swapped:
+        setattr(parent, name, OwnDropout(child.p, generator).train(child.training))
+    try:
+        yield
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
 
 
 def passes_per_epoch(config: LoopConfig, n_examples: int) -> int:
@@ -93,9 +130,23 @@ def fit_loop(
     """
     if not examples:
         raise ValueError("no training sequences: the training split is empty")
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    with own_dropout(module, config.seed, accelerator.device):
+        return _fit(module, examples, loss_fn, config, accelerator, batcher, validate, progress, cancel)
+
+
+def _fit(
+    module: nn.Module,
+    examples: Sequence[Any],
+    loss_fn: Callable[[nn.Module, list[Any], torch.device], torch.Tensor],
+    config: LoopConfig,
+    accelerator: Accelerator,
+    batcher: Batcher,
+    validate: Validator | None,
+    progress: Callable[[TrainEvent], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> FitReport:
+    rng = np.random.default_rng(config.seed)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     module, optimizer = accelerator.prepare(module, optimizer)
@@ -140,6 +191,7 @@ def fit_loop(
             if config.grad_clip:
                 accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
+            release_freed()  # the step's activations are free: keep the process to one step's memory
             step += 1
             epoch_loss += float(loss.detach())
             if progress is not None:
