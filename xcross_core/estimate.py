@@ -15,6 +15,7 @@ actually achieved.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +43,8 @@ class Speed:
     xcross_encode_prompt_s: float  # one prompt encoded by X-Cross without gradients (n streams, shared below)
     load_s: float  # loading the base model and its adapters once
     sasrec_sequence_s: float = 0.0  # one sequence through a SASRec training step (measured when asked)
-    lane_slowdown: float = 1.0  # a LoRA step on one lane's share of the threads over one on all of them
+    lane_slowdown: float = 1.0  # an X-Cross step in a lane, beside a LoRA step in another, over one alone
+    probe_s: float = 0.0  # this measurement's own seconds (a run measures its speed first)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def measure_speed(
     repeats: int = 1,
 ) -> Speed:
     """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts, and
-    with more than one of `lanes`, a LoRA step on one lane's share of the threads (`Speed.lane_slowdown`).
+    with more than one of `lanes`, an X-Cross step in one lane while LoRA steps run in another
+    (`Speed.lane_slowdown`).
 
     Each is timed after one warm-up call; per-prompt costs hardly depend on the batch size on a CPU, so a small
     batch keeps the probe to seconds.
@@ -120,19 +123,13 @@ def measure_speed(
     batch = sorted(batches, key=lambda b: lora.prompt_lengths([h for h, _ in b]).mean())[len(batches) // 2]
     per = len(batch)
     train = train_step_seconds(lora, batch, repeats) / per
-    threads, slowdown = torch.get_num_threads(), 1.0
-    if lanes > 1:  # a model trains on its lane's share of the threads
-        torch.set_num_threads(threads // lanes)
-        try:
-            slowdown = train_step_seconds(lora, batch, repeats) / per / train
-        finally:
-            torch.set_num_threads(threads)
     with torch.no_grad():
         encode = _median_seconds(lambda: lora.prompt_vectors([h for h, _ in batch]), repeats) / per
     xcross = xcross_recommender(domain, adapters, text=text)
     xcross_train = train_step_seconds(xcross, batch, repeats) / per
     with torch.no_grad():
         xcross_encode = _median_seconds(lambda: xcross.prompt_vectors([h for h, _ in batch]), repeats) / per
+    slowdown = _beside_seconds(xcross, lora, batch, lanes) / per / xcross_train if lanes > 1 else 1.0
     sasrec_s = 0.0
     if sasrec:
         from xcross_core.models.sasrec import SASRec
@@ -143,7 +140,39 @@ def measure_speed(
         sasrec_s = _median_seconds(
             lambda: model._loss(model.network, seqs, torch.device("cpu")).backward(), repeats
         ) / len(seqs)
-    return Speed(train, xcross_train, encode, xcross_encode, load_s, sasrec_s, slowdown)
+    return Speed(train, xcross_train, encode, xcross_encode, load_s, sasrec_s, slowdown, time.perf_counter() - start)
+
+
+def _beside_seconds(
+    model: TextRecommender, other: TextRecommender, batch: list[tuple[np.ndarray, int]], lanes: int
+) -> float:
+    """Seconds of one training step of `model` on one lane's share of the threads while `other` repeats its steps on
+    another lane: the pace of a proof of concept's models, which run side by side and contend for the machine."""
+    threads = torch.get_num_threads()
+    share = max(1, threads // lanes)
+    done = threading.Event()
+
+    def beside(step: Callable[[], None]) -> None:
+        torch.set_num_threads(share)
+        while not done.is_set():
+            step()
+
+    for recommender in (model, other):
+        recommender.encoder.train()
+    lane = threading.Thread(target=beside, args=(train_step(other, batch),), daemon=True)
+    step = train_step(model, batch)
+    torch.set_num_threads(share)
+    try:
+        lane.start()
+        start = time.perf_counter()
+        step()  # warm already: it was timed on all threads
+        return time.perf_counter() - start
+    finally:
+        done.set()
+        lane.join()
+        torch.set_num_threads(threads)
+        for recommender in (model, other):
+            recommender.encoder.eval()
 
 
 def _base_of(adapters: Sequence[str | Path]) -> str:

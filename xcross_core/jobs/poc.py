@@ -125,8 +125,8 @@ def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed) -> list[StageE
 
 
 def poc_seconds(spec: PocSpec, domain: DomainData, speed: Speed) -> float:
-    """The PoC's estimated wall seconds here, its models run in lanes."""
-    return wall_seconds(poc_estimate(spec, domain, speed), speed, lane_count(len(plan_keys(spec))))
+    """The PoC's estimated wall seconds here: measuring its speed, then its models in lanes."""
+    return speed.probe_s + wall_seconds(poc_estimate(spec, domain, speed), speed, lane_count(len(plan_keys(spec))))
 
 
 def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:

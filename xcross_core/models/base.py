@@ -8,6 +8,7 @@ the LoRA target modules are picked from the architecture unless given.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ DECODERS = {"gpt2", "llama", "mistral", "qwen2", "gpt_neox", "opt", "gemma", "ge
 
 
 _lock = threading.Lock()
-_weights: dict[str, dict[str, torch.Tensor]] = {}  # per loaded model folder: its frozen parameters, shared
+_templates: dict[str, nn.Module] = {}  # per model folder: the frozen model every load copies, sharing its weights
 
 
 class BaseModelError(ValueError):
@@ -93,7 +94,12 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
         kwargs = {"local_files_only": offline or local.exists()}
         config = AutoConfig.from_pretrained(source, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModel.from_pretrained(source, **kwargs)
+        with _lock:
+            template = _templates.get(source)
+        if template is None:
+            template = _frozen(AutoModel.from_pretrained(source, **kwargs))
+            with _lock:
+                template = _templates.setdefault(source, template)
     except (OSError, ValueError) as err:
         hint = (
             "Name a local model folder, or pass --download to fetch it from the Hugging Face hub (needs network)."
@@ -108,19 +114,12 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
     if tokenizer.pad_token is None:
         # Decoders often ship without a pad token; padding positions are masked out anyway.
         tokenizer.pad_token = tokenizer.eos_token
-    model.requires_grad_(False)
-    model.eval()
     # Every model of a run (the item tower, the target LoRA, X-Cross, each source zero-shot) holds the same frozen
-    # weights: one copy per process serves them all. Adapters add modules of their own and never write to these.
-    with _lock:
-        shared = _weights.setdefault(source, {path: p.data for path, p in model.named_parameters()})
-        for path, parameter in model.named_parameters():
-            parameter.data = shared[path]
-    # Frozen weights need no dropout of their own (adapters keep theirs), and the base's dropout cost a
-    # third of a training step's memory and 40% of its time (attention dropout disables fused attention).
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
+    # weights: one copy per process serves them all, and a further model costs no read from disk. Its modules are
+    # its own, so adapters can be added to them; nothing writes to the weights.
+    memo: dict[int, object] = {id(b): b for b in template.buffers()}
+    memo |= {id(p): nn.Parameter(p.data, requires_grad=False) for p in template.parameters()}
+    model = copy.deepcopy(template, memo)
     info = BaseModelInfo(
         name=name or DEFAULT_BASE,
         path=source,
@@ -131,6 +130,17 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
         lora_targets=LORA_TARGETS.get(model_type, ()),
     )
     return model, tokenizer, info
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    model.requires_grad_(False)
+    model.eval()
+    # Frozen weights need no dropout of their own (adapters keep theirs), and the base's dropout cost a
+    # third of a training step's memory and 40% of its time (attention dropout disables fused attention).
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    return model
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, last_token: bool) -> torch.Tensor:
