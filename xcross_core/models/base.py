@@ -76,6 +76,9 @@ def resolve_base(name: str | None) -> str:
 def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple[nn.Module, object, BaseModelInfo]:
     """(model, tokenizer, info) for a base model, frozen and in eval mode.
 
+    The weights are read once per process: every model returned for the same base has modules of its own (adapters
+    can be added to them) holding the same frozen tensors.
+
     A name that is not a local folder is looked up in the Hugging Face cache only, unless
     `allow_download`: a failed hub request retries for about a minute, which a typo should not cost.
     Without `allow_download` the hub client is put in offline mode while loading, so that no library
