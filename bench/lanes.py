@@ -19,7 +19,6 @@ import json
 import resource
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from step_ratio import ROOT, throwaway_adapters, training_batch
 from xcross_core.data.load import load_interactions
 from xcross_core.estimate import train_step
 from xcross_core.evaluation.splits import make_split
+from xcross_core.jobs.hooks import Hooks
+from xcross_core.jobs.lanes import Task, run_lanes
 from xcross_core.models.adapters import load_adapter, lora_recommender
 from xcross_core.models.xcross import xcross_recommender
 
@@ -71,18 +72,14 @@ def main() -> int:
         repeat(lora, 2 * args.rounds)
 
     def lanes() -> None:
-        def lane(step, times: int) -> None:
-            torch.set_num_threads(max(1, cores // 2))
-            repeat(step, times)
+        # The product's own lanes: the same scheduler, thread shares and hooks a proof of concept uses.
+        work = {"x-cross": (xcross, args.rounds), "lora": (lora, 2 * args.rounds)}
 
-        threads = [
-            threading.Thread(target=lane, args=(xcross, args.rounds)),
-            threading.Thread(target=lane, args=(lora, 2 * args.rounds)),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        def make(key: str) -> Task[None]:
+            step, times = work[key]
+            return Task(key, lambda progress, cancel: repeat(step, times))
+
+        run_lanes(list(work), make, Hooks(), [0.5, 0.5], lanes=2)
 
     one_after, one_after_kernel = timed(sequential)
     side_by_side, side_by_side_kernel = timed(lanes)

@@ -7,8 +7,8 @@ batch's prompt length. glibc serves large blocks from its heap once its adaptive
 recommender after every encoding pass.
 
 Serving every block of 64 KB or more by mmap instead also bounds the resident size, but each new block then
-faults in its pages one by one: a quarter of a step's CPU time went to the kernel, and the same steps took 26%
-longer (`bench/lanes.py --mmap-threshold 65536`, docs/results.md).
+faults in its pages one by one: over a quarter of a step's CPU time went to the kernel, and the same steps took
+24.1-26.6 s against 19.2-21.1 s (`bench/lanes.py --mmap-threshold 65536`, docs/results.md).
 """
 
 from __future__ import annotations
