@@ -124,3 +124,19 @@ def test_dropout_draws_from_the_runs_own_generator() -> None:
     fit_loop(other_seed, [1.0, 2.0, 3.0, 4.0], _noisy_loss, replace(config, seed=4))
     assert not torch.equal(quiet.layer[1].weight, other_seed.layer[1].weight)  # the masks did draw from it
     assert type(quiet.layer[0]) is nn.Dropout  # the module's own dropout is back after training
+
+
+def test_a_batch_in_pieces_trains_as_the_whole_batch() -> None:
+    config = LoopConfig(epochs=3, batch_size=4, lr=0.1)
+    examples = [0.2, 0.9, 1.4, -0.3, 0.7, 2.0, 1.1, 0.5]
+    whole, pieced, calls = Scalar(), Scalar(), []
+
+    def one_by_one(batch: list[float]) -> list[list[float]]:
+        calls.append(len(batch))
+        return [[example] for example in batch]
+
+    whole_report = fit_loop(whole, examples, _loss, config)
+    pieced_report = fit_loop(pieced, examples, _loss, config, pieces=one_by_one)
+    assert calls and all(size == 4 for size in calls)  # every step's batch went through the pieces
+    assert pieced.w.item() == pytest.approx(whole.w.item(), rel=1e-6)
+    assert pieced_report.losses == pytest.approx(whole_report.losses, rel=1e-6)

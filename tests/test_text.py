@@ -6,12 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import load_adapter, lora_recommender
 from xcross_core.models.recommender import top_k
-from xcross_core.models.text import training_sequences
+from xcross_core.models.text import TextConfig, training_sequences
 from xcross_core.models.xcross import xcross_recommender
+from xcross_core.training.loop import backward_in_pieces
 
 
 @pytest.mark.parametrize("kind", ["adapter", "x-cross"])
@@ -60,3 +62,27 @@ def test_a_pass_cuts_every_sequence_once_into_batches_of_similar_prompt_length(s
     assert waste < random_waste / 3, (waste, random_waste)
     again = model.cut_batches(sequences, 32, np.random.default_rng(0))
     assert [[t for _, t in b] for b in again] == [[t for _, t in b] for b in batches]
+
+
+def test_a_training_step_runs_a_batch_of_long_prompts_in_pieces_with_the_batchs_gradient(sample_electronics) -> None:
+    split = make_split(sample_electronics, "users", seed=0, max_users=300)
+    model = lora_recommender(split.domain, text=TextConfig(step_tokens=300))
+    batch = max(model.cut_batches(training_sequences(split), 16, np.random.default_rng(0)), key=len)
+    pieces = model.pieces(batch)
+    assert len(pieces) > 1 and [pair for piece in pieces for pair in piece] == batch
+    lengths = [model.prompt_lengths([h for h, _ in piece]) for piece in pieces]
+    assert all(
+        len(piece) == 1 or len(piece) * length.max() <= 300 for piece, length in zip(pieces, lengths, strict=True)
+    )
+    # The pieces' gradients add up to the whole batch's, and so does the loss (without dropout, whose masks differ).
+    model.encoder.eval()
+    gradients = {}
+    for cut in (model.pieces, None):
+        model.encoder.zero_grad()
+        loss = backward_in_pieces(model.encoder, batch, model._loss, torch.device("cpu"), cut)
+        grads = [p.grad.clone() for p in model.encoder.parameters() if p.requires_grad]
+        gradients[cut is None] = (loss, grads)
+    (whole_loss, whole), (piece_loss, pieced) = gradients[True], gradients[False]
+    assert piece_loss == pytest.approx(whole_loss, rel=1e-5)
+    for a, b in zip(whole, pieced, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

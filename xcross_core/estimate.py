@@ -27,7 +27,7 @@ import torch
 from xcross_core.evaluation.splits import Split, every_next_item
 from xcross_core.memory import release_freed
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
-from xcross_core.training.loop import LoopConfig, passes_per_epoch
+from xcross_core.training.loop import LoopConfig, backward_in_pieces, passes_per_epoch
 
 #: Models whose training encodes prompts with gradients (X-Cross as n streams, the others as one).
 TEXT_TRAINED = ("x-cross", "lora", "lora-full", "static-mix", "gating")
@@ -73,9 +73,8 @@ def train_step(model: TextRecommender, batch: list[tuple[np.ndarray, int]]) -> C
     optimizer = torch.optim.AdamW(params, lr=0.0)
 
     def step() -> None:
-        loss = model._loss(model.encoder, batch, torch.device("cpu"))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_in_pieces(model.encoder, batch, model._loss, torch.device("cpu"), model.pieces)
         optimizer.step()
         release_freed()
 

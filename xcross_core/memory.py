@@ -1,10 +1,12 @@
-"""Keeping a training process's resident memory to what one step needs, without paying for it on every block.
+"""Keeping a process's resident memory bounded without paying for it on every step.
 
 A training step allocates and frees hundreds of megabytes of activations, in blocks whose sizes change with each
 batch's prompt length. glibc serves large blocks from its heap once its adaptive mmap threshold has grown (up to
-32 MB) and keeps freed heap memory for reuse, so the resident size ratchets up to far more than a step needs.
-`release_freed` hands the freed pages back to the system: the training loop calls it after every step, and a text
-recommender after every encoding pass.
+32 MB) and keeps freed heap memory for reuse, so the resident size ratchets up to far more than a step needs (4 GB
+in the sample proof of concept). `release_freed` hands the freed pages back to the system once the process holds
+more than `RESIDENT_BUDGET`: the training loop calls it after every step, and a text recommender after every
+encoding pass. Below the budget the pages stay and the next step reuses them; handing them back after every step
+made each step fault its activations in afresh, 17% of a proof of concept's CPU time spent in the kernel.
 
 Serving every block of 64 KB or more by mmap instead also bounds the resident size, but each new block then
 faults in its pages one by one: over a quarter of a step's CPU time went to the kernel, and the same steps took
@@ -15,8 +17,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from functools import cache
+
+#: Resident bytes above which `release_freed` hands freed memory back: with a step's activations on top, the sample
+#: proof of concept stays under 2 GB (docs/results.md).
+RESIDENT_BUDGET = 1200 * 2**20
 
 
 @cache
@@ -31,10 +38,21 @@ def _glibc() -> ctypes.CDLL | None:
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
-def release_freed() -> bool:
-    """Hand the heap's freed pages back to the system (glibc only; elsewhere a no-op). Returns whether it could."""
+def resident_bytes() -> int | None:
+    """Bytes of this process's memory resident now (Linux; elsewhere None)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def release_freed(above: int | None = None) -> bool:
+    """Hand the heap's freed pages back to the system if the process holds more than `above` bytes (default:
+    `RESIDENT_BUDGET`; glibc only, elsewhere a no-op). Returns whether it did."""
     libc = _glibc()
-    if libc is None:
+    held = resident_bytes()
+    if libc is None or held is None or held <= (RESIDENT_BUDGET if above is None else above):
         return False
     libc.malloc_trim(0)
     return True

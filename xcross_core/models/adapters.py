@@ -254,7 +254,15 @@ def lora_settings(metadata: AdapterMetadata, path: str | Path) -> LoraSettings:
 
 
 #: Text settings that size tensors: each must be above 0, and `encode_batch` at most MAX_ENCODE_BATCH.
-_TEXT_SIZES = ("max_history", "prompt_tokens", "item_tokens", "temperature", "valid_cases", "encode_batch")
+_TEXT_SIZES = (
+    "max_history",
+    "prompt_tokens",
+    "item_tokens",
+    "temperature",
+    "valid_cases",
+    "encode_batch",
+    "step_tokens",
+)
 MAX_ENCODE_BATCH = 4096
 
 

@@ -47,9 +47,11 @@ class StackedLoRA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.lora_a.shape[0]
         if self.mix is None:
-            streams = x.reshape(n, -1, x.shape[-1])  # the batch is stream-major: [n * B, ...]
-            delta = (streams @ self.lora_a.transpose(1, 2)) @ self.lora_b.transpose(1, 2) * self.scaling[:, None, None]
-            return self.base(x) + delta.reshape(*x.shape[:-1], -1)
+            # The batch is stream-major ([n * B, ...]). Scaled in rank space and added to the base's output by one
+            # batched matmul: no [n, ..., out] product, scaled copy and sum of it.
+            out = self.base(x)
+            low = x.reshape(n, -1, x.shape[-1]) @ self.lora_a.transpose(1, 2) * self.scaling[:, None, None]
+            return torch.baddbmm(out.reshape(n, -1, out.shape[-1]), low, self.lora_b.transpose(1, 2)).view(out.shape)
         # All n projections A_i x in one op, weighted in rank space: sum_i w_i s_i B_i (A_i x) then is a
         # single matmul over the n * r columns, with no [n, ..., out] intermediate.
         low = torch.einsum("...i,nri->...nr", x, self.lora_a)

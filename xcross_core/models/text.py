@@ -28,6 +28,7 @@ from xcross_core.evaluation.protocol import validation_cases
 from xcross_core.evaluation.splits import Split, every_next_item
 from xcross_core.memory import release_freed
 from xcross_core.models.base import BaseModelInfo, pool
+from xcross_core.models.fused_lora import fuse_lora
 from xcross_core.models.items import item_vectors
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.trunk import trunk_for
@@ -50,6 +51,10 @@ class TextConfig:
     # Texts per forward pass when encoding without gradients. Small passes stay in the CPU's caches: 500
     # prompts took 8.9 s in passes of 32 and 20 s in passes of 256 (2 cores).
     encode_batch: int = 32
+    # Most prompt tokens (prompts x padded length) one forward pass of a training step holds: a batch of longer
+    # prompts runs in pieces whose gradients add up to the batch's, so a step's memory does not grow with the
+    # prompts' length (docs/results.md).
+    step_tokens: int = 2048
 
 
 #: Training defaults for a text encoder's adapters: a few epochs of full softmax, early-stopped
@@ -72,7 +77,7 @@ class TextEncoder(nn.Module):
 
     def __init__(self, model: nn.Module, info: BaseModelInfo) -> None:
         super().__init__()
-        self.model = model
+        self.model = fuse_lora(model) if hasattr(model, "peft_config") else model  # a peft model's LoRA layers
         self.info = info
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -193,6 +198,18 @@ class TextRecommender(Recommender):
         batches = [[pairs[i] for i in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
+    def pieces(self, batch: list[tuple[np.ndarray, int]]) -> list[list[tuple[np.ndarray, int]]]:
+        """`batch` in consecutive pieces of at most `config.step_tokens` padded prompt tokens each (a piece holds at
+        least one prompt): how a training step runs it (`training.loop.backward_in_pieces`)."""
+        lengths = self.prompt_lengths([h for h, _ in batch])
+        cuts, start, longest = [], 0, 0
+        for i, length in enumerate(lengths):
+            longest = max(longest, int(length))
+            if i > start and (i + 1 - start) * longest > self.config.step_tokens:
+                cuts.append(batch[start:i])
+                start, longest = i, int(length)
+        return [*cuts, batch[start:]]
+
     def _loss(self, encoder: nn.Module, batch: list[tuple[np.ndarray, int]], device: torch.device) -> torch.Tensor:
         histories = [h for h, _ in batch]
         targets = torch.tensor([t for _, t in batch], device=device)
@@ -219,6 +236,7 @@ class TextRecommender(Recommender):
             self._loss,
             self.loop,
             batcher=self.cut_batches,
+            pieces=self.pieces,
             validate=(lambda: validation_cases(self, valid)) if len(valid) else None,
             progress=progress,
             cancel=cancel,

@@ -60,10 +60,22 @@ class OwnDropout(nn.Module):
         self.p, self.generator = p, generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = 1.0 - self.p
-        return x * torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+        mask = keep_mask(self, x)
+        return x if mask is None else x.mul(mask).div_(1.0 - self.p)
+
+
+def keep_mask(dropout: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The elements of `x` that `dropout` (an `nn.Dropout` or `OwnDropout`) keeps in this forward, as booleans;
+    None when it keeps them all (evaluation mode, p = 0, or no dropout at all).
+
+    Booleans rather than a float mask: autograd keeps the mask for the backward pass, at a quarter of the bytes.
+    An `OwnDropout` draws from its own generator, anything else from torch's global one.
+    """
+    p = getattr(dropout, "p", 0.0) if isinstance(dropout, nn.Dropout | OwnDropout) else 0.0
+    if not dropout.training or p == 0:
+        return None
+    generator = dropout.generator if isinstance(dropout, OwnDropout) else None
+    return torch.rand(x.shape, device=x.device, generator=generator) >= p
 
 
 @contextmanager
@@ -100,8 +112,30 @@ def batched(items: Sequence[Any], batch_size: int, rng: np.random.Generator) -> 
 
 #: One pass over the examples as batches: (examples, batch size, rng) -> batches.
 Batcher = Callable[[Sequence[Any], int, np.random.Generator], list[list[Any]]]
+#: One batch as the pieces its forward passes take, when a whole batch at once would hold too much memory; the loss
+#: must be a mean over the batch's examples (each piece's is weighted by its share of them).
+Pieces = Callable[[list[Any]], list[list[Any]]]
 #: Validation: every case's (NDCG@10, log-likelihood of the target); see `evaluation.protocol.validation_cases`.
 Validator = Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+def backward_in_pieces(
+    module: nn.Module,
+    batch: list[Any],
+    loss_fn: Callable[[nn.Module, list[Any], torch.device], torch.Tensor],
+    device: torch.device,
+    pieces: Pieces | None = None,
+    backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
+) -> float:
+    """Forward and backward passes of `batch`, one piece at a time (`pieces`; default: the whole batch), adding up
+    their gradients; returns the batch's mean loss."""
+    loss = 0.0
+    for piece in pieces(batch) if pieces is not None else [batch]:
+        # Each piece's mean loss weighted by its share of the batch: the gradients sum to the batch's.
+        piece_loss = loss_fn(module, piece, device) * (len(piece) / len(batch))
+        backward(piece_loss)
+        loss += float(piece_loss.detach())
+    return loss
 
 
 def fit_loop(
@@ -111,13 +145,16 @@ def fit_loop(
     config: LoopConfig,
     *,
     batcher: Batcher = batched,
+    pieces: Pieces | None = None,
     validate: Validator | None = None,
     progress: Callable[[TrainEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> FitReport:
     """Train the parameters of `module` that require grad on `examples` (one per sequence).
 
-    `batcher` cuts one pass over `examples` into batches (default: shuffled, in order of the shuffle).
+    `batcher` cuts one pass over `examples` into batches (default: shuffled, in order of the shuffle). `pieces`, if
+    given, cuts a batch into the pieces its forward and backward passes take one at a time; their gradients add up
+    to the whole batch's, so a step's memory is bounded without changing what it computes.
     `loss_fn(module, batch, device)` turns one batch into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
     every validation case's NDCG@10 and log-likelihood and is run before training and after every epoch.
@@ -132,7 +169,7 @@ def fit_loop(
         raise ValueError("no training sequences: the training split is empty")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     with own_dropout(module, config.seed, accelerator.device):
-        return _fit(module, examples, loss_fn, config, accelerator, batcher, validate, progress, cancel)
+        return _fit(module, examples, loss_fn, config, accelerator, batcher, pieces, validate, progress, cancel)
 
 
 def _fit(
@@ -142,6 +179,7 @@ def _fit(
     config: LoopConfig,
     accelerator: Accelerator,
     batcher: Batcher,
+    pieces: Pieces | None,
     validate: Validator | None,
     progress: Callable[[TrainEvent], None] | None,
     cancel: Callable[[], bool] | None,
@@ -185,15 +223,14 @@ def _fit(
         for batch in batches:
             if cancel is not None and cancel():
                 raise Cancelled(f"training cancelled at epoch {epoch}, step {step}")
-            loss = loss_fn(module, batch, accelerator.device)
             optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
+            loss = backward_in_pieces(module, batch, loss_fn, accelerator.device, pieces, accelerator.backward)
             if config.grad_clip:
                 accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
-            release_freed()  # the step's activations are free: keep the process to one step's memory
+            release_freed()  # the step's activations are free: hand them back if the process holds over its budget
             step += 1
-            epoch_loss += float(loss.detach())
+            epoch_loss += loss
             if progress is not None:
                 progress(
                     TrainEvent(
@@ -201,7 +238,7 @@ def _fit(
                         config.epochs,
                         step,
                         total,
-                        float(loss.detach()),
+                        loss,
                         None,
                         time.perf_counter() - started,
                     )
