@@ -19,7 +19,7 @@ from state import Dataset, store, workspace
 
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds
-from xcross_core.jobs.poc import PocSpec, poc_seconds, poc_speed, read_poc
+from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, read_poc
 from xcross_core.models.adapters import ADAPTER_LOOP
 from xcross_core.store import ACTIVE, Run, RunRefused, RunStateError
 from xcross_core.worker import MAX_WORKERS_ENV, launch, max_workers
@@ -52,7 +52,7 @@ def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
     sasrec = "sasrec" in spec.baselines
     sources = tuple(str(a) for a in spec.adapters)
     speed = _speed(dataset, spec.target, sources, sasrec, stamp(*sources))
-    return poc_seconds(spec, domain, speed)
+    return poc_seconds(speed, poc_estimate(spec, domain, speed))
 
 
 # -- starting, following, cancelling and deleting ------------------------------------------------------------

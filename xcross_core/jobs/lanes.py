@@ -1,9 +1,10 @@
 """A job's models trained side by side: lanes of one process that share the machine's cores.
 
-A training step does not use a CPU's cores evenly, so two models training at once on half the threads each finish
-sooner than the same two one after the other on all of them (`bench/lanes.py`; docs/results.md). A job with several
-models hands them to `run_lanes`: each starts, in plan order, on the first free lane, and each lane runs on its
-share of the cores. The share is fixed, even when a lane is left alone at the end: floating-point sums depend on the
+A proof of concept does not keep a CPU's cores evenly busy on one model (validation, tests and a step's small
+operations leave them idle), so two models at once on half the threads each finish sooner than the same two one
+after the other on all of them (docs/results.md; training steps alone gain nothing, `bench/lanes.py`). A job with
+several models hands them to `run_lanes`: each starts, in plan order, on the first free lane, and each lane runs on
+its share of the cores. The share is fixed, even when a lane is left alone at the end: floating-point sums depend on the
 number of threads, and a model's results must not depend on when the other lane's work happened to end.
 
 Lanes share the process's caches (the item tower, the trunk) and the base's frozen weights, none of which they

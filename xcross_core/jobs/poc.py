@@ -124,9 +124,9 @@ def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed) -> list[StageE
     return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), spec.epochs, speed)
 
 
-def poc_seconds(spec: PocSpec, domain: DomainData, speed: Speed) -> float:
-    """The PoC's estimated wall seconds here: measuring its speed, then its models in lanes."""
-    return speed.probe_s + wall_seconds(poc_estimate(spec, domain, speed), speed, lane_count(len(plan_keys(spec))))
+def poc_seconds(speed: Speed, plan: list[StageEstimate]) -> float:
+    """The PoC's estimated wall seconds here: measuring its speed, then its `plan` (`poc_estimate`) in lanes."""
+    return speed.probe_s + wall_seconds(plan, speed, lane_count(len(plan)))
 
 
 def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
@@ -191,7 +191,7 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
     speed = poc_speed(spec, domain)
     estimates = poc_estimate(spec, domain, speed)
-    total_s, work_s = poc_seconds(spec, domain, speed), total_seconds(estimates)
+    total_s, work_s = poc_seconds(speed, estimates), total_seconds(estimates)
     shares = [e.seconds / work_s if work_s > 0 else 1 / len(keys) for e in estimates]
     run_lanes(keys, task, hooks, shares, total_s)
     # The lanes finish in any order: tables and comparisons follow the plan's.
