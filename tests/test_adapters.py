@@ -15,6 +15,7 @@ from tests.conftest import FAST_TEXT
 from xcross_core.cli import main
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import (
+    ITEM_HEAD,
     METADATA,
     LoraSettings,
     base_recommender,
@@ -23,6 +24,7 @@ from xcross_core.models.adapters import (
     lora_recommender,
     train_adapter,
 )
+from xcross_core.models.artifacts import ArtifactError
 from xcross_core.training.events import Cancelled
 from xcross_core.training.loop import LoopConfig
 
@@ -35,8 +37,11 @@ def small_split(sample_electronics):
 
 
 def test_training_reduces_the_loss_and_keeps_the_base_frozen(small_split, tiny_bert) -> None:
+    # Without the item head, whose popularity prior lowers the loss at once and leaves a tiny random model's LoRA
+    # little to add within four epochs.
+    text = replace(FAST_TEXT, item_head=False)
     model = lora_recommender(
-        small_split.domain, tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=4, batch_size=16, lr=5e-3, patience=10)
+        small_split.domain, tiny_bert, text=text, loop=LoopConfig(epochs=4, batch_size=16, lr=5e-3, patience=10)
     )
     frozen = {n: p.detach().clone() for n, p in model.encoder.named_parameters() if not p.requires_grad}
     report = model.fit(small_split)
@@ -99,6 +104,56 @@ def test_save_then_load_gives_the_same_scores(small_split, tiny_bert, tmp_path) 
     assert peft_model.peft_config["default"].r == LoraSettings().rank
     table = list_adapters(tmp_path)
     assert table.loc[0, "domain"] == "Electronics" and table.loc[0, "trainable_parameters"] == meta.trainable_parameters
+
+
+def test_the_item_head_starts_from_log_popularity_and_serves_only_its_own_catalogue(
+    small_split, tiny_bert, tmp_path
+) -> None:
+    model = lora_recommender(small_split.domain, tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1, batch_size=16))
+    head = model.encoder.item_head
+    counts = np.bincount(np.concatenate(small_split.train), minlength=small_split.domain.n_items)
+    head.start_from(counts)
+    prior = np.log1p(counts)
+    np.testing.assert_allclose(head.bias.numpy(), prior - prior.mean(), rtol=1e-5, atol=1e-6)
+    histories = small_split.test.histories[:4]
+    cosine = model.prompt_vectors(histories) @ model.item_vectors().T
+    torch.testing.assert_close(model.score(histories), cosine / FAST_TEXT.temperature + head.bias)
+
+    out = tmp_path / "with-head"
+    unvalidated = replace(small_split, valid=small_split.valid.subset(np.array([], dtype=np.int64)))  # trained: kept
+    trained, meta = train_adapter(unvalidated, out, base=tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1))
+    assert (out / ITEM_HEAD).is_file() and meta.item_head["items"] == small_split.domain.n_items
+    assert trained.encoder.item_head.log_scale.item() != pytest.approx(-np.log(FAST_TEXT.temperature))
+    own = load_adapter(out, small_split.domain)
+    assert torch.equal(own.encoder.item_head.bias, trained.encoder.item_head.bias)
+    # Another catalogue (one item fewer): the head is not its own, so it ranks by cosine alone.
+    other = load_adapter(out, small_split.domain.first_items(small_split.domain.n_items - 1))
+    assert not other.encoder.item_head.bias.any()
+    assert other.encoder.item_head.log_scale.item() == pytest.approx(-np.log(FAST_TEXT.temperature))
+
+
+def test_an_adapter_saved_before_the_item_head_loads_without_one(small_split, tiny_bert, tmp_path) -> None:
+    out = tmp_path / "older"
+    trained, _ = train_adapter(small_split, out, base=tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1))
+    meta = json.loads((out / METADATA).read_text())
+    del meta["text"]["item_head"], meta["item_head"]
+    (out / METADATA).write_text(json.dumps(meta))
+    (out / ITEM_HEAD).unlink()
+    older = load_adapter(out, small_split.domain)
+    assert not older.config.item_head and not hasattr(older.encoder, "item_head")
+    histories = small_split.test.histories[:4]
+    cosine = older.prompt_vectors(histories) @ older.item_vectors().T
+    torch.testing.assert_close(older.score(histories), cosine / FAST_TEXT.temperature)
+
+
+def test_a_tampered_item_head_is_refused_naming_the_file(small_split, tiny_bert, tmp_path) -> None:
+    out = tmp_path / "tampered"
+    train_adapter(small_split, out, base=tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1))
+    from safetensors.torch import save_file
+
+    save_file({"bias": torch.zeros(3), "log_scale": torch.zeros(())}, str(out / ITEM_HEAD))
+    with pytest.raises(ArtifactError, match=ITEM_HEAD):
+        load_adapter(out, small_split.domain)
 
 
 def test_top_layers_adapts_only_the_last_blocks_and_stays_plain_peft(small_split, tiny_bert, tmp_path) -> None:

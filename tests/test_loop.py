@@ -33,24 +33,24 @@ def _fit(optimum: float, noise: float = 0.0, **overrides: object) -> tuple[Scala
     model, rng = Scalar(), np.random.default_rng(0)
     config = replace(LoopConfig(epochs=4, batch_size=2, lr=0.1, patience=4), **overrides)
 
-    def validate() -> tuple[np.ndarray, np.ndarray]:
-        likelihood = CASES - float((model.w - optimum) ** 2) + noise * rng.standard_normal(len(CASES))
-        return np.zeros(len(CASES)), likelihood  # NDCG@10 flat, as with few hits: the likelihood decides
+    def validate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mrr = CASES - float((model.w - optimum) ** 2) + noise * rng.standard_normal(len(CASES))
+        return np.zeros(len(CASES)), mrr, np.zeros(len(CASES))  # NDCG@10 flat, as with few hits: MRR decides
 
     return model, fit_loop(model, [1.0] * 8, _loss, config, validate=validate)
 
 
 def test_an_epoch_that_validates_better_than_the_start_is_kept() -> None:
     model, report = _fit(optimum=1.0)
-    assert report.start_valid_log_likelihood == pytest.approx(CASES.mean() - 1.0)
+    assert report.start_valid_mrr == pytest.approx(CASES.mean() - 1.0) and report.selected_on == "mrr"
     assert report.best_epoch >= 1
-    assert report.valid_log_likelihood[report.best_epoch - 1] == max(report.valid_log_likelihood)
+    assert report.valid_mrr[report.best_epoch - 1] == max(report.valid_mrr)
     assert report.start_gain_p < 0.05 and model.w.item() > 0
 
 
 def test_the_starting_weights_are_kept_when_no_epoch_validates_better() -> None:
     model, report = _fit(optimum=0.0)
-    assert len(report.valid_log_likelihood) == 4 and max(report.valid_log_likelihood) < CASES.mean()
+    assert len(report.valid_mrr) == 4 and max(report.valid_mrr) < CASES.mean()
     assert report.best_epoch == 0 and report.best_valid_ndcg10 == report.start_valid_ndcg10
     assert model.w.item() == 0.0
 
@@ -58,11 +58,29 @@ def test_the_starting_weights_are_kept_when_no_epoch_validates_better() -> None:
 def test_the_start_is_kept_when_the_best_epoch_gains_less_than_the_validation_noise() -> None:
     # The true gain is 1 - (w - 1)^2 at most; per-case noise of sd 20 over 20 cases swamps it.
     model, report = _fit(optimum=1.0, noise=20.0)
-    assert max(report.valid_log_likelihood) > report.start_valid_log_likelihood  # some epoch validated higher...
+    assert max(report.valid_mrr) > report.start_valid_mrr  # some epoch validated higher...
     assert report.start_gain_p >= 0.05 and report.best_epoch == 0  # ...but not significantly
     assert model.w.item() == 0.0
     _, plain = _fit(optimum=1.0, noise=20.0, replace_start_p=None)  # without the test, the higher one wins
     assert plain.best_epoch >= 1 and plain.start_gain_p is None
+
+
+def test_begin_runs_after_the_start_is_kept_so_falling_back_restores_the_untrained_weights() -> None:
+    model, seen = Scalar(), []
+
+    def begin() -> None:  # where training starts: a prior that validation will find worse than the start
+        seen.append(model.w.item())
+        with torch.no_grad():
+            model.w.fill_(5.0)
+
+    def validate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.zeros(20), CASES - float(model.w) ** 2, np.zeros(20)
+
+    report = fit_loop(
+        model, [1.0] * 4, _loss, LoopConfig(epochs=2, batch_size=2, lr=0.0), validate=validate, begin=begin
+    )
+    assert seen == [0.0] and report.start_valid_mrr == pytest.approx(CASES.mean())  # the start: before begin
+    assert report.best_epoch == 0 and model.w.item() == 0.0  # fell back to the untrained weights, not the prior
 
 
 def test_a_small_training_set_is_passed_over_until_an_epoch_has_min_epoch_steps() -> None:
@@ -79,23 +97,33 @@ def test_patience_counts_from_the_best_trained_epoch_so_a_strong_start_does_not_
     scores = iter([0.5, 0.40, 0.41, 0.42, 0.9, 0.8, 0.8, 0.8])
     model = Scalar()
     config = LoopConfig(epochs=8, batch_size=2, lr=0.1, patience=3)
-    report = fit_loop(model, [1.0] * 4, _loss, config, validate=lambda: (CASES, np.full(20, next(scores)) + CASES))
+    report = fit_loop(
+        model, [1.0] * 4, _loss, config, validate=lambda: (CASES, np.full(20, next(scores)) + CASES, CASES)
+    )
     assert report.best_epoch == 4 and report.epochs == 7 and report.stopped_early
     assert report.start_gain_p < 0.05
 
 
-def test_the_log_likelihood_decides_and_ndcg_is_reported() -> None:
-    # NDCG@10 prefers the start (it falls every epoch); the likelihood prefers the trained epochs.
-    ndcg = iter([0.5, 0.4, 0.3])
-    likelihood = iter([-5.0, -4.0, -3.0])
-    config = LoopConfig(epochs=2, batch_size=2, lr=0.1, patience=3)
+@pytest.mark.parametrize("select", ["mrr", "log_likelihood"])
+def test_the_chosen_measure_decides_and_ndcg_is_reported(select: str) -> None:
+    # NDCG@10 prefers the start (it falls every epoch); the chosen measure prefers the trained epochs, the other
+    # measure the start.
+    ndcg, rising, falling = iter([0.5, 0.4, 0.3]), iter([0.1, 0.2, 0.3]), iter([-3.0, -4.0, -5.0])
+    config = LoopConfig(epochs=2, batch_size=2, lr=0.1, patience=3, select=select)
 
-    def validate() -> tuple[np.ndarray, np.ndarray]:
-        return np.full(20, next(ndcg)), np.full(20, next(likelihood)) + CASES
+    def validate() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        up, down = np.full(20, next(rising)) + CASES, np.full(20, next(falling)) + CASES
+        return np.full(20, next(ndcg)), *((up, down) if select == "mrr" else (down, up))
 
     report = fit_loop(Scalar(), [1.0] * 4, _loss, config, validate=validate)
     assert report.best_epoch == 2 and report.valid_ndcg10 == pytest.approx([0.4, 0.3])
     assert report.start_valid_ndcg10 == pytest.approx(0.5) and report.best_valid_ndcg10 == pytest.approx(0.3)
+    assert report.selected_on == select
+
+
+def test_an_unknown_selection_measure_is_refused() -> None:
+    with pytest.raises(ValueError, match="select"):
+        fit_loop(Scalar(), [1.0] * 4, _loss, LoopConfig(select="ndcg"), validate=lambda: (CASES, CASES, CASES))
 
 
 class Noisy(nn.Module):

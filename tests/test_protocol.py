@@ -81,11 +81,13 @@ def test_one_model_against_several_is_corrected_for_the_family(cyclic_domain) ->
     assert table.loc[2, "diff_ndcg@10"] == pytest.approx(results[0].summary["ndcg@10"].mean)
 
 
-def test_validation_cases_give_ndcg_and_the_targets_log_likelihood(cyclic_domain) -> None:
+def test_validation_cases_give_ndcg_mrr_and_the_targets_log_likelihood(cyclic_domain) -> None:
     split = make_split(cyclic_domain, "loo")
     model = Popularity(cyclic_domain).fit_sequences(split.train)
-    ndcg, likelihood = validation_cases(model, split.test, batch_size=7)
-    assert ndcg.mean() == pytest.approx(evaluate(model, split.test).summary["ndcg@10"].mean)
+    ndcg, mrr, likelihood = validation_cases(model, split.test, batch_size=7)
+    tested = evaluate(model, split.test)
+    assert ndcg.mean() == pytest.approx(tested.summary["ndcg@10"].mean)
+    assert np.allclose(mrr, tested.per_case["mrr"])
     assert (likelihood < 0).all()
 
     class Flat:  # every item scores the same: the target's probability is 1 / (items left in the ranking)
@@ -94,7 +96,7 @@ def test_validation_cases_give_ndcg_and_the_targets_log_likelihood(cyclic_domain
         def score(self, histories):
             return torch.zeros(len(histories), cyclic_domain.n_items)
 
-    _, flat = validation_cases(Flat(), split.test)
+    _, _, flat = validation_cases(Flat(), split.test)
     bought = [len(set(h.tolist()) - {t}) for h, t in zip(split.test.histories, split.test.targets, strict=True)]
     assert np.allclose(flat, -np.log(cyclic_domain.n_items - np.array(bought)))
 

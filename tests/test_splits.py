@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_domain
-from xcross_core.evaluation.splits import EvalCases, every_next_item, make_split
+from xcross_core.evaluation.splits import EvalCases, every_next_item, make_split, validation_set
 
 
 def test_leave_one_out_by_hand() -> None:
@@ -75,3 +75,20 @@ def test_every_next_item_turns_each_held_out_sequence_into_one_case_per_position
     assert [h.tolist() for h in expanded.histories] == [[0], [0, 1], [0, 1, 2], [4]]
     assert expanded.targets.tolist() == [1, 2, 3, 5]
     assert len(every_next_item(cases.subset(np.array([], dtype=np.int64)))) == 0
+
+
+def test_validation_is_each_validation_users_last_item_topped_up_from_their_earlier_items(cyclic_domain) -> None:
+    split = make_split(cyclic_domain, "users", seed=3, test_share=0.2, valid_share=0.1)  # 30 validation users
+    assert validation_set(split, most=100, least=20, seed=0) is split.valid  # enough users: their last items
+    few = validation_set(split, most=10, least=5, seed=0)  # too many: a seeded subset of them
+    assert len(few) == 10 and set(few.users) <= set(split.valid.users)
+    kept = set(few.users)
+    assert few.targets.tolist() == [t for u, t in zip(split.valid.users, split.valid.targets, strict=True) if u in kept]
+    topped = validation_set(split, most=100, least=80, seed=0)
+    assert len(topped) == 80 and set(topped.users) == set(split.valid.users)
+    for user, history, target in zip(topped.users, topped.histories, topped.targets, strict=True):
+        sequence = cyclic_domain.sequence(user)
+        assert sequence[: len(history)].tolist() == history.tolist() and sequence[len(history)] == target
+    lasts = {(u, len(h)) for u, h in zip(split.valid.users, split.valid.histories, strict=True)}
+    assert lasts <= {(u, len(h)) for u, h in zip(topped.users, topped.histories, strict=True)}
+    assert validation_set(split, most=25, least=80, seed=0).targets.size == 25  # never more than `most`

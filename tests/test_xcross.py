@@ -79,7 +79,9 @@ def _fit_changes_only_trainable(recommender, split) -> None:
     """
     split = replace(split, valid=split.valid.subset(np.array([], dtype=np.int64)))
     encoder = recommender.encoder
-    frozen = {n: p.detach().clone() for n, p in encoder.named_parameters() if not p.requires_grad}
+    # The item head trains with whatever trains (it is frozen until then, so that an untrained model has none).
+    head = {n for n, _ in encoder.named_parameters() if n.startswith("item_head.")}
+    frozen = {n: p.detach().clone() for n, p in encoder.named_parameters() if not p.requires_grad and n not in head}
     buffers = {n: b.detach().clone() for n, b in encoder.named_buffers()}
     trainable = {n: p.detach().clone() for n, p in encoder.named_parameters() if p.requires_grad}
     report = recommender.fit(split)
@@ -133,6 +135,8 @@ def test_run_folder_reloads_with_the_same_scores_after_the_workspace_moves(
     again = load_run(Path(moved) / "runs" / "run", small_split.domain)
     assert torch.allclose(xcross.score(histories), again.score(histories), atol=1e-4)
     assert np.allclose(xcross.contribution_weights(histories), again.contribution_weights(histories), atol=1e-5)
+    head = again.encoder.item_head  # the item head it trained on the target comes back with it
+    assert head.bias.abs().sum() > 0 and torch.equal(head.bias, xcross.encoder.item_head.bias)
 
 
 def test_a_run_of_a_retired_integration_form_is_refused(small_split, source_adapters, tmp_path) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xcross_core.evaluation.splits import Split, every_next_item
+from xcross_core.evaluation.splits import Split, validation_set
 from xcross_core.memory import release_freed
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
 from xcross_core.training.loop import LoopConfig, backward_in_pieces, passes_per_epoch
@@ -202,8 +202,7 @@ def estimate_poc(
     Counts assume every model runs its full epoch budget: early stopping only makes a run shorter.
     """
     loop = replace(ADAPTER_LOOP, epochs=epochs or ADAPTER_LOOP.epochs)
-    valid = every_next_item(split.valid) if split.mode == "users" else split.valid
-    valid_cases = min(len(valid), TextConfig.valid_cases)
+    valid_cases = len(validation_set(split, TextConfig.valid_cases, TextConfig.min_valid_cases, 0))
     n_train, n_test = len(training_sequences(split)), len(split.test)
     out = []
     for key in keys:

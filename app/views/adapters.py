@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
+from frames import training_note
 from loaders import adapter_library, current_domains
 from messages import GLOSSARY, glossary
 from plain import plain
@@ -21,11 +23,26 @@ else:
     text, number = st.column_config.TextColumn, st.column_config.NumberColumn
     st.dataframe(
         # The base model by its name (the full path is in each adapter's metadata).
-        library.drop(columns=["path"]).assign(base=library["base"].map(lambda b: Path(str(b)).name)),
+        library.drop(columns=["path"]).assign(
+            base=library["base"].map(lambda b: Path(str(b)).name),
+            training=[
+                training_note({"best_epoch": k, "epochs": 0 if pd.isna(e) else int(e)})
+                for k, e in zip(library["kept_epoch"], library["epochs"], strict=True)
+            ],
+        ),
         hide_index=True,
         width="stretch",
         # The columns that fit the page; the rest (purchases, date, recipe) are in each adapter's metadata.
-        column_order=["adapter", "domain", "base", "train_users", "valid_ndcg@10", "trainable_parameters", "library"],
+        column_order=[
+            "adapter",
+            "domain",
+            "base",
+            "train_users",
+            "valid_ndcg@10",
+            "training",
+            "trainable_parameters",
+            "library",
+        ],
         column_config={
             "adapter": text(pinned=True),
             "base": text("base model", help="The shared language model the adapter is an add-on to."),
@@ -33,13 +50,14 @@ else:
             "valid_ndcg@10": number(
                 "validation NDCG@10", format="%.4f", help=GLOSSARY["NDCG@10"] + " On the domain's validation users."
             ),
+            "training": text("training kept", help="The epoch whose weights were kept. " + GLOSSARY["kept its start"]),
             "trainable_parameters": number(
                 "parameters", format="%,d", help="Weights the adapter trained; the language model stays frozen."
             ),
             "library": text(help="workspace: trained here; bundled: shipped with the sample data."),
         },
     )
-    glossary(["LoRA", "NDCG@10"])
+    glossary(["LoRA", "NDCG@10", "kept its start"])
 
 st.subheader("Train a new adapter")
 dataset = current_dataset()

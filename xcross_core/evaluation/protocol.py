@@ -119,25 +119,30 @@ def rank_cases(
     return np.concatenate(greater), np.concatenate(ties)
 
 
-def validation_cases(model: Scorer, cases: EvalCases, *, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(NDCG@10, log-likelihood of the target) of every case, from one scoring pass; what training validates on.
+def validation_cases(
+    model: Scorer, cases: EvalCases, *, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(NDCG@10, MRR, log-likelihood of the target) of every case, from one scoring pass; what training validates on.
 
-    The log-likelihood is the log-softmax of the model's scores at the target, over the candidates the
-    ranking competes with (already-bought items removed, except a repeat-purchase target itself). It moves
-    with every case's score, where NDCG@10 moves only when a target enters or leaves the top ten: with hit
-    rates near 1%, a few hundred cases hold a handful of hits and NDCG@10 cannot tell two epochs apart.
+    MRR is the reciprocal of the target's rank in the full ranking: a ranking measure, like NDCG@10, but one that
+    moves whenever the target moves anywhere near the top, where NDCG@10 moves only when it enters or leaves the
+    top ten (with hit rates near 1%, a few hundred cases hold a handful of hits). The log-likelihood is the
+    log-softmax of the model's scores at the target, over the candidates the ranking competes with (already-bought
+    items removed, except a repeat-purchase target itself); it rewards calibration as much as ranking.
     """
-    ndcg, likelihood = [], []
+    ndcg, mrr, likelihood = [], [], []
     for scores, targets, exclude in _scored_batches(model, cases, True, batch_size):
         g, t = rank_counts(scores, targets, exclude)
-        ndcg.append(metrics_from_ranks(g.numpy(), t.numpy())["ndcg@10"])
+        ranked = metrics_from_ranks(g.numpy(), t.numpy())
+        ndcg.append(ranked["ndcg@10"])
+        mrr.append(ranked["mrr"])
         if exclude is not None:
             exclude = exclude.scatter(1, targets[:, None], False)
             scores = scores.masked_fill(exclude, -torch.inf)
         likelihood.append(scores.log_softmax(1).gather(1, targets[:, None]).squeeze(1).double().numpy())
     if not ndcg:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(ndcg), np.concatenate(likelihood)
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    return np.concatenate(ndcg), np.concatenate(mrr), np.concatenate(likelihood)
 
 
 def evaluate(

@@ -184,6 +184,25 @@ def every_next_item(cases: EvalCases) -> EvalCases:
     )
 
 
+def validation_set(split: Split, most: int, least: int, seed: int) -> EvalCases:
+    """The cases training validates on: each validation user's last item, as the test asks of test users.
+
+    At most `most` of them (a seeded subset). On a user split with fewer than `least`, they are topped up with
+    seeded earlier next items of the same held-out users (no model trains on those users, so every position is a
+    fair case), so that a small run still validates on enough cases to tell epochs apart.
+    """
+    valid, rng, least = split.valid, np.random.default_rng([seed, 7]), min(least, most)
+    if len(valid) > most:
+        return valid.subset(np.sort(rng.choice(len(valid), most, replace=False)))
+    if split.mode != "users" or len(valid) >= least or valid.candidates is not None:
+        return valid
+    every = every_next_item(valid)
+    last = np.cumsum(valid.history_lengths) - 1  # every user's last position in `every`
+    earlier = np.setdiff1d(np.arange(len(every)), last)
+    extra = rng.choice(earlier, min(least - len(valid), len(earlier)), replace=False)
+    return every.subset(np.sort(np.concatenate([last, extra])))
+
+
 def _last_item_cases(users: np.ndarray, sequences: list[np.ndarray]) -> EvalCases:
     return EvalCases(
         users=np.asarray(users, dtype=np.int64),

@@ -13,6 +13,7 @@ with `adapter_config.json` (rank, targets) and then with the base model's layers
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,11 +24,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
-from xcross_core.models.artifacts import ArtifactError, dataclass_from, read_json
+from xcross_core.models.artifacts import ArtifactError, dataclass_from, read_json, tensor_header
 from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base, top_layer_modules
 from xcross_core.models.lora_files import LORA_CONFIG, check_fits, lora_files
 from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextEncoder, TextRecommender
@@ -35,6 +38,8 @@ from xcross_core.training.events import FitReport, TrainEvent
 from xcross_core.training.loop import LoopConfig, seed_everything
 
 METADATA = "xcross_adapter.json"
+#: The item head an adapter trained with (`text.ItemHead`): safetensors, used only on the adapter's own catalogue.
+ITEM_HEAD = "item_head.safetensors"
 #: Version of what an adapter was trained against. 2: prompts only, ranked against the frozen base
 #: model's item vectors (`items`). Adapters of format 1 also encoded the items and do not fit that space.
 ADAPTER_FORMAT = 2
@@ -82,6 +87,8 @@ class AdapterMetadata:
     fit: dict[str, object] = field(default_factory=dict)
     metrics: dict[str, object] = field(default_factory=dict)
     created: str = ""
+    # The catalogue the item head belongs to: {"items": n, "digest": sha1 of the item ids}; empty without a head.
+    item_head: dict[str, object] = field(default_factory=dict)
     kind: str = "lora-adapter"
     format: int = 1  # files written before the field existed are format 1
 
@@ -168,8 +175,15 @@ def adapter_metadata(
         fit=report.to_dict(),
         metrics={"valid_ndcg@10": report.best_valid_ndcg10, "valid_protocol": "full"},
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        item_head=catalogue_key(split.domain) if recommender.config.item_head else {},
         format=ADAPTER_FORMAT,
     )
+
+
+def catalogue_key(domain: DomainData) -> dict[str, object]:
+    """What identifies a catalogue for an item head: its size and a digest of its item ids, in order."""
+    digest = hashlib.sha1("\x1f".join(map(str, domain.item_ids)).encode("utf-8", "surrogatepass")).hexdigest()
+    return {"items": domain.n_items, "digest": digest}
 
 
 @contextmanager
@@ -201,6 +215,9 @@ def save_adapter(recommender: LoraRecommender, metadata: AdapterMetadata, out_di
     """Write peft's adapter files and our metadata to `out_dir`, replacing it in one rename."""
     with atomic_folder(out_dir) as tmp:
         recommender.encoder.model.save_pretrained(tmp, safe_serialization=True)
+        if metadata.item_head:
+            head = recommender.encoder.item_head.state_dict()
+            save_file({k: v.detach().cpu().contiguous() for k, v in head.items()}, str(tmp / ITEM_HEAD))
         (tmp / METADATA).write_text(json.dumps(asdict(metadata), indent=2, default=str))
     return Path(out_dir)
 
@@ -260,6 +277,7 @@ _TEXT_SIZES = (
     "item_tokens",
     "temperature",
     "valid_cases",
+    "min_valid_cases",
     "encode_batch",
     "step_tokens",
 )
@@ -272,7 +290,11 @@ def text_config(metadata: AdapterMetadata, path: str | Path) -> TextConfig:
 
 
 def checked_text(data: object, path: str | Path) -> TextConfig:
-    """A TextConfig from saved JSON `data` (in file `path`): known keys, right types, sizes in range."""
+    """A TextConfig from saved JSON `data` (in file `path`): known keys, right types, sizes in range.
+
+    Settings saved before the item head existed trained without one (cosine over a fixed temperature)."""
+    if isinstance(data, dict) and "item_head" not in data:
+        data = {**data, "item_head": False}
     text = dataclass_from(TextConfig, data, path, "'text'", positive=_TEXT_SIZES)
     if text.encode_batch > MAX_ENCODE_BATCH:
         raise ArtifactError(path, f"'text': encode_batch {text.encode_batch} is over {MAX_ENCODE_BATCH}")
@@ -309,7 +331,23 @@ def load_adapter(path: str | Path, domain: DomainData, *, trainable: bool = Fals
     peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
     encoder = TextEncoder(peft_model, info)
     text, settings = text_config(metadata, path), lora_settings(metadata, path)
-    return LoraRecommender(domain, encoder, tokenizer, text, name=f"lora:{metadata.domain}", lora=settings)
+    recommender = LoraRecommender(domain, encoder, tokenizer, text, name=f"lora:{metadata.domain}", lora=settings)
+    if text.item_head and metadata.item_head == catalogue_key(domain):  # its own catalogue: its trained head
+        _load_head(encoder.item_head, Path(path) / ITEM_HEAD)
+    return recommender
+
+
+def _load_head(head: nn.Module, file: Path) -> None:
+    """Fill `head` from `file`, whose tensors must be exactly the head's, of its shapes."""
+    expected = {name: tuple(p.shape) for name, p in head.state_dict().items()}
+    header = tensor_header(file) if file.is_file() else None
+    if header is None or {n: tuple(t.shape) for n, t in header.items()} != expected:
+        raise ArtifactError(file, f"is not an item head of shapes {expected}")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(file, f"cannot be read: {err}") from None
+    head.load_state_dict(state)
 
 
 def list_adapters(library: str | Path) -> pd.DataFrame:
@@ -331,6 +369,9 @@ def list_adapters(library: str | Path) -> pd.DataFrame:
                 "train_users": m.data.get("train_users"),
                 "train_interactions": m.data.get("train_interactions"),
                 "valid_ndcg@10": m.metrics.get("valid_ndcg@10"),
+                # 0 with epochs run: no epoch ranked better than the untrained model on validation, which was kept
+                "kept_epoch": m.fit.get("best_epoch"),
+                "epochs": m.fit.get("epochs"),
                 "trainable_parameters": m.trainable_parameters,
                 "rank": m.lora.get("rank"),
                 "created": m.created,
@@ -345,6 +386,8 @@ def list_adapters(library: str | Path) -> pd.DataFrame:
         "train_users",
         "train_interactions",
         "valid_ndcg@10",
+        "kept_epoch",
+        "epochs",
         "trainable_parameters",
         "rank",
         "created",

@@ -122,11 +122,13 @@ def load_sources(
     adapters: Sequence[str | Path], text: TextConfig | None = None
 ) -> tuple[nn.Module, object, BaseModelInfo, list[str], TextConfig]:
     """The source adapters' common base, loaded frozen (model, tokenizer, info), their domains, and the
-    text config: `text`, else the first adapter's with the default number of validation cases."""
+    text config: `text`, else the first adapter's with the default validation and item head."""
     metas = source_metadata(adapters)
     model, tokenizer, info = load_base(metas[0].base)
-    # The sources fix how prompts and items become text; how many cases validate is this training's own choice.
-    text = text or replace(TextConfig(**metas[0].text), valid_cases=TextConfig.valid_cases)
+    # The sources fix how prompts and items become text; validation and the item head belong to the training at
+    # hand (the target's).
+    own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head")}
+    text = text or replace(TextConfig(**metas[0].text), **own)
     return model, tokenizer, info, [m.domain for m in metas], text
 
 

@@ -3,16 +3,17 @@
 A user's history becomes one prompt (the most recent item titles, newest last, truncated from the
 oldest end to a token budget); every catalogue item becomes its own text. The prompt is encoded by the
 language model with its adapters, the items by the frozen base model (`items`: encoded once per
-catalogue and shared by every model on that base), and the score is their cosine over a temperature.
-Recommending is one prompt encoding and one matrix product.
+catalogue and shared by every model on that base), and the score is their cosine times a scale plus a
+per-item bias (`ItemHead`). Recommending is one prompt encoding and one matrix product.
 
 Training (LoRA adapters, X-Cross's integration) uses a full softmax: each training sequence is cut at
 a random point per epoch, and the next item must beat every other item of the catalogue. Only prompts
-are encoded with gradients; the item side is a cached matrix.
+are encoded with gradients; the item side is a cached matrix, and the head trains with the prompt side.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -25,7 +26,7 @@ from torch import nn
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.protocol import validation_cases
-from xcross_core.evaluation.splits import Split, every_next_item
+from xcross_core.evaluation.splits import Split, validation_set
 from xcross_core.memory import release_freed
 from xcross_core.models.base import BaseModelInfo, pool
 from xcross_core.models.fused_lora import fuse_lora
@@ -44,10 +45,16 @@ class TextConfig:
     prompt_tokens: int = 128  # prompt budget; the oldest tokens go first
     item_tokens: int = 40
     separator: str = " ; "
-    temperature: float = 0.05
-    # Validation cases for early stopping (a seeded subset of every next item of held-out users). The start and
-    # every epoch validate them all, so their number weighs on a small run's time (docs/results.md).
-    valid_cases: int = 250
+    temperature: float = 0.05  # the score's temperature before training (the item head learns its own)
+    # Train an item head with the prompt side: a temperature and a per-item bias over the frozen item tower, started
+    # from the training data's log-popularity. A cosine alone cannot say how often an item sells, and a fixed
+    # temperature made training on real logs flatten the scores instead of ranking (docs/method.md).
+    item_head: bool = True
+    # Validation cases for early stopping: every held-out validation user's last item, at most this many (a seeded
+    # subset); the start and every epoch validate them all, so their number weighs on a run's time.
+    valid_cases: int = 1000
+    # Fewer validation users than this: topped up with earlier next items of the same users (`validation_set`).
+    min_valid_cases: int = 250
     # Texts per forward pass when encoding without gradients. Small passes stay in the CPU's caches: 500
     # prompts took 8.9 s in passes of 32 and 20 s in passes of 256 (2 cores).
     encode_batch: int = 32
@@ -57,19 +64,43 @@ class TextConfig:
     step_tokens: int = 2048
 
 
-#: Training defaults for a text encoder's adapters: a few epochs of full softmax, early-stopped
-#: on validation NDCG@10. Patience 3: with a few hundred validation users NDCG@10 moves by more than
-#: an epoch's gain (Beauty, 200 users: 0.078 -> 0.065 -> 0.065 while the loss kept falling). At least
-#: 25 steps an epoch: a LoRA on 100 users (4 steps a pass) was still improving after 8 passes, and a
-#: 30-pass run kept pass 20. Learning rate 2e-3: the one rate that validates best on the log-likelihood for a
-#: LoRA on both 200 and 800 sample users (3e-3 suits 200 and under-trains 800; 1e-3 the reverse), so a PoC's
-#: target LoRA and its LoRA on all users are both tuned (docs/results.md, bench/lora_lr.py).
-ADAPTER_LOOP = LoopConfig(epochs=8, batch_size=32, lr=2e-3, patience=3, min_epoch_steps=25)
+#: Training defaults for a text encoder's adapters: a few epochs of full softmax, early-stopped on validation MRR
+#: (`LoopConfig.select`). At most 6 epochs, so that an adapter on 4,000 real users trains within 15 minutes on 2 CPU
+#: cores (bench/real_learning.py). Patience 3: with a few hundred validation users a measure moves by more than an
+#: epoch's gain. At least 25 steps an epoch: a LoRA on 100 users (4 steps a pass) was still improving after 8
+#: passes. Learning rate 2e-3: the one rate that validated best for a LoRA on both 200 and 800 sample users (3e-3
+#: suits 200 and under-trains 800; 1e-3 the reverse), so a PoC's target LoRA and its LoRA on all users are both
+#: tuned (docs/results.md, bench/lora_lr.py).
+ADAPTER_LOOP = LoopConfig(epochs=6, batch_size=32, lr=2e-3, patience=3, min_epoch_steps=25)
 
 
 def training_sequences(split: Split) -> list[np.ndarray]:
     """The training sequences that hold at least one (history, next item) pair."""
     return [s for s in split.train if len(s) >= 2]
+
+
+class ItemHead(nn.Module):
+    """The trainable item side over the frozen item tower: score = cosine x scale + bias[item].
+
+    Items move without being re-encoded. The bias lets a model say how often an item sells, which no cosine over
+    frozen vectors can; the learned scale lets training set how sharp its softmax is, where a fixed temperature
+    made it flatten the prompt vectors instead. Both belong to one catalogue, so they train with a target's model
+    and never transfer: a source adapter ranks another category by cosine alone.
+    """
+
+    def __init__(self, n_items: int, temperature: float) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(-math.log(temperature)), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(n_items), requires_grad=False)
+
+    def start_from(self, counts: np.ndarray) -> None:
+        """Set the bias to the items' log-popularity (`counts`: purchases per item in the training data), centred."""
+        prior = torch.log1p(torch.as_tensor(counts, dtype=self.bias.dtype, device=self.bias.device))
+        with torch.no_grad():
+            self.bias.copy_(prior - prior.mean())
+
+    def forward(self, prompts: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (prompts * self.log_scale.exp()) @ items.T + self.bias  # the scale on the small side of the product
 
 
 class TextEncoder(nn.Module):
@@ -107,6 +138,8 @@ class TextRecommender(Recommender):
         self._items: torch.Tensor | None = None  # the item tower's catalogue, on the encoder's device
         self._title_tokens: np.ndarray | None = None  # tokens of each title, then of the separator
         self.trunk = trunk_for(encoder.model, encoder.info, tokenizer)  # shared frozen lower blocks, if any
+        if self.config.item_head:  # on the encoder, so that training, saving and restoring epochs carry it
+            encoder.item_head = ItemHead(domain.n_items, self.config.temperature)
         # One encoding at a time: the tokenizer's truncation side and what an encoder records about its
         # last forward (X-Cross's weights) are shared state, and concurrent requests must not mix them.
         self.lock = threading.RLock()
@@ -167,8 +200,15 @@ class TextRecommender(Recommender):
             vectors = torch.cat(chunks)
             return vectors[torch.from_numpy(np.argsort(order)).to(vectors.device)]
 
+    def logits(self, prompts: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        """[len(prompts), n_items] scores of unit prompt vectors: through the item head, or cosine / temperature."""
+        head = getattr(encoder or self.encoder, "item_head", None)
+        if head is None:
+            return prompts @ self.item_vectors().T / self.config.temperature
+        return head(prompts, self.item_vectors())
+
     def score(self, histories: Sequence[np.ndarray]) -> torch.Tensor:
-        return (self.prompt_vectors(histories) @ self.item_vectors().T / self.config.temperature).cpu()
+        return self.logits(self.prompt_vectors(histories)).cpu()
 
     # --- training ------------------------------------------------------------------------------
 
@@ -213,8 +253,7 @@ class TextRecommender(Recommender):
     def _loss(self, encoder: nn.Module, batch: list[tuple[np.ndarray, int]], device: torch.device) -> torch.Tensor:
         histories = [h for h, _ in batch]
         targets = torch.tensor([t for _, t in batch], device=device)
-        logits = self.encode_prompts(histories, encoder) @ self.item_vectors().T / self.config.temperature
-        return F.cross_entropy(logits, targets)
+        return F.cross_entropy(self.logits(self.encode_prompts(histories, encoder), encoder), targets)
 
     def fit(
         self,
@@ -222,14 +261,21 @@ class TextRecommender(Recommender):
         progress: Callable[[TrainEvent], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> FitReport:
-        """Train the encoder's trainable parameters (its adapters) on `split.train`; none, nothing to do."""
+        """Train the encoder's trainable parameters (its adapters, and the item head with them) on `split.train`;
+        none, nothing to do."""
         if not any(p.requires_grad for p in self.encoder.parameters()):
             return FitReport()
         sequences = training_sequences(split)
-        valid = every_next_item(split.valid) if split.mode == "users" else split.valid
-        if len(valid) > self.config.valid_cases:
-            pick = np.random.default_rng([self.loop.seed, 7]).choice(len(valid), self.config.valid_cases, replace=False)
-            valid = valid.subset(np.sort(pick))
+        begin = None
+        if self.config.item_head:
+            head = self.encoder.item_head
+            head.requires_grad_(True)
+            # The start stays the untrained model (no bias) for validation to fall back to; training starts from
+            # the training data's popularity.
+            counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *split.train]), minlength=self.domain.n_items)
+            begin = lambda: head.start_from(counts)  # noqa: E731
+        config = self.config
+        valid = validation_set(split, config.valid_cases, config.min_valid_cases, self.loop.seed)
         return fit_loop(
             self.encoder,
             sequences,
@@ -240,8 +286,10 @@ class TextRecommender(Recommender):
             validate=(lambda: validation_cases(self, valid)) if len(valid) else None,
             progress=progress,
             cancel=cancel,
+            begin=begin,
         )
 
     @property
     def trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.encoder.parameters() if p.requires_grad)
+        """Trained parameters besides the item head (which every text model trained on the target carries alike)."""
+        return sum(p.numel() for n, p in self.encoder.named_parameters() if p.requires_grad and "item_head." not in n)

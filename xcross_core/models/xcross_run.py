@@ -47,7 +47,11 @@ def save_run(
     from xcross_core.models.adapters import atomic_folder
 
     encoder = recommender.encoder
-    state = {n: p.detach().cpu().contiguous() for n, p in encoder.named_parameters() if p.requires_grad}
+    state = {
+        n: p.detach().cpu().contiguous()
+        for n, p in encoder.named_parameters()
+        if p.requires_grad or n.startswith("item_head.")
+    }
     config = {
         "kind": "xcross-run",
         "target": recommender.domain.name,
@@ -120,7 +124,10 @@ def load_run(run_dir: str | Path, domain: DomainData) -> XCrossRecommender:
     recommender = xcross_recommender(domain, adapters, xcross, text, loop)
     encoder = recommender.encoder
     check_text_fits(text, encoder.model, path)
-    expected = {n: tuple(p.shape) for n, p in encoder.named_parameters() if p.requires_grad}
+    # The integration's parameters, and the item head it trained on the target (`text.ItemHead`), if any.
+    expected = {
+        n: tuple(p.shape) for n, p in encoder.named_parameters() if p.requires_grad or n.startswith("item_head.")
+    }
     _check_weights(weights, header, expected)
     try:
         state = load_file(str(weights))

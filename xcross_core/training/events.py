@@ -31,9 +31,9 @@ class TrainEvent:
 
 @dataclass
 class FitReport:
-    """What training did: epochs run, the loss curve, and validation NDCG@10 and log-likelihood per epoch.
+    """What training did: epochs run, the loss curve, and validation NDCG@10, MRR and log-likelihood per epoch.
 
-    The log-likelihood (mean log-probability of the true next item) decides early stopping and whether an
+    The measure named by `selected_on` (`LoopConfig.select`: MRR by default) decides early stopping and whether an
     epoch beats the start; NDCG@10 is what people read.
     """
 
@@ -42,9 +42,12 @@ class FitReport:
     steps: int = 0  # optimiser steps run (an epoch may pass over a small training set several times)
     losses: list[float] = field(default_factory=list)
     valid_ndcg10: list[float] = field(default_factory=list)
+    valid_mrr: list[float] = field(default_factory=list)
     valid_log_likelihood: list[float] = field(default_factory=list)
     start_valid_ndcg10: float | None = None  # the starting weights' (best_epoch 0 unless an epoch beat them)
+    start_valid_mrr: float | None = None
     start_valid_log_likelihood: float | None = None
+    selected_on: str = ""  # the validation measure that chose the kept weights ("mrr" or "log_likelihood")
     start_gain_p: float | None = None  # paired test of the best epoch's validation gain over the start
     seconds: float = 0.0  # wall time, validation included
     train_seconds: float = 0.0  # optimiser steps only
@@ -64,13 +67,20 @@ class FitReport:
             gain = "" if self.start_gain_p is None else f"; gain over the start p={self.start_gain_p:.3g}"
             return f"epoch {self.best_epoch} of {self.epochs}, {self.steps} optimiser steps in all{gain}"
         if self.start_gain_p is not None:  # tested against the start, and not significant
-            best = int(np.argmax(self.valid_log_likelihood)) + 1
+            curve, start = self.selection_curve()
+            best = int(np.argmax(curve)) + 1
             return (
-                f"the starting weights: the best of {self.epochs} epochs (epoch {best}, validation NDCG@10 "
-                f"{self.valid_ndcg10[best - 1]:.4f}, log-likelihood {self.valid_log_likelihood[best - 1]:.3f} against "
-                f"{self.start_valid_log_likelihood:.3f}) was not significantly better (p={self.start_gain_p:.3g})"
+                f"the untrained starting weights: the best of {self.epochs} epochs (epoch {best}, validation NDCG@10 "
+                f"{self.valid_ndcg10[best - 1]:.4f}, {self.selected_on} {curve[best - 1]:.4f} against "
+                f"{start:.4f}) was not significantly better (p={self.start_gain_p:.3g})"
             )
-        return f"the starting weights: none of {self.epochs} epochs beat them"
+        return f"the untrained starting weights: none of {self.epochs} epochs ranked better on validation"
+
+    def selection_curve(self) -> tuple[list[float], float | None]:
+        """The selection measure per epoch and at the start."""
+        if self.selected_on == "log_likelihood":
+            return self.valid_log_likelihood, self.start_valid_log_likelihood
+        return self.valid_mrr, self.start_valid_mrr
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -2,7 +2,7 @@
 
 A model supplies its examples, optionally how one pass cuts them into batches, and its loss; the loop
 owns the rest: seeding, the optimiser, Hugging Face Accelerate (the same code on one CPU, one GPU or
-several under `accelerate launch`), early stopping on the validation log-likelihood with the best weights restored,
+several under `accelerate launch`), early stopping on a validation ranking measure with the best weights restored,
 progress events and cancellation. A run's dropout draws from a generator of its own, seeded by the run, so two
 models training at once in one process (`jobs.lanes`) each draw the same masks as they would alone.
 """
@@ -33,15 +33,19 @@ class LoopConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
-    patience: int = 3  # epochs that do not beat the best trained epoch's validation log-likelihood before stopping
+    patience: int = 3  # epochs that do not beat the best trained epoch's validation measure before stopping
     # An epoch is at least this many optimiser steps: a training set smaller than that is passed over
     # several times per epoch, so a few dozen users get as many updates between validations (and in
     # all) as a few hundred, instead of being cut short by an epoch cap sized for larger sets.
     min_epoch_steps: int = 0
     seed: int = 0
     grad_clip: float = 1.0
+    # The validation measure that picks the kept epoch: "mrr" (the target's reciprocal rank in the full ranking) or
+    # "log_likelihood". The log-likelihood also rewards flattening the scores: on real categories it chose epochs
+    # that ranked worse than the start (docs/method.md).
+    select: str = "mrr"
     # A trained epoch replaces the starting weights only when its validation gain over them is beyond
-    # noise: a paired test of the cases' log-likelihoods with p below this (None: whenever it is higher).
+    # noise: a paired test of the cases' selection measure with p below this (None: whenever it is higher).
     # A start that is already a good model (X-Cross's sources side by side) otherwise loses to whichever
     # epoch happened to validate a hair higher on a few hundred cases.
     replace_start_p: float | None = 0.05
@@ -115,8 +119,8 @@ Batcher = Callable[[Sequence[Any], int, np.random.Generator], list[list[Any]]]
 #: One batch as the pieces its forward passes take, when a whole batch at once would hold too much memory; the loss
 #: must be a mean over the batch's examples (each piece's is weighted by its share of them).
 Pieces = Callable[[list[Any]], list[list[Any]]]
-#: Validation: every case's (NDCG@10, log-likelihood of the target); see `evaluation.protocol.validation_cases`.
-Validator = Callable[[], tuple[np.ndarray, np.ndarray]]
+#: Validation: every case's (NDCG@10, MRR, log-likelihood of the target); see `evaluation.protocol.validation_cases`.
+Validator = Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def backward_in_pieces(
@@ -149,6 +153,7 @@ def fit_loop(
     validate: Validator | None = None,
     progress: Callable[[TrainEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    begin: Callable[[], None] | None = None,
 ) -> FitReport:
     """Train the parameters of `module` that require grad on `examples` (one per sequence).
 
@@ -157,19 +162,22 @@ def fit_loop(
     to the whole batch's, so a step's memory is bounded without changing what it computes.
     `loss_fn(module, batch, device)` turns one batch into a scalar loss; it receives the
     module as Accelerate prepared it (wrapped for multi-GPU), so gradients synchronise. `validate()` returns
-    every validation case's NDCG@10 and log-likelihood and is run before training and after every epoch.
-    The log-likelihood decides (it moves with every case, NDCG@10 only with top-ten hits); NDCG@10 is
-    reported. The best weights are restored at the end, the starting ones included (best_epoch 0), which
-    the best epoch replaces only by a significant paired gain (`config.replace_start_p`). An epoch is one pass over
-    `examples`, or as many passes as `config.min_epoch_steps` needs on a small set. `cancel()` is polled
+    every validation case's NDCG@10, MRR and log-likelihood and is run before training and after every epoch.
+    The measure `config.select` names decides (MRR by default: a ranking measure that moves with every case
+    near the top, where NDCG@10 moves only with top-ten hits); the others are reported. The best weights are
+    restored at the end, the starting ones included (best_epoch 0), which the best epoch replaces only by a
+    significant paired gain (`config.replace_start_p`). An epoch is one pass over `examples`, or as many passes as
+    `config.min_epoch_steps` needs on a small set. `cancel()` is polled
     every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
-    (callers write nothing).
+    (callers write nothing). `begin()`, if given, runs once after the start is validated and kept, before the first
+    step: where training starts beyond the untrained weights (the item head's popularity prior), so that the start
+    it may fall back to is the untrained model itself.
     """
     if not examples:
         raise ValueError("no training sequences: the training split is empty")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     with own_dropout(module, config.seed, accelerator.device):
-        return _fit(module, examples, loss_fn, config, accelerator, batcher, pieces, validate, progress, cancel)
+        return _fit(module, examples, loss_fn, config, accelerator, batcher, pieces, validate, progress, cancel, begin)
 
 
 def _fit(
@@ -183,6 +191,7 @@ def _fit(
     validate: Validator | None,
     progress: Callable[[TrainEvent], None] | None,
     cancel: Callable[[], bool] | None,
+    begin: Callable[[], None] | None,
 ) -> FitReport:
     rng = np.random.default_rng(config.seed)
     params = [p for p in module.parameters() if p.requires_grad]
@@ -198,20 +207,27 @@ def _fit(
     best_score, best_state, best_cases, stale = -np.inf, None, None, 0
     started = time.perf_counter()
 
-    def validated() -> tuple[float, np.ndarray]:
-        """(mean NDCG@10, every case's log-likelihood)."""
+    if config.select not in ("mrr", "log_likelihood"):
+        raise ValueError(f"select must be 'mrr' or 'log_likelihood', not {config.select!r}")
+    report.selected_on = config.select
+
+    def validated() -> tuple[float, float, float, np.ndarray]:
+        """(mean NDCG@10, mean MRR, mean log-likelihood, every case's selection measure)."""
         module.eval()
         with torch.no_grad():
-            ndcg, likelihood = validate()
-        return float(np.mean(ndcg)), np.asarray(likelihood, dtype=np.float64)
+            ndcg, mrr, likelihood = (np.asarray(x, dtype=np.float64) for x in validate())
+        cases = mrr if config.select == "mrr" else likelihood
+        return float(np.mean(ndcg)), float(np.mean(mrr)), float(np.mean(likelihood)), cases
 
     if validate is not None:
         # The starting weights are a candidate too: X-Cross starts as its sources side by side and a LoRA
         # as the base model, and a few noisy epochs on little target data must not return something that
         # validates worse than that.
-        report.start_valid_ndcg10, start_cases = validated()
-        report.start_valid_log_likelihood = float(start_cases.mean())
+        start = validated()
+        report.start_valid_ndcg10, report.start_valid_mrr, report.start_valid_log_likelihood, start_cases = start
         start_state = _trainable_state(accelerator.unwrap_model(module))
+    if begin is not None:
+        begin()
     step, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         module.train()
@@ -248,10 +264,11 @@ def _fit(
         report.epochs = epoch
         if validate is None:
             continue
-        ndcg, cases = validated()
+        ndcg, mrr, likelihood, cases = validated()
         score = float(cases.mean())
         report.valid_ndcg10.append(ndcg)
-        report.valid_log_likelihood.append(score)
+        report.valid_mrr.append(mrr)
+        report.valid_log_likelihood.append(likelihood)
         if progress is not None:
             progress(
                 TrainEvent(epoch, config.epochs, step, total, report.losses[-1], ndcg, time.perf_counter() - started)
@@ -266,7 +283,7 @@ def _fit(
                 break
     if validate is not None:
         # The best epoch replaces the start only by beating it, significantly when replace_start_p is set.
-        beats_start = best_score > report.start_valid_log_likelihood
+        beats_start = best_score > float(start_cases.mean())
         if beats_start and config.replace_start_p is not None:
             report.start_gain_p = paired_test(best_cases, start_cases, seed=config.seed).p_value
             beats_start = report.start_gain_p < config.replace_start_p

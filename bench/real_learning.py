@@ -1,0 +1,219 @@
+"""Benchmark: does the recommender learn real purchase logs? One table per development category.
+
+For each of the four categories in ../shared/data/amazon_dev (never copied into the repository): one user split
+(6,000 users drawn, so 4,000 train, 1,000 validate and 1,000 test), full-catalogue ranking, one seed, and on it
+popularity, SASRec, the untrained base model and an adapter trained with `train-adapter`'s defaults. For the
+adapter it also records the training loss against ln(catalogue), the epoch validation kept, and the test NDCG@10
+of the start and of every epoch (so a reader sees whether the kept epoch is one that tests best).
+
+Each (category, model) is one stage. Its result is written when it ends and a rerun skips it, so a run that is
+stopped continues where it left off:
+
+    <out>/<category>/<model>.json      summary: commit, command, machine, seconds, metrics with 95% CIs, fit report
+    <out>/<category>/<model>.csv       NDCG@10 of every test user (the paired tests are computed from these)
+
+`--table` prints the Markdown tables of docs/results.md from the files alone (docs are generated from them).
+
+    python bench/real_learning.py                                # every category and model, resumable
+    python bench/real_learning.py --categories Prime_Pantry --models popularity base
+    python bench/real_learning.py --table                        # the tables, from the result files
+    PYTHONPATH=/path/to/old/checkout python bench/real_learning.py --label before   # an older recipe, same split
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import xcross_core
+from xcross_core.data.load import load_interactions
+from xcross_core.evaluation.protocol import evaluate
+from xcross_core.evaluation.splits import Split, make_split
+from xcross_core.models.registry import make_model
+from xcross_core.stats import paired_test
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
+FILES = {
+    "Beauty": "beauty",
+    "Sports_and_Outdoors": "sports_and_outdoors",
+    "Toys_and_Games": "toys_and_games",
+    "Prime_Pantry": "prime_pantry",
+}
+MODELS = ("popularity", "sasrec", "base", "lora")
+OUT = ROOT / "bench" / "results" / "real_learning"
+#: 6,000 users drawn per category, a sixth tested and a sixth validated: 4,000 training users, 1,000 test users.
+SPLIT = {"mode": "users", "seed": 0, "max_users": 6000, "test_share": 1 / 6, "valid_share": 1 / 6}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def commit_of(package_dir: Path) -> str:
+    """The commit the code under test comes from (with "+dirty" when its tree has uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=package_dir, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def split_of(category: str) -> Split:
+    name = FILES[category]
+    loaded = load_interactions(DEV / f"{name}.csv", DEV / f"items_{name}.csv")
+    return make_split(loaded.interactions.domain(category), **SPLIT)
+
+
+def run_stage(split: Split, model_name: str) -> tuple[dict[str, object], pd.DataFrame]:
+    """Train (if it trains) and test one model on `split`; the adapter is also tested at its start and every epoch."""
+    started = time.perf_counter()
+    model = make_model(model_name, split.domain, seed=SPLIT["seed"])
+    epochs_tested: list[float] = []
+    start_test = None
+    if model_name == "lora":
+        start_test = float(evaluate(model, split.test).per_case["ndcg@10"].mean())
+
+        def progress(event: object) -> None:
+            if getattr(event, "valid_ndcg10", None) is not None:  # an epoch's end: test it as it stands
+                epochs_tested.append(float(evaluate(model, split.test).per_case["ndcg@10"].mean()))
+                log(f"  epoch {event.epoch}: loss {event.loss:.3f}, test NDCG@10 {epochs_tested[-1]:.4f}")
+
+        report = model.fit(split, progress=progress)
+    else:
+        report = model.fit(split)
+    result = evaluate(model, split.test)
+    fit = report.to_dict()
+    summary: dict[str, object] = {
+        "model": model_name,
+        "metrics": {name: ci.to_dict() for name, ci in result.summary.items()},
+        "trainable_parameters": model.trainable_parameters,
+        "seconds": round(time.perf_counter() - started, 1),
+        "fit": fit,
+        "ln_catalogue": math.log(split.domain.n_items),
+    }
+    if model_name == "lora":
+        summary["test_ndcg10_start"] = start_test
+        summary["test_ndcg10_by_epoch"] = epochs_tested
+        summary["item_temperature"] = _temperature(model)
+    per_user = result.per_case[["user", "history_length", "ndcg@10"]]
+    return summary, per_user
+
+
+def _temperature(model: object) -> float | None:
+    head = getattr(model.encoder, "item_head", None)
+    return None if head is None else float(torch.exp(-head.log_scale).item())
+
+
+def run(args: argparse.Namespace) -> None:
+    out: Path = args.out
+    commit = commit_of(Path(xcross_core.__file__).resolve().parent)
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.python_version()}"
+    for category in args.categories:
+        todo = [m for m in args.models if not (out / category / f"{args.label}{m}.json").is_file()]
+        if not todo:
+            log(f"[{category}] done already")
+            continue
+        split = split_of(category)
+        log(f"[{category}] {json.dumps(split.summary())}")
+        for model_name in todo:
+            log(f"[{category}] {model_name} ...")
+            summary, per_user = run_stage(split, model_name)
+            summary |= {"commit": commit, "command": command, "machine": machine, "split": split.summary()}
+            folder = out / category
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{args.label}{model_name}"
+            per_user.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
+            (folder / f"{name}.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+            log(
+                f"[{category}] {model_name}: NDCG@10 {summary['metrics']['ndcg@10']['mean']:.4f} "
+                f"({summary['seconds']:.0f} s)"
+            )
+
+
+def _ndcg(found: dict[str, dict], name: str) -> str:
+    if name not in found:
+        return "–"
+    m = found[name]["metrics"]["ndcg@10"]
+    return f"{m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}]"
+
+
+def _versus(users: dict[str, np.ndarray], name: str) -> str:
+    """The adapter minus `name`, paired over the same test users: mean [95% CI], p."""
+    if name not in users:
+        return "–"
+    test = paired_test(users["lora"], users[name])
+    d = test.difference
+    return f"{d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}], p={test.p_value:.3g}"
+
+
+def table(out: Path) -> str:
+    """The Markdown tables of docs/results.md, from the result files under `out`."""
+    rows, learning = [], []
+    for category in FILES:
+        folder = out / category
+        if not (folder / "lora.json").is_file():
+            continue
+        found = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        users = {p.stem: pd.read_csv(p)["ndcg@10"].to_numpy() for p in sorted(folder.glob("*.csv"))}
+        mean = {name: summary["metrics"]["ndcg@10"]["mean"] for name, summary in found.items()}
+        ratio = {n: f"{mean['lora'] / mean[n]:.2f}×" if n in mean else "–" for n in ("popularity", "sasrec")}
+        rows.append(
+            f"| {category} | {found['lora']['split']['catalogue_items']:,} | {_ndcg(found, 'popularity')} | "
+            f"{_ndcg(found, 'sasrec')} | {_ndcg(found, 'base')} | {_ndcg(found, 'before-lora')} | "
+            f"**{_ndcg(found, 'lora')}** | {_versus(users, 'base')} | {ratio['popularity']} | {ratio['sasrec']} |"
+        )
+        for label, summary in (("earlier", found.get("before-lora")), ("now", found["lora"])):
+            if summary is None:
+                continue
+            fit, by_epoch = summary["fit"], summary.get("test_ndcg10_by_epoch", [])
+            best = str(int(np.argmax(by_epoch)) + 1) if by_epoch else "–"
+            start = summary.get("test_ndcg10_start")
+            learning.append(
+                f"| {category} | {label} ({summary['commit']}) | {summary['ln_catalogue']:.2f} | "
+                f"{', '.join(f'{x:.2f}' for x in fit['losses'])} | {fit['best_epoch']} of {fit['epochs']} | {best} | "
+                f"{'–' if start is None else f'{start:.4f}'} | {', '.join(f'{x:.4f}' for x in by_epoch) or '–'} | "
+                f"{summary['seconds'] / 60:.1f} |"
+            )
+    head = (
+        "| category | items | popularity | SASRec | base, untrained | adapter, earlier recipe | adapter (now) | "
+        "adapter − base (paired) | adapter ÷ popularity | adapter ÷ SASRec |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    head2 = (
+        "| category | recipe (commit) | ln(catalogue) | training loss by epoch | epoch kept | epoch testing best | "
+        "test NDCG@10 at start | test NDCG@10 by epoch | minutes |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    return "\n".join([head, *rows, "", head2, *learning])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--categories", nargs="+", default=list(FILES), choices=list(FILES))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of result files (committed)")
+    parser.add_argument("--label", default="", help="prefix of this run's result files (e.g. before-)")
+    parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
+    args = parser.parse_args()
+    if args.label and not args.label.endswith("-"):
+        args.label += "-"
+    if args.table:
+        print(table(args.out))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
