@@ -18,6 +18,7 @@ from xcross_core.jobs.hooks import Hooks
 from xcross_core.jobs.poc import PocSpec, read_poc
 from xcross_core.jobs.verdicts import MIN_TEST_USERS, answer, outcome, still_improving, verdict, weights_finding
 from xcross_core.models.registry import make_model
+from xcross_core.models.xcross import POPULARITY
 from xcross_core.stats import Estimate, PairedTest
 from xcross_core.training.events import Cancelled, FitReport
 
@@ -125,7 +126,8 @@ def test_attribution_splits_each_score_exactly_by_source(finished, sample_electr
     history = sample_electronics.sequences()[3][:5]
     items = np.array([0, 7, 42, 100])
     parts = model.attribution(history, items)
-    assert isinstance(parts, pd.DataFrame) and list(parts.columns) == model.sources
+    assert isinstance(parts, pd.DataFrame) and list(parts.columns) == [*model.sources, POPULARITY]
+    assert parts[POPULARITY].tolist() == model.encoder.item_head.bias[items].tolist()
     scores = model.score([history])[0, torch.as_tensor(items)].numpy()
     np.testing.assert_allclose(parts.sum(axis=1).to_numpy(), scores, rtol=1e-4, atol=1e-4)
 

@@ -86,3 +86,15 @@ def test_a_training_step_runs_a_batch_of_long_prompts_in_pieces_with_the_batchs_
     assert piece_loss == pytest.approx(whole_loss, rel=1e-5)
     for a, b in zip(whole, pieced, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_training_ranks_as_served_bought_items_are_not_negatives(sample_electronics, source_adapters) -> None:
+    model = load_adapter(source_adapters[1], sample_electronics)
+    history = np.array([3, 5, 8])
+    device = torch.device("cpu")
+    logits = model.logits(model.prompt_vectors([history, history]))
+    for target in (11, 5):  # a new item; a repeat purchase, whose target stays in the ranking
+        loss = model._loss(model.encoder, [(history, target), (history, target)], device)
+        kept = np.setdiff1d(np.arange(sample_electronics.n_items), np.setdiff1d(history, [target]))
+        expected = -torch.log_softmax(logits[0, torch.from_numpy(kept)], 0)[np.flatnonzero(kept == target)[0]]
+        torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)

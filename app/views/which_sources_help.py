@@ -12,6 +12,7 @@ from runs import pick_poc, read_run, run_dataset
 
 from xcross_core.jobs.verdicts import count, kept_start, weights_finding
 from xcross_core.models.recommender import top_k
+from xcross_core.models.xcross import POPULARITY
 
 st.title("Which sources help")
 st.caption(
@@ -92,6 +93,11 @@ if len(hit):
 else:
     a.info(f"Actual next purchase (not in the top 10): {actual}")
 b.plotly_chart(charts.attribution_bars(attribution), width="stretch")
+if POPULARITY in attribution.columns:
+    b.caption(
+        f"“{POPULARITY}” is the part of an item's score that comes from how often it sells in the new category's "
+        "training data (learned with X-Cross), whatever the sources say."
+    )
 if kept:
     b.caption("X-Cross's mix is still its start, so this split shows each source adapter's own part of the score.")
 detail = attribution.copy()

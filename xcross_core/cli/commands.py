@@ -16,6 +16,7 @@ import pandas as pd
 from xcross_core.cli.options import spec_from_args
 from xcross_core.cli.status import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK
 from xcross_core.cli.terminal import terminal_hooks
+from xcross_core.jobs.verdicts import kept_start
 from xcross_core.training.events import FitReport
 
 if TYPE_CHECKING:
@@ -113,6 +114,12 @@ def cmd_train_adapter(args: argparse.Namespace) -> int:
         f"{_validation_summary(FitReport(**meta.fit))}, "
         f"{meta.fit['sequences_per_second']:.1f} training sequences/s"
     )
+    if kept_start(meta.fit):
+        print(
+            "note: no epoch ranked better than the untrained model on the validation users, so the saved adapter is "
+            "the untrained model; try more training users or epochs, or another learning rate",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

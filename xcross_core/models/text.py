@@ -7,7 +7,8 @@ catalogue and shared by every model on that base), and the score is their cosine
 per-item bias (`ItemHead`). Recommending is one prompt encoding and one matrix product.
 
 Training (LoRA adapters, X-Cross's integration) uses a full softmax: each training sequence is cut at
-a random point per epoch, and the next item must beat every other item of the catalogue. Only prompts
+a random point per epoch, and the next item must beat every other item of the catalogue that the user has not
+bought yet (as served, bought items are out of the ranking). Only prompts
 are encoded with gradients; the item side is a cached matrix, and the head trains with the prompt side.
 """
 
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.data.histories import history_mask
 from xcross_core.evaluation.protocol import validation_cases
 from xcross_core.evaluation.splits import Split, validation_set
 from xcross_core.memory import release_freed
@@ -253,7 +255,12 @@ class TextRecommender(Recommender):
     def _loss(self, encoder: nn.Module, batch: list[tuple[np.ndarray, int]], device: torch.device) -> torch.Tensor:
         histories = [h for h, _ in batch]
         targets = torch.tensor([t for _, t in batch], device=device)
-        return F.cross_entropy(self.logits(self.encode_prompts(histories, encoder), encoder), targets)
+        logits = self.logits(self.encode_prompts(histories, encoder), encoder)
+        # Ranked as served: the items a user already bought are out of the ranking, so they are not negatives to
+        # push away (on real logs the next purchase is often much like them); a repeat purchase's target stays in.
+        bought = history_mask(histories, self.domain.n_items).to(device)
+        bought[torch.arange(len(batch), device=device), targets] = False
+        return F.cross_entropy(logits.masked_fill(bought, -torch.inf), targets)
 
     def fit(
         self,

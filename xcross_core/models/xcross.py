@@ -248,18 +248,29 @@ class XCrossRecommender(SourceMixRecommender):
         return max(1, self.config.encode_batch // self.encoder.n)  # every text runs as n streams
 
     def attribution(self, history: np.ndarray, items: np.ndarray) -> pd.DataFrame:
-        """Each source's share of each item's score for one history: rows `items`, columns sources.
+        """Each source's share of each item's score for one history: rows `items`, columns sources, then
+        `POPULARITY` (the item head's bias, when the model has one).
 
-        The prompt vector is normalise(sum_i w_i * stream_i), so an item's score splits exactly into one
-        term per source stream; each row sums to the item's score.
+        The prompt vector is normalise(sum_i w_i * stream_i), so an item's cosine splits exactly into one term per
+        source stream; times the score's scale, plus the item's bias, each row sums to the item's score.
         """
+        items = torch.as_tensor(np.asarray(items), dtype=torch.long)
+        head = getattr(self.encoder, "item_head", None)
         with torch.no_grad(), self.lock:
             self.encode_prompts([np.asarray(history)])  # fills encoder.streams
             streams = self.encoder.streams[0]  # [n, H]
             norm = streams.sum(0).norm().clamp(min=1e-12)
-            item_vectors = self.item_vectors()[torch.as_tensor(np.asarray(items), dtype=torch.long)]
-            parts = item_vectors @ streams.T / norm / self.config.temperature  # [k, n]
-        return pd.DataFrame(parts.cpu().numpy(), index=np.asarray(items), columns=self.sources)
+            scale = 1 / self.config.temperature if head is None else head.log_scale.exp()
+            parts = self.item_vectors()[items] @ streams.T / norm * scale  # [k, n]
+            columns = list(self.sources)
+            if head is not None:
+                parts = torch.cat([parts, head.bias[items, None]], dim=1)
+                columns.append(POPULARITY)
+        return pd.DataFrame(parts.cpu().numpy(), index=items.numpy(), columns=columns)
+
+
+#: The attribution's column for what the item head adds to an item's score whatever the sources say.
+POPULARITY = "item popularity"
 
 
 def xcross_recommender(
