@@ -155,7 +155,7 @@ def _ndcg(found: dict[str, dict], name: str) -> str:
 
 def _versus(users: dict[str, np.ndarray], name: str) -> str:
     """The adapter minus `name`, paired over the same test users: mean [95% CI], p."""
-    if name not in users:
+    if name not in users or "lora" not in users:
         return "–"
     test = paired_test(users["lora"], users[name])
     d = test.difference
@@ -167,18 +167,21 @@ def table(out: Path) -> str:
     rows, learning = [], []
     for category in FILES:
         folder = out / category
-        if not (folder / "lora.json").is_file():
+        if not any(folder.glob("*.json")):
             continue
         found = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
         users = {p.stem: pd.read_csv(p)["ndcg@10"].to_numpy() for p in sorted(folder.glob("*.csv"))}
         mean = {name: summary["metrics"]["ndcg@10"]["mean"] for name, summary in found.items()}
-        ratio = {n: f"{mean['lora'] / mean[n]:.2f}×" if n in mean else "–" for n in ("popularity", "sasrec")}
+        ratio = {
+            n: f"{mean['lora'] / mean[n]:.2f}×" if {n, "lora"} <= set(mean) else "–" for n in ("popularity", "sasrec")
+        }
+        items = next(iter(found.values()))["split"]["catalogue_items"]
         rows.append(
-            f"| {category} | {found['lora']['split']['catalogue_items']:,} | {_ndcg(found, 'popularity')} | "
+            f"| {category} | {items:,} | {_ndcg(found, 'popularity')} | "
             f"{_ndcg(found, 'sasrec')} | {_ndcg(found, 'base')} | {_ndcg(found, 'before-lora')} | "
             f"**{_ndcg(found, 'lora')}** | {_versus(users, 'base')} | {ratio['popularity']} | {ratio['sasrec']} |"
         )
-        for label, summary in (("earlier", found.get("before-lora")), ("now", found["lora"])):
+        for label, summary in (("earlier", found.get("before-lora")), ("now", found.get("lora"))):
             if summary is None:
                 continue
             fit, by_epoch = summary["fit"], summary.get("test_ndcg10_by_epoch", [])
@@ -188,17 +191,41 @@ def table(out: Path) -> str:
                 f"| {category} | {label} ({summary['commit']}) | {summary['ln_catalogue']:.2f} | "
                 f"{', '.join(f'{x:.2f}' for x in fit['losses'])} | {fit['best_epoch']} of {fit['epochs']} | {best} | "
                 f"{'–' if start is None else f'{start:.4f}'} | {', '.join(f'{x:.4f}' for x in by_epoch) or '–'} | "
-                f"{summary['seconds'] / 60:.1f} |"
+                f"{fit['seconds'] / 60:.1f} |"
             )
+    head3 = (
+        "| category | test NDCG@10: start, then by epoch | epoch testing best | validation MRR picks | "
+        "validation NDCG@10 picks | validation log-likelihood picks |\n|---|---|---|---|---|---|"
+    )
+    selection = [_selection_row(category, out) for category in FILES]
     head = (
         "| category | items | popularity | SASRec | base, untrained | adapter, earlier recipe | adapter (now) | "
         "adapter − base (paired) | adapter ÷ popularity | adapter ÷ SASRec |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     head2 = (
         "| category | recipe (commit) | ln(catalogue) | training loss by epoch | epoch kept | epoch testing best | "
-        "test NDCG@10 at start | test NDCG@10 by epoch | minutes |\n|---|---|---|---|---|---|---|---|---|"
+        "test NDCG@10 at start | test NDCG@10 by epoch | training minutes |\n|---|---|---|---|---|---|---|---|---|"
     )
-    return "\n".join([head, *rows, "", head2, *learning])
+    return "\n".join([head, *rows, "", head2, *learning, "", head3, *filter(None, selection)])
+
+
+def _selection_row(category: str, out: Path) -> str | None:
+    """Which epoch (0: the start) each validation measure would keep, against the epoch that tests best."""
+    path = out / category / "lora.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    fit, tested = summary["fit"], [summary["test_ndcg10_start"], *summary["test_ndcg10_by_epoch"]]
+    measures = [
+        [fit["start_valid_mrr"], *fit["valid_mrr"]],
+        [fit["start_valid_ndcg10"], *fit["valid_ndcg10"]],
+        [fit["start_valid_log_likelihood"], *fit["valid_log_likelihood"]],
+    ]
+    picks = [f"{int(np.argmax(m))} ({tested[int(np.argmax(m))]:.4f})" for m in measures]
+    best = int(np.argmax(tested))
+    return (
+        f"| {category} | {', '.join(f'{x:.4f}' for x in tested)} | {best} ({tested[best]:.4f}) | {' | '.join(picks)} |"
+    )
 
 
 DOCS = ROOT / "docs" / "results.md"

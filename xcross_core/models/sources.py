@@ -127,7 +127,7 @@ def load_sources(
     model, tokenizer, info = load_base(metas[0].base)
     # The sources fix how prompts and items become text; validation and the item head belong to the training at
     # hand (the target's).
-    own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head")}
+    own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias")}
     text = text or replace(TextConfig(**metas[0].text), **own)
     return model, tokenizer, info, [m.domain for m in metas], text
 

@@ -48,10 +48,12 @@ class TextConfig:
     item_tokens: int = 40
     separator: str = " ; "
     temperature: float = 0.05  # the score's temperature before training (the item head learns its own)
-    # Train an item head with the prompt side: a temperature and a per-item bias over the frozen item tower, started
-    # from the training data's log-popularity. A cosine alone cannot say how often an item sells, and a fixed
-    # temperature made training on real logs flatten the scores instead of ranking (docs/method.md).
+    # Train an item head with the prompt side: a learned temperature over the frozen item tower (a fixed one made
+    # training on real logs flatten the scores instead of ranking), and with `item_bias` a per-item bias started from
+    # the training data's log-popularity. The bias is off by default: on real categories it raised the likelihood
+    # and lowered the ranking (docs/method.md).
     item_head: bool = True
+    item_bias: bool = False
     # Validation cases for early stopping: every held-out validation user's last item, at most this many (a seeded
     # subset); the start and every epoch validate them all, so their number weighs on a run's time.
     valid_cases: int = 1000
@@ -84,10 +86,10 @@ def training_sequences(split: Split) -> list[np.ndarray]:
 class ItemHead(nn.Module):
     """The trainable item side over the frozen item tower: score = cosine x scale + bias[item].
 
-    Items move without being re-encoded. The bias lets a model say how often an item sells, which no cosine over
-    frozen vectors can; the learned scale lets training set how sharp its softmax is, where a fixed temperature
-    made it flatten the prompt vectors instead. Both belong to one catalogue, so they train with a target's model
-    and never transfer: a source adapter ranks another category by cosine alone.
+    The learned scale lets training set how sharp its softmax is, where a fixed temperature made it flatten the
+    prompt vectors instead. The bias (trained only with `TextConfig.item_bias`) would let a model say how often an
+    item sells, which no cosine over frozen vectors can. Both belong to the model trained on one catalogue, so they
+    never transfer: a source adapter ranks another category by cosine alone.
     """
 
     def __init__(self, n_items: int, temperature: float) -> None:
@@ -276,7 +278,9 @@ class TextRecommender(Recommender):
         begin = None
         if self.config.item_head:
             head = self.encoder.item_head
-            head.requires_grad_(True)
+            head.log_scale.requires_grad_(True)
+        if self.config.item_head and self.config.item_bias:
+            head.bias.requires_grad_(True)
             # The start stays the untrained model (no bias) for validation to fall back to; training starts from
             # the training data's popularity.
             counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *split.train]), minlength=self.domain.n_items)

@@ -249,7 +249,7 @@ class XCrossRecommender(SourceMixRecommender):
 
     def attribution(self, history: np.ndarray, items: np.ndarray) -> pd.DataFrame:
         """Each source's share of each item's score for one history: rows `items`, columns sources, then
-        `POPULARITY` (the item head's bias, when the model has one).
+        `POPULARITY` (the item head's bias, when the model trains one).
 
         The prompt vector is normalise(sum_i w_i * stream_i), so an item's cosine splits exactly into one term per
         source stream; times the score's scale, plus the item's bias, each row sums to the item's score.
@@ -263,7 +263,7 @@ class XCrossRecommender(SourceMixRecommender):
             scale = 1 / self.config.temperature if head is None else head.log_scale.exp()
             parts = self.item_vectors()[items] @ streams.T / norm * scale  # [k, n]
             columns = list(self.sources)
-            if head is not None:
+            if head is not None and self.config.item_bias:
                 parts = torch.cat([parts, head.bias[items, None]], dim=1)
                 columns.append(POPULARITY)
         return pd.DataFrame(parts.cpu().numpy(), index=items.numpy(), columns=columns)
