@@ -170,8 +170,8 @@ def fit_loop(
     `config.min_epoch_steps` needs on a small set. `cancel()` is polled
     every step; when it says so, `Cancelled` is raised and the module keeps whatever weights it had
     (callers write nothing). `begin()`, if given, runs once after the start is validated and kept, before the first
-    step: where training starts beyond the untrained weights (the item head's popularity prior), so that the start
-    it may fall back to is the untrained model itself.
+    step: where training starts beyond the untrained weights (the item head's popularity prior, when it trains a
+    bias), so that the start it may fall back to is the untrained model itself.
     """
     if not examples:
         raise ValueError("no training sequences: the training split is empty")
