@@ -10,7 +10,7 @@ Each (category, model) is one stage. Its result is written when it ends and a re
 stopped continues where it left off:
 
     <out>/<category>/<model>.json      summary: commit, command, machine, seconds, metrics with 95% CIs, fit report
-    <out>/<category>/<model>.csv       NDCG@10 of every test user (the paired tests are computed from these)
+    <out>/<category>/<model>.csv       NDCG@10 of every test user, by a digest of its id (the paired tests use these)
 
 `--table` prints the Markdown tables from the files alone; `--write-docs` puts them into docs/results.md, between
 its `real_learning` markers (the docs' figures are generated from the files, never typed).
@@ -25,6 +25,7 @@ its `real_learning` markers (the docs' figures are generated from the files, nev
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import platform
@@ -110,8 +111,14 @@ def run_stage(split: Split, model_name: str) -> tuple[dict[str, object], pd.Data
         summary["test_ndcg10_start"] = start_test
         summary["test_ndcg10_by_epoch"] = epochs_tested
         summary["item_temperature"] = _temperature(model)
-    per_user = result.per_case[["user", "history_length", "ndcg@10"]]
+    per_user = result.per_case[["user", "history_length", "ndcg@10"]].assign(user=lambda f: f["user"].map(pseudonym))
     return summary, per_user
+
+
+def pseudonym(user_id: object) -> str:
+    """A test user's id as a short digest: the result files pair models user by user without holding the
+    development data's reviewer ids (the data stays out of the repository)."""
+    return hashlib.sha1(str(user_id).encode()).hexdigest()[:12]
 
 
 def _temperature(model: object) -> float | None:
