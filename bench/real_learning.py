@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from real_sources import DEV, FILES  # the development categories' files (bench/ is on the path)
 
 import xcross_core
 from xcross_core.data.load import load_interactions
@@ -47,13 +48,6 @@ from xcross_core.models.registry import make_model
 from xcross_core.stats import paired_test
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
-FILES = {
-    "Beauty": "beauty",
-    "Sports_and_Outdoors": "sports_and_outdoors",
-    "Toys_and_Games": "toys_and_games",
-    "Prime_Pantry": "prime_pantry",
-}
 MODELS = ("popularity", "sasrec", "base", "lora")
 OUT = ROOT / "bench" / "results" / "real_learning"
 #: 6,000 users drawn per category, a sixth tested and a sixth validated: 4,000 training users, 1,000 test users.
