@@ -279,12 +279,13 @@ class TextRecommender(Recommender):
         if self.config.item_head:
             head = self.encoder.item_head
             head.log_scale.requires_grad_(True)
-        if self.config.item_head and self.config.item_bias:
-            head.bias.requires_grad_(True)
-            # The start stays the untrained model (no bias) for validation to fall back to; training starts from
-            # the training data's popularity.
-            counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *split.train]), minlength=self.domain.n_items)
-            begin = lambda: head.start_from(counts)  # noqa: E731
+            if self.config.item_bias:
+                head.bias.requires_grad_(True)
+                # The start stays the untrained model (no bias) for validation to fall back to; training starts from
+                # the training data's popularity.
+                train = np.concatenate([np.zeros(0, np.int64), *split.train])
+                counts = np.bincount(train, minlength=self.domain.n_items)
+                begin = lambda: head.start_from(counts)  # noqa: E731
         config = self.config
         valid = validation_set(split, config.valid_cases, config.min_valid_cases, self.loop.seed)
         return fit_loop(
