@@ -1,136 +1,255 @@
-"""Benchmark: X-Cross with three real source categories per target, on the development data.
+"""Benchmark: X-Cross with three real source categories per target, on the development data, staged and resumable.
 
-The paper's claim tested as a business would run the product, with the product's own jobs:
+The product's question on real purchase logs: does a new category (the target) rank better from a small budget of
+its own users when X-Cross integrates adapters trained on the business's other categories (the sources)?
 
-1. Every category's source adapter is trained once on its training users (train-adapter's defaults, early-
-   stopped on validation; 10% of users held out) and tested against the base model on its own test users.
-2. Per target and seed, a proof of concept: X-Cross and the target LoRA on 25% of the target's training
-   users, the LoRA on all of them, popularity, each source zero-shot and the uniform merge, on one split.
-3. With `--study`, the data-efficiency study (10/25/50/100%) on the first target.
+Every category uses bench/real_learning's split (6,000 users drawn: 4,000 train, 1,000 validate, 1,000 test; full
+ranking; seed 0). A category's adapter is real_learning's `lora` stage (its 4,000 training users, train-adapter's
+defaults), saved in bench/out/adapters: it is a source for the other targets and the target's LoRA @100%. On each
+target, with the same held-out users, this bench runs as stages:
 
-Targets: Prime_Pantry <- Beauty, Sports, Toys and Toys <- Beauty, Sports, Prime_Pantry. Prints and writes
-`report.json` (and every job's own output) under `--out`: per source, adapter minus base (paired NDCG@10); per
-target and seed, X-Cross @25% against every model (Bonferroni-corrected, as the PoC reports it),
-X-Cross @25% / LoRA @100% (goal >= 1.0), X-Cross / popularity (goal >= 2), whether the integration learned
-and the spread of its weights per layer. Adapters already in `--out` are reused.
+    zero-shot-<source>   each source adapter alone, untrained on the target
+    uniform-merge        the three sources merged with equal weights
+    x-cross-25           X-Cross on 25% of the target's training users (the budget)
+    lora-25              the target's own LoRA on the same budget
+    static-mix-25        the sources with one trained weight each, same budget
+    gating-25            one input-dependent weight per source (not per layer), same budget
+    --curve adds lora-10, x-cross-10, lora-50, x-cross-50 and x-cross-100 (the data-efficiency curve)
 
-    python bench/real_sources.py --seeds 0 1 2 --study          # the whole study: hours on a CPU, use a GPU
-    python bench/real_sources.py --max-users 300 --epochs 1 --seeds 0 --targets Prime_Pantry --out /tmp/smoke
+and takes popularity, SASRec @100%, the untrained base and the LoRA @100% from bench/results/real_learning (the same
+split), running any of them that is missing. Every stage keeps its result files when it ends
+(`bench/results/real_sources/<target>/<stage>.json` and `.csv`, as bench/real_data.py describes), and a rerun skips
+the stages that have them, so a stopped run continues where it left off. X-Cross's runs are also saved under
+bench/out/real_sources/ (`xcross weights --run ...` reads them); their summaries hold the spread of the weights.
+
+    python bench/real_sources.py                               # both targets, one seed (about 2 h on 2 CPU cores)
+    python bench/real_sources.py --targets Prime_Pantry --curve
+    python bench/real_sources.py --table                       # the tables, from the result files
+    python bench/real_sources.py --write-docs                  # ... written into docs/results.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from xcross_core.jobs import evaluate, poc, study, train_adapter
-from xcross_core.jobs.evaluate import EvaluateSpec
-from xcross_core.jobs.hooks import logged
-from xcross_core.jobs.poc import PocSpec
-from xcross_core.jobs.study import StudySpec
-from xcross_core.jobs.train_adapter import TrainAdapterSpec
-from xcross_core.models.adapters import METADATA
+import pandas as pd
+import real_learning
+from real_data import ROOT, log, ndcg_cell, per_user, split_of, versus, write_docs, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-DEV = ROOT.parent / "shared" / "data" / "amazon_dev"
-FILES = {
-    "Beauty": "beauty",
-    "Sports_and_Outdoors": "sports_and_outdoors",
-    "Toys_and_Games": "toys_and_games",
-    "Prime_Pantry": "prime_pantry",
-}
+from xcross_core.evaluation.protocol import evaluate
+from xcross_core.evaluation.splits import Split
+from xcross_core.jobs.verdicts import kept_start, weights_finding
+from xcross_core.models.adapters import METADATA, load_adapter
+from xcross_core.models.registry import make_model
+from xcross_core.models.xcross import weights_frame
+from xcross_core.models.xcross_run import save_run
+from xcross_core.training.events import epoch_logger
+
 SOURCES = {
     "Prime_Pantry": ("Beauty", "Sports_and_Outdoors", "Toys_and_Games"),
     "Toys_and_Games": ("Beauty", "Sports_and_Outdoors", "Prime_Pantry"),
 }
-BASELINES = ("popularity", "lora-full", "zero-shot", "uniform-merge")
+OUT = ROOT / "bench" / "results" / "real_sources"
+RUNS = ROOT / "bench" / "out" / "real_sources"
+BUDGET = 25
+#: Trained stages: (registered model, % of the target's training users).
+TRAINED = {f"x-cross-{BUDGET}": ("x-cross", BUDGET), f"lora-{BUDGET}": ("lora", BUDGET)} | {
+    f"{name}-{BUDGET}": (name, BUDGET) for name in ("static-mix", "gating")
+}
+CURVE = {f"{name}-{share}": (name, share) for share in (10, 50) for name in ("lora", "x-cross")} | {
+    "x-cross-100": ("x-cross", 100)
+}
+#: From bench/results/real_learning, on the same split: (its stage, the name the tables give it).
+SHARED = {"popularity": "popularity", "sasrec": "SASRec @100%", "base": "base, untrained", "lora": "target LoRA @100%"}
+NAMES = {"x-cross": "X-Cross", "lora": "target LoRA", "static-mix": "static mix", "gating": "gating"}
 
 
-def data(domain: str) -> dict[str, object]:
-    """The interactions and items of one development category, as a spec's data settings."""
-    name = FILES[domain]
-    return {"interactions": DEV / f"{name}.csv", "items": DEV / f"items_{name}.csv", "drop_invalid": True}
+def adapters_for(target: str) -> tuple[Path, ...]:
+    """The target's source adapters, trained first (real_learning's adapter stage) where they are missing, and the
+    real_learning results the tables read (a source's base, the target's shared baselines), run where missing."""
+    for category in (*SOURCES[target], target):
+        wanted = SHARED if category == target else {"base": "", "lora": ""}  # a source is compared with its base
+        needed = [m for m in wanted if not (real_learning.OUT / category / f"{m}.json").is_file()]
+        if category != target and not (real_learning.ADAPTERS / category / METADATA).is_file():
+            needed = sorted(set(needed) | {"lora"})  # (retrained where only its result was kept: it was not saved)
+        for stage in needed:
+            log(f"[{category}] {stage} ...")
+            real_learning.run_stage(split_of(category), stage)
+    return tuple(real_learning.ADAPTERS / s for s in SOURCES[target])
 
 
-def source_adapter(domain: str, args: argparse.Namespace) -> dict[str, object]:
-    """Train (or reuse) `domain`'s adapter; its test NDCG@10 against the base model's, paired, on its test users."""
-    folder = args.out / "adapters" / domain
-    common = data(domain) | {"domain": domain, "max_users": args.max_users, "epochs": args.epochs, "seed": 0}
-    if not (folder / METADATA).exists():
-        train_adapter.run(TrainAdapterSpec(**common, out=folder), logged(f"[adapter {domain}] "))
-    metrics = args.out / "adapters" / f"{domain}-vs-base.json"
-    report = evaluate.run(EvaluateSpec(**common, model=str(folder), against=("base",), out=metrics)).report
-    (test,) = report["comparisons"].values()
-    difference = test["ndcg@10"]
-    adapter, base = (m["metrics"]["ndcg@10"]["mean"] for m in report["models"].values())
-    return {"adapter": adapter, "base": base, "base_minus_adapter": difference, "test_users": report["split"]}
+def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[int, Split]) -> None:
+    """Build, train (if the stage trains) and test one stage on the target's test users; keep its result files."""
+    started = time.perf_counter()
+    test = splits[100]
+    summary: dict[str, object] = {"stage": stage, "sources": list(SOURCES[target])}
+    if stage.startswith("zero-shot-"):
+        model, train = load_adapter(real_learning.ADAPTERS / stage.removeprefix("zero-shot-"), test.domain), None
+    elif stage == "uniform-merge":
+        model, train = make_model(stage, test.domain, adapters=adapters), None
+    else:
+        name, share = (TRAINED | CURVE)[stage]
+        if share not in splits:
+            splits[share] = split_of(target, share / 100)
+        model, train = make_model(name, test.domain, adapters=adapters), splits[share]
+    summary["train_users"] = 0 if train is None else len(train.train)
+    if train is not None:
+        summary["fit"] = model.fit(train, progress=epoch_logger(f"  {stage}")).to_dict()
+    summary["trainable_parameters"] = model.trainable_parameters
+    result = evaluate(model, test.test)
+    if stage.startswith("x-cross-"):
+        weights = weights_frame(model, test.domain.user_ids[test.test.users], test.test.histories)
+        summary["weights"] = weights_finding(weights, kept_start(summary["fit"]))
+        save_run(model, RUNS / target / stage, adapters, {"data": train.summary(), "fit": summary["fit"]})
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    write_result(OUT / target, stage, summary, result, test)
 
 
-def proof_of_concept(target: str, seed: int, args: argparse.Namespace) -> dict[str, object]:
-    """One PoC of `target` from its three real sources; the figures the claim is judged by."""
-    folder = args.out / "poc" / f"{target}-seed{seed}"
-    adapters = tuple(args.out / "adapters" / s for s in SOURCES[target])
-    spec = PocSpec(
-        **data(target),
-        target=target,
-        adapters=adapters,
-        out=folder,
-        max_users=args.max_users,
-        epochs=args.epochs,
-        baselines=BASELINES,
-        seed=seed,
-    )
-    report = poc.run(spec, logged(f"[poc {target} seed {seed}] "))
-    ndcg = {name: m["metrics"]["ndcg@10"]["mean"] for name, m in report["models"].items()}
-    by_key = {m["key"]: name for name, m in report["models"].items()}
-    xcross, full, popularity = ndcg[by_key["x-cross"]], ndcg[by_key["lora-full"]], ndcg[by_key["popularity"]]
-    return {
-        "answer": report["answer"]["text"],
-        "ndcg@10": ndcg,
-        "x_cross_minus": {
-            name: {k: test[k] for k in ("difference", "p_value", "outcome")}
-            for name, test in report["comparisons_vs_reference"].items()
-        },
-        "x_cross_over_lora_full": xcross / full if full else None,
-        "x_cross_over_popularity": xcross / popularity if popularity else None,
-        "integration": report["weights"],
-    }
+def run(targets: list[str], curve: bool) -> None:
+    for target in targets:
+        adapters = adapters_for(target)
+        stages = [f"zero-shot-{s}" for s in SOURCES[target]] + ["uniform-merge", *TRAINED] + (list(CURVE) * curve)
+        todo = [s for s in stages if not (OUT / target / f"{s}.json").is_file()]
+        if not todo:
+            log(f"[{target}] done already")
+            continue
+        splits = {100: split_of(target)}
+        for stage in todo:
+            log(f"[{target}] {stage} ...")
+            run_stage(target, stage, adapters, splits)
 
 
-def main() -> int:
+REFERENCE = f"x-cross-{BUDGET}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model's kept result on a target."""
+
+    label: str
+    train_users: int
+    summary: dict[str, object]
+    users: pd.Series  # NDCG@10 by test user
+
+    @property
+    def ndcg(self) -> float:
+        return self.summary["metrics"]["ndcg@10"]["mean"]
+
+
+def rows_of(target: str) -> dict[str, Row]:
+    """Every kept result on `target`: real_learning's shared stages, then this bench's, by stage name."""
+    rows: dict[str, Row] = {}
+    for folder, stages in ((real_learning.OUT, SHARED), (OUT, None)):
+        for path in sorted((folder / target).glob("*.json")):
+            stage = path.stem
+            if stages is not None and stage not in stages:
+                continue
+            summary = json.loads(path.read_text())
+            if stages is not None:
+                label, users = stages[stage], 0 if stage == "base" else summary["split"]["train_users"]
+            else:
+                users = summary["train_users"]
+                label = stage.replace("-", " ")  # the uniform merge
+                if stage.startswith("zero-shot-"):
+                    label = f"{stage.removeprefix('zero-shot-')} alone (zero-shot)"
+                if stage in TRAINED or stage in CURVE:
+                    name, share = (TRAINED | CURVE)[stage]
+                    label = f"{NAMES[name]} @{share}%"
+            rows[stage] = Row(label, users, summary, per_user(folder / target, stage))
+    return rows
+
+
+def sources_table() -> list[str]:
+    lines = [
+        "| category | base, untrained | adapter (4,000 users) | adapter − base (paired) |",
+        "|---|---|---|---|",
+    ]
+    for category in sorted({c for t in SOURCES for c in (*SOURCES[t], t)}):
+        folder = real_learning.OUT / category
+        cells = [
+            ndcg_cell(json.loads(p.read_text())) if p.is_file() else "–"
+            for p in (folder / "base.json", folder / "lora.json")
+        ]
+        difference = versus(per_user(folder, "lora"), per_user(folder, "base"))
+        lines.append(f"| {category} | {' | '.join(cells)} | {difference} |")
+    return lines
+
+
+def target_table(target: str, rows: dict[str, Row]) -> list[str]:
+    subject = rows[REFERENCE]
+    others = [k for k in rows if k != REFERENCE]
+    lines = [
+        f"**{target}** ← {', '.join(SOURCES[target])}: X-Cross @{BUDGET}% against each model, paired over the same "
+        f"{len(subject.users):,} test users, Bonferroni over {len(others)} comparisons.",
+        "",
+        f"| model | target users trained on | epoch kept | NDCG@10 [95% CI] | X-Cross @{BUDGET}% − model | "
+        "X-Cross ÷ model | minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in [REFERENCE, *others]:
+        row = rows[key]
+        difference = "" if key == REFERENCE else versus(subject.users, row.users, len(others))
+        ratio = "" if key == REFERENCE or not row.ndcg else f"{subject.ndcg / row.ndcg:.2f}×"
+        lines.append(
+            f"| {row.label} | {row.train_users:,} | {_kept(row.summary)} | {ndcg_cell(row.summary)} | {difference} | "
+            f"{ratio} | "
+            f"{row.summary['seconds'] / 60:.1f} |"
+        )
+    weights = subject.summary.get("weights", {})
+    lines += ["", f"X-Cross @{BUDGET}% on {target}: {weights.get('text', '')}"]
+    if weights.get("spread"):
+        spread = weights["spread"]
+        lines += [
+            "",
+            "| layer | " + " | ".join(str(s["layer"]) for s in spread) + " |",
+            "|---|" + "---|" * len(spread),
+            "| standard deviation of a source's weight across test users | "
+            + " | ".join(f"{s['sd']:.3f}" for s in spread)
+            + " |",
+        ]
+    return lines
+
+
+def _kept(summary: dict[str, object]) -> str:
+    """Which epoch training kept: "start" when no epoch beat the untrained weights on validation."""
+    fit = summary.get("fit")
+    if not fit or not fit.get("epochs"):
+        return "–"
+    return "start (kept)" if kept_start(fit) else f"{fit['best_epoch']} of {fit['epochs']}"
+
+
+def table() -> str:
+    """The Markdown tables of docs/results.md, from the result files."""
+    lines = [
+        "Each category's adapter on its own test users (bench/real_learning's `lora` and `base`):",
+        "",
+        *sources_table(),
+    ]
+    for target in SOURCES:
+        rows = rows_of(target)
+        if REFERENCE in rows:
+            lines += ["", *target_table(target, rows)]
+    return "\n".join(lines)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", choices=tuple(SOURCES), default=list(SOURCES))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--max-users", type=int, help="cap every category's users (a smoke run); default: all")
-    parser.add_argument("--epochs", type=int, help="maximum epochs per trained model (default: each job's)")
-    parser.add_argument("--study", action="store_true", help="also the data-efficiency study on the first target")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "real_sources")
+    parser.add_argument("--curve", action="store_true", help="also the data-efficiency curve (10, 50, 100%%)")
+    parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
+    parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
     args = parser.parse_args()
-    if not DEV.exists():
-        raise SystemExit(f"this bench needs the development data in {DEV}")
-    needed = sorted({s for t in args.targets for s in SOURCES[t]})
-    report: dict[str, object] = {"settings": {k: str(v) for k, v in vars(args).items()}}
-    report["sources"] = {domain: source_adapter(domain, args) for domain in needed}
-    report["targets"] = {
-        target: {seed: proof_of_concept(target, seed, args) for seed in args.seeds} for target in args.targets
-    }
-    if args.study:
-        target = args.targets[0]
-        spec = StudySpec(
-            **data(target),
-            target=target,
-            adapters=tuple(args.out / "adapters" / s for s in SOURCES[target]),
-            out=args.out / "study" / target,
-            max_users=args.max_users,
-            epochs=args.epochs,
-        )
-        result = study.run(spec, logged(f"[study {target}] "))
-        report["study"] = result.table.to_dict(orient="records")
-    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps(report, indent=2, default=str))
-    return 0
+    if args.table:
+        print(table())
+    elif args.write_docs:
+        write_docs("real_sources", table())
+    else:
+        run(args.targets, args.curve)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
