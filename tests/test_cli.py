@@ -343,7 +343,8 @@ def test_validate_drop_invalid_writes_the_dropped_rows(tmp_path: Path, capsys: p
         capsys, "validate", bad_timestamp_file(tmp_path), "--drop-invalid", "--dropped-out", dropped_path
     )
     assert code == 0, err
-    assert "Dropped rows: 2" in out
+    assert err == "--drop-invalid: dropped 2 rows with errors from stamps.csv (rows 3, 7)\n"
+    assert "Rows with problems: 2" in out
     assert report_counts(out) == {"Books": {"users": 6, "items": 3, "interactions": 6 * 3 - 2}}
     dropped = pd.read_csv(dropped_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert "reason" in dropped.columns

@@ -337,8 +337,9 @@ def test_bad_timestamps_are_named_and_other_rows_kept(tmp_path):
         14: "unparseable timestamp 'now'",
     }
     assert len(result.interactions.frame) == len(rows) - 5
-    assert result.report.errors[0].startswith("log.csv rows 2, 5, 11, 14: unparseable timestamp (4 rows dropped")
-    assert result.report.errors[1] == "log.csv row 8: empty timestamp (dropped)"
+    # Rows with errors are not said to be dropped: they are, only when the user accepts it (--drop-invalid).
+    assert result.report.errors[0].startswith("log.csv rows 2, 5, 11, 14: unparseable timestamp (4 rows; e.g.")
+    assert result.report.errors[1] == "log.csv row 8: empty timestamp"
     assert not result.report.ok
 
 
@@ -418,16 +419,16 @@ def test_utf8_bom_is_skipped(tmp_path):
     assert load_interactions(path).report.ok
 
 
-def test_malformed_csv_names_the_line(tmp_path):
+def test_malformed_csv_names_the_row(tmp_path):
     path = tmp_path / "log.csv"
+    # A comma in an unquoted title: that row is an error, named; the others are read as they are.
     path.write_text("user_id,item_id,timestamp,domain,title\nu,i,1,D,T\nu,i,2,D,Shoes, size 9\n")
-    with pytest.raises(DataError) as info:
-        load_interactions(path)
-    message = str(info.value)
-    assert "log.csv is not a well-formed CSV file: data row 2 has 6 fields, but the header has 5" in message
-    assert "Expected 5 fields in line 3, saw 6" in message
+    result = load_interactions(path)
+    assert reasons(result) == {2: "6 fields, but the header has 5"}
+    assert result.report.errors == ["log.csv row 2: 6 fields, but the header has 5"]
+    assert result.interactions.frame["row"].tolist() == [1]
     path.write_text('user_id,item_id,timestamp,domain,title\nu,i,1,D,"T\nu,i,2,D,T\n')
-    with pytest.raises(DataError, match="a quoted value that starts in data row 1 is never closed"):
+    with pytest.raises(DataError, match="data row 1: a quoted value that starts there is never closed"):
         load_interactions(path)
     path.write_text("user_id;item_id;timestamp;domain;title\nu;i;1;D;T\n")
     with pytest.raises(DataError, match="log.csv seems to be separated by ';', not a comma"):

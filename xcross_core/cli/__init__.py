@@ -1,9 +1,11 @@
 """The `xcross` command: the library's jobs for scripts and batch jobs, and the studio's launcher.
 
 Each job subcommand's arguments are its job's spec (see `options.py`): the same settings, checks and help text
-as the studio. Every subcommand loads and validates its input the same way; a file with invalid rows stops with
-exit status 2 and a message naming the rows, unless `--drop-invalid` accepts dropping them (they are then
-counted, and written out with `--dropped-out`). Any other bad input is one "error: ..." line on stderr, exit 2;
+as the studio. Every subcommand loads and validates its input the same way; rows with errors in the domain a job
+works on (or whose domain cannot be told) stop it with exit status 2 and a message naming the rows, unless
+`--drop-invalid` accepts dropping them (one line then says what was dropped; `--dropped-out` writes them out);
+rows with errors in other domains are not used, and a warning names them. Any other bad input is one
+"error: ..." line on stderr, exit 2;
 a result that could not be written, or an unexpected failure, is one "error: ..." line with exit status 1.
 
 Importing this package is cheap: only the chosen subcommand's job (and with it pandas, torch, transformers) is

@@ -30,15 +30,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = validate.run(spec_from_args(validate.ValidateSpec, args), terminal_hooks())
     report = result.report
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.to_text())
-    if report.ok:
+    if result.usable:  # as it is, or without its rows with errors (--drop-invalid, which said what it dropped)
         return EXIT_OK
-    if result.usable:
-        print("\nUsable without the rows listed above (--drop-invalid).", file=sys.stderr)
-        return EXIT_OK
-    print(
-        "\nerror: not usable as it is: see the errors above. Rows with errors would be dropped with --drop-invalid.",
-        file=sys.stderr,
-    )
+    if report.domains["usable"].any():  # then only rows with errors stand in the way
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        problem = (
+            f"not usable as it is: {report.errors[0]}{more}; see the errors above. Rows with errors would be dropped "
+            "with --drop-invalid."
+        )
+    else:
+        above = "the errors and warnings" if report.errors else "the warnings"
+        problem = f"not usable: no domain has enough users to work with (see {above} above, and --min-users)."
+    print(f"\nerror: {problem}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

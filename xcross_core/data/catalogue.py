@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xcross_core.data.clean import Issues, clean_text, dropped_rows
+from xcross_core.data.clean import Issues, clean_text, dropped_rows, flag_characters
 from xcross_core.data.dataset import ITEM_COLUMNS
+from xcross_core.data.read import Table
 from xcross_core.data.report import empty_dropped
 
 
@@ -37,11 +38,12 @@ class Catalogue:
         return ["domain", "item_id"] if self.has_domain else ["item_id"]
 
 
-def build_catalogue(raw: pd.DataFrame, rows: np.ndarray, name: str) -> Catalogue:
-    """Clean the item file `name`, read as text with our column names (`rows`: its data-row numbers).
+def build_catalogue(table: Table, name: str) -> Catalogue:
+    """Clean the item file `name`, read as text (`read_table`) with our column names.
 
     item_id and title are required, domain is optional, other columns are attributes.
     """
+    raw, rows = table.frame, table.rows
     has_domain = "domain" in raw
     # user_id and timestamp are ours but say nothing about an item; every other column is item text,
     # except the empty, unnamed columns that a trailing separator leaves behind.
@@ -60,6 +62,8 @@ def build_catalogue(raw: pd.DataFrame, rows: np.ndarray, name: str) -> Catalogue
     items["_pos"] = np.arange(len(items))
 
     issues = Issues(len(items))
+    issues.flag(table.check != "", table.check, table.reason, severity="warning")
+    flag_characters(raw, issues, severity="warning")
     issues.flag(items["item_id"].eq("").to_numpy(), "empty_item_id", "empty item_id", severity="warning")
     if has_domain:
         issues.flag(items["domain"].eq("").to_numpy(), "empty_domain", "empty domain", severity="warning")

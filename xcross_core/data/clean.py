@@ -3,12 +3,15 @@
 Ids and domains are stripped; titles and attributes have HTML entities decoded and whitespace
 collapsed. `Issues` keeps the first problem found in each row of a file, and `dropped_rows` turns the
 flagged rows into the `dropped` report, each with its file, 1-based data-row number, reason and
-original values, so that nothing is dropped silently.
+original values, so that nothing is dropped silently. `flag_characters` flags values holding a control
+character (a NUL, say), and ids or domains holding an invisible one, which would make two ids that look the
+same differ.
 """
 
 from __future__ import annotations
 
 import html
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,15 @@ from xcross_core.data.report import DROPPED_COLUMNS
 
 #: Our column names, in the order of the `dropped` report's value columns.
 OUR_COLUMNS = ("user_id", "item_id", "timestamp", "domain", "title")
+
+#: Control characters, which no value may hold: C0 but tab, line feed and carriage return (whitespace, collapsed
+#: in text), DEL and C1 (which text decoded with the wrong single-byte encoding is full of).
+_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+#: Invisible format characters, which an id or domain may not hold: soft hyphen, Arabic letter mark, zero-width
+#: space and joiners, direction marks, embeddings, overrides and isolates, word joiner and invisible operators,
+#: byte-order mark. (Titles may: an emoji sequence holds a zero-width joiner.)
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_NAMED = ("user_id", "item_id", "domain")  # the columns that name something, and may hold no invisible character
 
 
 def clean_values(raw: pd.DataFrame, name: str, domain: str | None) -> tuple[pd.DataFrame, list[str]]:
@@ -83,6 +95,29 @@ class Issues:
         full = np.full(len(self.check), "", dtype=object)
         full[positions] = reason
         self.flag(mask, check, full, severity)
+
+
+def flag_characters(raw: pd.DataFrame, issues: Issues, severity: str = "error") -> None:
+    """Flag rows where one of our columns holds a control character, or an id or the domain an invisible one."""
+    for column in [c for c in OUR_COLUMNS if c in raw]:
+        pattern = f"[{_CONTROL}{_INVISIBLE if column in _NAMED else ''}]"
+        bad = raw[column].str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        if bad.any():  # rare: each such value described on its own, by the first such character in it
+            found = raw[column][bad].str.extract(f"({pattern})", expand=False).to_numpy()
+            control = np.array([unicodedata.category(c) == "Cc" for c in found])
+            reasons = np.array([f"{column} holds {_describe(c)}" for c in found], dtype=object)
+            issues.flag_at(np.flatnonzero(bad)[control], "control_character", reasons[control], severity)
+            issues.flag_at(np.flatnonzero(bad)[~control], "invisible_character", reasons[~control], severity)
+
+
+def _describe(character: str) -> str:
+    """'the control character U+0000' or 'an invisible character U+200B (ZERO WIDTH SPACE)'."""
+    code = f"U+{ord(character):04X}"
+    if 0x80 <= ord(character) <= 0x9F:  # as cp1252 text decoded as latin-1 holds in place of quotes and dashes
+        return f"the control character {code} (cp1252 text read as latin-1? try --encoding cp1252)"
+    if unicodedata.category(character) == "Cc":  # control characters have no name in unicodedata
+        return f"the control character {code}"
+    return f"an invisible character {code} ({unicodedata.name(character, 'unnamed')})"
 
 
 def flag_duplicates(frame: pd.DataFrame, issues: Issues) -> None:

@@ -4,7 +4,8 @@
 file with titles and other attributes, and returns an `Interactions` (see `dataset.py`) together with a
 `ValidationReport`. The steps, each vectorised over the whole file:
 
-1. read every column as text, so that a title "NA" or an id "0012" stays what it is (`read`);
+1. read every column as text, so that a title "NA" or an id "0012" stays what it is, and mark the rows whose
+   fields cannot be told apart (`read`);
 2. rename the user's columns to ours (`ColumnMap`) and check that the required ones are there;
 3. clean values: strip ids; decode HTML entities and collapse whitespace in titles and attributes
    (`clean`);
@@ -12,7 +13,8 @@ file with titles and other attributes, and returns an `Interactions` (see `datas
    turn each timestamp into an int64 ordering key (`timestamps`);
 5. give each item (identity: domain and item_id) a title, from the item file first, then inline
    (`catalogue`);
-6. flag bad rows (the first problem found wins), drop exact duplicates, count everything per domain.
+6. flag bad rows (the first problem found wins: fields that cannot be told apart, control or invisible
+   characters, empty values, timestamps, titles), drop exact duplicates, count everything per domain.
 
 A problem that makes a file unusable raises `DataError`, whose message is meant for the user. A problem
 in one row drops that row and records it, with its reason, in `ValidationReport.dropped`: nothing is
@@ -24,15 +26,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from xcross_core.data.catalogue import build_catalogue, build_items, item_titles
-from xcross_core.data.clean import OUR_COLUMNS, Issues, clean_values, dropped_rows, flag_duplicates
+from xcross_core.data.clean import (
+    OUR_COLUMNS,
+    Issues,
+    clean_values,
+    dropped_rows,
+    flag_characters,
+    flag_duplicates,
+)
 from xcross_core.data.dataset import INTERACTION_COLUMNS, Interactions
-from xcross_core.data.read import MAX_ROWS, read_table
+from xcross_core.data.read import MAX_FIELD_CHARS, MAX_ROWS, read_table
 from xcross_core.data.report import DOMAIN_COLUMNS, DataError, ValidationReport, summarise_dropped
 from xcross_core.data.timestamps import parse_timestamps
 
@@ -96,6 +106,7 @@ def load_interactions(
     min_users: int = 5,
     max_bytes: int | None = None,
     max_rows: int | None = MAX_ROWS,
+    max_field_chars: int | None = MAX_FIELD_CHARS,
 ) -> LoadResult:
     """Read and validate a purchase log; see the module docstring for the steps.
 
@@ -110,6 +121,8 @@ def load_interactions(
         min_users: a domain with fewer users is reported as not usable (its rows are kept).
         max_bytes: refuse files larger than this.
         max_rows: refuse files with more data rows than this (None: no limit), before reading them.
+        max_field_chars: refuse files holding a value longer than this many characters (None: no limit), before
+            reading a CSV/TSV or JSON Lines file whole.
 
     Raises:
         DataError: a file cannot be used at all (unreadable, missing columns, no usable rows).
@@ -120,21 +133,29 @@ def load_interactions(
     required = ["user_id", "item_id", "timestamp"]
     required += [] if domain else ["domain"]
     required += [] if items_path else ["title"]
-    raw, rows = read_table(path, encoding=encoding, max_bytes=max_bytes, max_rows=max_rows)
-    headers = {name: list(raw.columns)}
+    read = partial(
+        read_table, encoding=encoding, max_bytes=max_bytes, max_rows=max_rows, max_field_chars=max_field_chars
+    )
+    table = read(path)
+    headers = {name: list(table.frame.columns)}
     if items_path is not None:
         items_name = Path(items_path).name
-        raw_items, item_rows = read_table(items_path, encoding=encoding, max_bytes=max_bytes, max_rows=max_rows)
-        headers[items_name] = list(raw_items.columns)
+        item_table = read(items_path)
+        headers[items_name] = list(item_table.frame.columns)
     _refuse_absent_mapped(columns, headers)
-    raw = _apply_columns(raw, columns, name, required, has_items_file=items_path is not None)
+    raw = _apply_columns(table.frame, columns, name, required, has_items_file=items_path is not None)
+    rows = table.rows
     catalogue = None
     if items_path is not None:
-        raw_items = _apply_columns(raw_items, columns, items_name, ["item_id", "title"], has_items_file=True)
-        catalogue = build_catalogue(raw_items, item_rows, items_name)
+        item_table.frame = _apply_columns(
+            item_table.frame, columns, items_name, ["item_id", "title"], has_items_file=True
+        )
+        catalogue = build_catalogue(item_table, items_name)
 
     frame, warnings = clean_values(raw, name, domain)
     issues = Issues(len(frame))
+    issues.flag(table.check != "", table.check, table.reason)
+    flag_characters(raw if domain is None else raw.drop(columns="domain", errors="ignore"), issues)
     for column in ("user_id", "item_id", "domain"):
         issues.flag(frame[column].eq("").to_numpy(), f"empty_{column}", f"empty {column}")
     ids_ok = ~issues.bad
@@ -170,8 +191,8 @@ def load_interactions(
         warnings=row_warnings + warnings + stat_warnings,
     )
     if clean.empty:
-        reasons = "\n".join(f"  - {message}" for message in (row_errors + row_warnings)[:8])
-        raise DataError(f"{name}: no usable rows; all {len(frame)} rows were dropped:\n{reasons}", report)
+        reasons = "; ".join((row_errors + row_warnings)[:8])
+        raise DataError(f"{name}: no usable rows; each of its {len(frame)} rows has a problem: {reasons}", report)
 
     clean = clean.sort_values(["domain", "user_id", "timestamp", "row"], kind="stable")
     clean = clean[list(INTERACTION_COLUMNS)].reset_index(drop=True)
@@ -269,7 +290,7 @@ def _domain_stats(
     for domain, row in stats.iterrows():  # one row per domain, not per purchase
         if row["interactions"] == 0:
             stats.loc[domain, "note"] = "no usable rows"
-            warnings.append(f"domain {domain!r}: no usable rows (all of its rows were dropped)")
+            warnings.append(f"domain {domain!r}: no usable rows (each of its rows has a problem)")
             continue
         if not row["usable"]:
             note = f"only {row['users']} user{'s' if row['users'] != 1 else ''} (at least {min_users} needed)"

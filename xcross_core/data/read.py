@@ -1,32 +1,38 @@
-"""Reading a user's file: every column as text, and the data-row number of every row.
+"""Reading a user's file: every column as text, the data-row number of every row, and the rows whose fields
+cannot be told apart.
 
 CSV/TSV, Parquet and JSON Lines are read without type guessing, so that a title "NA" or an id "0012"
 stays what it is. A file that cannot be read at all raises `DataError` with a message for the user:
 the wrong extension, binary or compressed content, a bad encoding (with the line of the first bad
-byte), a malformed CSV (with the data row where parsing broke), invalid JSON Lines (with the line), a
-header that names a column twice, or values that are not one text, number or date each (nested JSON,
-Parquet lists, structs, maps and binary columns), which would otherwise be flattened into text silently.
+byte), broken CSV quoting (with the data row), invalid JSON Lines (with the line), a header that names a
+column twice, a value longer than `max_field_chars`, or values that are not one text, number or date each
+(nested JSON, Parquet lists, structs, maps and binary columns), which would otherwise be flattened into text
+silently. A CSV row with more or fewer fields than the header, or one that repeats the header, is read but
+marked (`Table.check`), so that the loader reports it as a bad row, by its true number, and keeps the rest.
 
 Memory: reading costs far more than a file's bytes (a 27 MB Parquet file can hold 20 million rows), so
-the number of data rows is checked against `max_rows` before anything is read: from the Parquet
-metadata, or by a streaming count of a text file's lines (1 MiB at a time), and only when the lines
-exceed the limit by counting the records themselves (quoted line breaks), stopping at the limit.
+the number of data rows is checked against `max_rows` before anything is read: from the Parquet metadata,
+by a streaming count of a JSON Lines file's lines (256 KiB at a time, then its records only when the lines
+exceed the limit), and by the scan of a CSV/TSV file (`scan.py`), which also refuses a value over the length
+limit once it is that long. A JSON Lines file is refused first when a run of its bytes without a double quote
+is too long to be a value within the limit; every value is checked exactly once read.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import io
 import json
-import re
 from collections import Counter
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from xcross_core.data.encoding import codec_of, decode, decoding_error, file_head, refuse_binary
 from xcross_core.data.report import DataError
+from xcross_core.data.scan import scan_csv
 
 #: File extensions we read, and the separator of the text ones (None: JSON Lines).
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
@@ -36,15 +42,44 @@ SUPPORTED_FORMATS = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson")
 #: (a 500,000-row log of short ids and titles), and the jobs after it need more, so the default keeps a run
 #: within a laptop's memory; `--max-rows` (CLI) and `max_rows` (library) change it.
 MAX_ROWS = 2_000_000
-_CHUNK = 1 << 20  # bytes per read when counting lines
+#: Default limit on one value's length, in characters. Product titles and descriptions are far shorter; a longer
+#: value is most often a quote that was never closed, swallowing the rest of the file, and one of 200 MB took
+#: ten times that in memory to read. `--max-field-chars` (CLI) and `max_field_chars` (library) change it.
+MAX_FIELD_CHARS = 100_000
+_CHUNK = 1 << 18  # bytes per read when streaming a JSON Lines file
+#: A JSON string holds a character in at most 12 bytes (a surrogate pair of \u escapes): a longer run of bytes
+#: without a double quote cannot be one value within the limit.
+_JSON_BYTES_PER_CHAR = 12
+
+
+@dataclass
+class Table:
+    """A file read as text: every column as strings ("" where missing), each row's 1-based data-row number
+    (JSON Lines: its line), and per row a check code and reason where its fields cannot be trusted ("" else)."""
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    check: np.ndarray
+    reason: np.ndarray
+
+    @classmethod
+    def sound(cls, frame: pd.DataFrame, rows: np.ndarray) -> Table:
+        """A table none of whose rows is marked."""
+        return cls(frame, rows, np.full(len(frame), "", dtype=object), np.full(len(frame), "", dtype=object))
 
 
 def read_table(
-    path: str | Path, *, encoding: str | None, max_bytes: int | None, max_rows: int | None = MAX_ROWS
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every column of a file as text ("" where missing), and the 1-based data-row number of each row.
+    path: str | Path,
+    *,
+    encoding: str | None,
+    max_bytes: int | None,
+    max_rows: int | None = MAX_ROWS,
+    max_field_chars: int | None = MAX_FIELD_CHARS,
+) -> Table:
+    """Every column of a file as text, each row's number, and the rows whose fields cannot be told apart.
 
-    A file with more than `max_rows` data rows (None: no limit) is refused before it is read.
+    A file with more than `max_rows` data rows, or a value longer than `max_field_chars` characters (None: no
+    limit), is refused; when the file is CSV, TSV or JSON Lines, before it is read whole.
     """
     path = Path(path)
     name, suffix = path.name, path.suffix.lower()
@@ -61,30 +96,26 @@ def read_table(
         raise DataError(f"{name} is {_size(size)}, over the limit of {_size(max_bytes)}")
     if size == 0:
         raise DataError(f"{name} is empty (0 bytes)")
+    separator = _TEXT_FORMATS.get(suffix)
     if suffix == ".parquet":
         frame = _read_parquet(path, max_rows)
-        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+        table = Table.sound(frame, np.arange(1, len(frame) + 1, dtype=np.int64))
     else:
-        if max_rows is not None:
-            _check_text_rows(path, _TEXT_FORMATS[suffix], encoding, max_rows)
-        data = path.read_bytes()
         if encoding is None:
-            _refuse_binary(data, name)
-        text = _decode(data, name, encoding)
-        if not text.strip():
-            raise DataError(f"{name} is empty (it holds only whitespace)")
-        separator = _TEXT_FORMATS[suffix]
+            refuse_binary(file_head(path), name)
         if separator is None:
-            frame, rows = _parse_jsonl(text, name)
+            table = _read_jsonl(path, encoding, max_rows, max_field_chars)
         else:
-            _refuse_repeated_names(_csv_header(text, separator), name)
-            frame = _parse_csv(text, name, separator)
-            rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+            table = _read_csv(path, separator, encoding, max_rows, max_field_chars)
+    frame = table.frame
     if frame.empty:
         header = f" (its header: {', '.join(map(str, frame.columns))})" if len(frame.columns) else ""
         raise DataError(f"{name} has no data rows{header}")
+    if max_field_chars is not None and separator is None:  # the scan of a CSV/TSV file has checked its values
+        _refuse_long_values(table, name, "data row" if suffix == ".parquet" else "line", max_field_chars)
     frame.columns = [str(column).strip() for column in frame.columns]
-    return frame.reset_index(drop=True), rows
+    table.frame = frame.reset_index(drop=True)
+    return table
 
 
 def _too_many_rows(name: str, rows: str, max_rows: int) -> DataError:
@@ -94,47 +125,66 @@ def _too_many_rows(name: str, rows: str, max_rows: int) -> DataError:
     )
 
 
-def _check_text_rows(path: Path, separator: str | None, encoding: str | None, max_rows: int) -> None:
-    """Refuse a CSV/TSV/JSON Lines file with more than `max_rows` data rows, reading 1 MiB at a time.
+def _refuse_long_values(table: Table, name: str, unit: str, limit: int) -> None:
+    """Refuse a value longer than `limit` characters, naming its row and column (one pass per column)."""
+    for column in table.frame.columns:
+        long = (table.frame[column].str.len() > limit).to_numpy()
+        if long.any():
+            first = int(np.argmax(long))
+            n = len(table.frame[column].iloc[first])
+            raise DataError(
+                f"{name} {unit} {table.rows[first]}: {str(column).strip()!r} holds {n:,} characters, over the "
+                f"limit of {limit:,}; if it is meant to be this long, raise the limit with --max-field-chars"
+            )
 
-    Line breaks bound the rows from above (the header and blank lines take lines too, and a quoted CSV
-    value may hold a line break); only when they exceed the limit are the records counted, up to it.
+
+def _check_json_lines(path: Path, max_rows: int | None, max_field_chars: int | None) -> None:
+    """Refuse a JSON Lines file with more than `max_rows` records, or with a value too long for
+    `max_field_chars`, reading 256 KiB at a time.
+
+    Line breaks bound the records from above (blank lines take lines too); only when they exceed the limit are
+    the records counted, up to it. A value is taken to be a run of bytes without a double quote or line break (an
+    escaped quote splits one, so this misses some; `_refuse_long_values` checks every value once read).
     """
-    header = 0 if separator is None else 1
-    lines, tail = 0, b""
+    longest = None if max_field_chars is None else _JSON_BYTES_PER_CHAR * max_field_chars
+    lines, offset, last, tail = 0, 0, -1, b""
     with path.open("rb") as f:
-        while (chunk := f.read(_CHUNK)) and lines - header <= max_rows:
+        while (chunk := f.read(_CHUNK)) and (max_rows is None or lines <= max_rows):
+            if longest is not None:
+                end, last = _long_run(chunk, offset, last, longest)
+                if end is not None:
+                    line = lines + chunk.count(b"\n", 0, end) + 1
+                    raise DataError(
+                        f"{path.name} line {line} holds a value longer than {max_field_chars:,} characters, the "
+                        "limit; if it is meant to be this long, raise the limit with --max-field-chars"
+                    )
+                offset += len(chunk)
             lines += chunk.count(b"\n")
             tail = chunk[-1:]
     lines += tail not in (b"", b"\n")  # a last line without a line break
-    if lines - header <= max_rows:
+    if max_rows is None or lines <= max_rows:
         return
-    try:
-        records = _count_records(path, separator, encoding, stop_after=max_rows)
-    except (UnicodeDecodeError, LookupError, csv.Error):  # unreadable: the line count is all there is
-        raise _too_many_rows(path.name, f"about {lines - header:,}", max_rows) from None
-    if records > max_rows:
+    if _count_json_records(path, stop_after=max_rows) > max_rows:
         raise _too_many_rows(path.name, f"more than {max_rows:,}", max_rows)
 
 
-def _count_records(path: Path, separator: str | None, encoding: str | None, stop_after: int) -> int:
-    """Data records of a text file (non-blank lines of JSON Lines, CSV records after the header), counted
-    while streaming and stopping once there are more than `stop_after`."""
-    count = 0
-    with path.open(encoding=encoding or "utf-8-sig", newline="" if separator else None) as f:
-        records = csv.reader(f, delimiter=separator) if separator else (line for line in f if line.strip())
-        if separator:
-            next(records, None)  # the header
-        for record in records:
-            count += bool(record)  # csv gives [] for a blank line, which pandas skips too
-            if count > stop_after:
-                break
-    return count
+def _long_run(chunk: bytes, offset: int, last: int, longest: int) -> tuple[int | None, int]:
+    """Where in `chunk` (starting at byte `offset` of its file) a run of more than `longest` bytes without a
+    double quote or line break ends (None: none does), and the file position of the last such mark, given the
+    one before the chunk (`last`). A run still open at the chunk's end counts as ending there."""
+    buffer = np.frombuffer(chunk, dtype=np.uint8)
+    marks = offset + np.flatnonzero((buffer == ord('"')) | (buffer == ord("\n")))
+    ends = np.append(marks, offset + len(chunk))
+    too_long = np.flatnonzero(np.diff(ends, prepend=last) - 1 > longest)
+    end = int(ends[too_long[0]]) - offset if len(too_long) else None
+    return end, int(marks[-1]) if len(marks) else last
 
 
-def _csv_header(text: str, separator: str) -> list[str]:
-    """The first record of CSV/TSV text: the column names as written."""
-    return next(csv.reader(io.StringIO(text), delimiter=separator), [])
+def _count_json_records(path: Path, stop_after: int) -> int:
+    """Non-blank lines of a JSON Lines file, counted while streaming and stopping once there are more than
+    `stop_after` (lines are read as bytes: counting needs no decoding)."""
+    with path.open("rb") as f:
+        return sum(1 for _ in islice((line for line in f if line.strip()), stop_after + 1))
 
 
 def _refuse_repeated_names(names: list[str], name: str) -> None:
@@ -151,86 +201,93 @@ def _refuse_repeated_names(names: list[str], name: str) -> None:
         )
 
 
-def _refuse_binary(data: bytes, name: str) -> None:
-    """Recognise files that are not text at all, and say what they look like."""
-    head = data[:4096]
-    if head.startswith(b"PAR1"):
-        raise DataError(f"{name} is a Parquet file; give it the .parquet extension")
-    if head.startswith(b"\x1f\x8b"):
-        raise DataError(f"{name} is gzip-compressed; decompress it first")
-    if head.startswith(b"PK\x03\x04"):
-        raise DataError(f"{name} is a ZIP archive (an Excel workbook?); export or save it as CSV")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{name} is UTF-16 text; re-save it as UTF-8, or pass --encoding utf-16")
-    control = sum(head.count(bytes([b])) for b in (*range(0, 9), 11, 12, *range(14, 32)))
-    if b"\x00" in head or control > len(head) // 10:
-        raise DataError(f"{name} does not look like a text file (it holds binary data)")
-
-
-def _decode(data: bytes, name: str, encoding: str | None) -> str:
-    """Bytes to text; a decoding error names the line of the first bad byte."""
-    codec = encoding or "utf-8-sig"
+def _read_csv(
+    path: Path, separator: str, encoding: str | None, max_rows: int | None, max_field_chars: int | None
+) -> Table:
+    """A CSV/TSV file, scanned first (`scan_csv`), then parsed by pandas with every record kept in place, so
+    that each row's number and field count come from the scan."""
+    name = path.name
+    codec = codec_of(encoding)
     try:
-        codecs.lookup(codec)
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r} (try utf-8, latin-1 or cp1252)") from None
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        near = data[start : exc.start + 20].decode(codec, errors="replace").splitlines()[0][:60]
-        where = f"line {line} has byte 0x{data[exc.start]:02X} (near {near!r})"
-        if encoding is None:
-            raise DataError(
-                f"{name} is not valid UTF-8: {where}. Re-save the file as UTF-8, or pass "
-                "--encoding latin-1 (or cp1252) if that is its encoding."
-            ) from None
-        raise DataError(f"{name} cannot be read as {encoding}: {where}") from None
-    return text.removeprefix("\ufeff")
+        scan = scan_csv(path, separator, codec, stop_after=max_rows, max_field_chars=max_field_chars)
+    except UnicodeDecodeError:
+        raise decoding_error(path, encoding) from None
+    if max_rows is not None and np.count_nonzero(scan.fields) > max_rows:
+        raise _too_many_rows(name, f"more than {max_rows:,}", max_rows)
+    _refuse_repeated_names(scan.header, name)
+    _refuse_other_separator(scan.header, name, separator)
+    width = len(scan.header)
+    data = path.read_bytes()
+    # No header line and every column named (pandas would take a first row with a field more than the header's
+    # for an index); blank lines kept, as rows the scan counted; fields past the header's are left unread.
+    frame = pd.read_csv(
+        io.BytesIO(data),
+        sep=separator,
+        encoding=codec,
+        header=None,
+        names=range(width),
+        usecols=range(width),
+        index_col=False,
+        skip_blank_lines=False,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+    ).iloc[scan.leading + 1 :]
+    if len(frame) != len(scan.fields):
+        raise DataError(f"{name} could not be read: its records were counted differently by two readings")
+    filled = scan.fields > 0
+    frame = frame[filled]
+    frame.columns = [column if column.strip() else f"Unnamed: {i}" for i, column in enumerate(scan.header)]
+    table = Table.sound(frame, np.arange(1, len(frame) + 1, dtype=np.int64))
+    # The text is needed only to explain rows with too few fields (a rare case): decoded then, not before.
+    text = data.decode(codec) if (scan.fields[filled] < width).any() else ""
+    _mark_bad_rows(table, scan.header, scan.fields[filled], text)
+    return table
 
 
-def _parse_csv(text: str, name: str, separator: str) -> pd.DataFrame:
-    """CSV/TSV text to a frame of strings. Quoted fields may hold separators and newlines.
-
-    A row with too few fields is padded with "" (its empty values are then reported row by row); a
-    row with too many, or an unclosed quote, makes the file unreadable.
-    """
-    kind, mark = ("TSV", "a tab") if separator == "\t" else ("CSV", "a comma")
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{name} is empty (no header line)") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().removeprefix("Error tokenizing data. C error: ")
+def _refuse_other_separator(header: list[str], name: str, separator: str) -> None:
+    """Refuse a header of one column that holds another separator: the file is separated by that one."""
+    mark = "a tab" if separator == "\t" else "a comma"
+    found = [sep for sep in (";", "\t", ",", "|") if len(header) == 1 and sep != separator and sep in header[0]]
+    if found:
         raise DataError(
-            f"{name} is not a well-formed {kind} file: {_where_csv_breaks(detail)} (parser: {detail}). "
-            f"A value that contains {mark}, a double quote or a line break must be in double quotes."
-        ) from None
-    if len(frame.columns) == 1:
-        found = [sep for sep in (";", "\t", ",", "|") if sep != separator and sep in str(frame.columns[0])]
-        if found:
-            raise DataError(
-                f"{name} seems to be separated by {found[0]!r}, not {mark}: its header reads "
-                f"{str(frame.columns[0])[:80]!r}. Save it with {mark} as separator"
-                + (" (or name it .tsv if it is tab-separated)." if found[0] == "\t" else ".")
-            )
-    return frame
+            f"{name} seems to be separated by {found[0]!r}, not {mark}: its header reads "
+            f"{header[0][:80]!r}. Save it with {mark} as separator"
+            + (" (or name it .tsv if it is tab-separated)." if found[0] == "\t" else ".")
+        )
 
 
-def _where_csv_breaks(detail: str) -> str:
-    """The C parser's position, in our numbering (1-based data rows; the header is not counted).
+def _mark_bad_rows(table: Table, header: list[str], fields: np.ndarray, text: str) -> None:
+    """Mark rows with another number of fields than the `header` (their values may sit in the wrong columns), and
+    rows that repeat it (files joined together). `text` is the file's, for the cause of a split row."""
+    width = len(header)
+    wrong = fields != width
+    if wrong.any():
+        counts = pd.Series(fields[wrong]).map("{:,}".format) + np.where(fields[wrong] == 1, " field", " fields")
+        reason = counts + f", but the header has {width}"
+        # csv and pandas end a line at a carriage return alone as well: one among line feeds splits a row in two.
+        if text.count("\r") > text.count("\r\n") and "\n" in text:
+            mixed = reason + " (the file mixes line ends: a carriage return alone among line feeds splits a row)"
+            reason = reason.where(fields[wrong] > width, mixed)
+        table.check[wrong] = "field_count"
+        table.reason[wrong] = reason.to_numpy()
+    names = [column.replace("\ufeff", "").strip() for column in header]
+    first = table.frame.iloc[:, 0].str.replace("\ufeff", "").str.strip().eq(names[0]).to_numpy() & ~wrong
+    if first.any():
+        candidates = table.frame[first].apply(lambda values: values.str.replace("\ufeff", "").str.strip())
+        repeats = np.flatnonzero(first)[(candidates == names).all(axis=1).to_numpy()]
+        table.check[repeats] = "repeated_header"
+        table.reason[repeats] = "repeats the header (two files joined together?)"
 
-    It counts records, not physical lines: "line N" counts the header as 1, "row N" as 0.
-    """
-    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
-    if fields:
-        expected, line, saw = (int(v) for v in fields.groups())
-        return f"data row {line - 1} has {saw} fields, but the header has {expected}"
-    quote = re.search(r"EOF inside string starting at row (\d+)", detail)
-    if quote:
-        return f"a quoted value that starts in data row {quote.group(1)} is never closed"
-    return "the parser stopped"
+
+def _read_jsonl(path: Path, encoding: str | None, max_rows: int | None, max_field_chars: int | None) -> Table:
+    """A JSON Lines file, its rows and value lengths checked first while streaming (`_check_json_lines`)."""
+    _check_json_lines(path, max_rows, max_field_chars)
+    text = decode(path.read_bytes(), path.name, encoding)
+    if not text.strip():
+        raise DataError(f"{path.name} is empty (it holds only whitespace)")
+    frame, rows = _parse_jsonl(text, path.name)
+    return Table.sound(frame, rows)
 
 
 def _parse_jsonl(text: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -244,7 +301,7 @@ def _parse_jsonl(text: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
     try:
         frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, **_JSON_OPTIONS)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: lists or objects nested thousands deep
         raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}") from None
     if len(rows) != len(frame) or not all(isinstance(column, str) for column in frame.columns):
         raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
@@ -278,12 +335,25 @@ def _first_bad_json_line(text: str) -> str:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, parse_int=_int64)
         except json.JSONDecodeError as exc:
             return f"line {number}: {exc.msg} (column {exc.colno})"
+        except RecursionError:
+            return f"line {number} nests lists or objects too deeply to read"
+        except OverflowError as exc:
+            return f"line {number} holds the number {exc}, too large to read; write it as text, in double quotes"
         if not isinstance(value, dict):
             return f"line {number} is not a JSON object ({type(value).__name__})"
     return "each line must be one JSON object"
+
+
+def _int64(digits: str) -> int:
+    """A JSON integer, as pandas reads it: one beyond 64 bits raises OverflowError (the reader's "Value is too
+    big!")."""
+    value = int(digits)
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(digits)
+    return value
 
 
 def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:

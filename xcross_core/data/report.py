@@ -51,6 +51,10 @@ DOMAIN_COLUMNS = (
 
 #: Short labels of the checks, used to summarise dropped rows by reason.
 CHECKS = {
+    "field_count": "wrong number of fields",
+    "repeated_header": "repeats the header",
+    "control_character": "control character",
+    "invisible_character": "invisible character",
     "empty_user_id": "empty user_id",
     "empty_item_id": "empty item_id",
     "empty_domain": "empty domain",
@@ -104,7 +108,8 @@ def format_rows(rows: np.ndarray | list[int], first: int = 5) -> str:
 def summarise_dropped(dropped: pd.DataFrame) -> tuple[list[str], list[str]]:
     """One message per (file, check): how many rows, the first row numbers and an example reason.
 
-    Returns (errors, warnings) by the rows' severity.
+    Returns (errors, warnings) by the rows' severity. Rows with warnings are always left out, so their messages
+    say "dropped"; rows with errors only when the user accepts it (`--drop-invalid`), so theirs do not.
     """
     errors: list[str] = []
     warnings: list[str] = []
@@ -116,11 +121,12 @@ def summarise_dropped(dropped: pd.DataFrame) -> tuple[list[str], list[str]]:
         rows = np.sort(group["row"].to_numpy())
         n = len(rows)
         example = group["reason"].iloc[0]
+        left_out = severity == "warning"
         if n == 1:
-            message = f"{file} {format_rows(rows)}: {example} (dropped)"
+            message = f"{file} {format_rows(rows)}: {example}{' (dropped)' if left_out else ''}"
         else:
             detail = f"; e.g. {example}" if example != label else ""
-            message = f"{file} {format_rows(rows)}: {label} ({n} rows dropped{detail})"
+            message = f"{file} {format_rows(rows)}: {label} ({n} rows{' dropped' if left_out else ''}{detail})"
         (errors if severity == "error" else warnings).append(message)
     return errors, warnings
 
@@ -156,7 +162,7 @@ class ValidationReport:
             lines.append("  (none)")
         lines.append("")
         n = len(self.dropped)
-        lines.append(f"Dropped rows: {n}")
+        lines.append(f"Rows with problems: {n}")
         if n:
             lines.append("  (row numbers are 1-based data rows of the named file; the header is not counted)")
             summary = (

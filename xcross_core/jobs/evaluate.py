@@ -75,7 +75,7 @@ def run(spec: EvaluateSpec, hooks: Hooks = SILENT) -> Evaluation:
 
     Outputs are written whole or not at all; one that cannot be written is kept elsewhere (OutputError says where).
     """
-    domain = domain_of(load_data(spec, hooks), spec.domain)
+    domain = domain_of(load_data(spec, hooks, domain=spec.domain), spec.domain)
     split = spec.make_split(domain, spec.sampled)
     hooks.say(f"split: {json.dumps(split.summary())}")
     results, extra = [], {}

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
-from xcross_core.data.read import MAX_ROWS
-from xcross_core.data.report import DataError
+from xcross_core.data.read import MAX_FIELD_CHARS, MAX_ROWS
+from xcross_core.data.report import DataError, format_rows, summarise_dropped
 from xcross_core.evaluation.splits import Split, make_split
 from xcross_core.jobs.hooks import Hooks
 from xcross_core.jobs.outputs import check_output_file
@@ -47,6 +50,12 @@ class DataSpec(Spec):
     max_rows: int = option(
         "refuse an input file with more data rows than this before reading it (reading costs memory)",
         MAX_ROWS,
+        minimum=1,
+    )
+    max_field_chars: int = option(
+        "refuse an input file holding a value longer than this many characters, before reading it whole (a value "
+        "this long is most often a quote left open)",
+        MAX_FIELD_CHARS,
         minimum=1,
     )
 
@@ -195,11 +204,16 @@ def as_spec_error(field: str | None = None) -> Iterator[None]:
         raise SpecError(field, str(err)) from None
 
 
-def load_data(spec: DataSpec, hooks: Hooks, path: Path | None = None, *, strict: bool = True) -> LoadResult:
+def load_data(
+    spec: DataSpec, hooks: Hooks, path: Path | None = None, *, strict: bool = True, domain: str | None = None
+) -> LoadResult:
     """Read `spec`'s data (or another file `path` with the same settings), passing on its warnings.
 
-    Rows dropped from the interactions file are written to `dropped_out` when set. With `strict`, rows with
-    errors stop the job unless `drop_invalid` accepts dropping them.
+    A job on one `domain` (None: on every domain, as `validate`) is concerned only by rows with errors in that
+    domain, or whose domain cannot be told; rows with errors in other domains are not used, and a warning says so.
+    With `strict`, the rows of concern stop the job unless `drop_invalid` accepts dropping them; with
+    `drop_invalid`, one line says what was dropped. Rows left out of the interactions file are written to
+    `dropped_out` when set.
     """
     result = load_interactions(
         path or spec.interactions,
@@ -208,18 +222,53 @@ def load_data(spec: DataSpec, hooks: Hooks, path: Path | None = None, *, strict:
         encoding=spec.encoding,
         min_users=spec.min_users,
         max_rows=spec.max_rows,
+        max_field_chars=spec.max_field_chars,
     )
     report = result.report
     if spec.dropped_out and path is None and len(report.dropped):
         report.write_dropped(spec.dropped_out)
-    if strict and report.errors and not spec.drop_invalid:
+    errors = report.dropped[report.dropped["severity"] == "error"]
+    # The domain of each row with an error ("" when it cannot be told): a job on one domain minds only its own.
+    where = errors["domain"].str.strip().where(~errors["check"].isin(_DOMAIN_UNKNOWN), "")
+    concerned = where.isin(["", domain]) | (domain is None)
+    if strict and concerned.any() and not spec.drop_invalid:
+        rows, them = ("these rows", "them") if concerned.sum() > 1 else ("this row", "it")
         raise DataError(
-            "\n".join(report.errors)
-            + "\nFix these rows, or pass --drop-invalid to continue without them (--dropped-out FILE lists them)."
+            f"{_described(errors[concerned], where)}. Fix {rows}, or pass --drop-invalid to continue without {them} "
+            f"(--dropped-out FILE lists {them})."
         )
     for message in report.warnings:
         hooks.say(f"warning: {message}")
+    if not concerned.all():
+        hooks.say(
+            f"warning: not used, as this job reads domain {domain!r} only: {_described(errors[~concerned], where)}"
+        )
+    if spec.drop_invalid:
+        hooks.say(_drop_summary(errors[concerned], (path or spec.interactions).name, domain))
     return result
+
+
+#: Checks of rows whose domain cannot be told: none is given, or the fields of the row cannot be told apart.
+_DOMAIN_UNKNOWN = ("empty_domain", "field_count", "repeated_header")
+
+
+def _described(errors: pd.DataFrame, where: pd.Series) -> str:
+    """Rows with errors by file, reason and domain (`where`, "" when unknown), on one line."""
+    parts = []
+    for domain, rows in errors.groupby(where[errors.index], sort=False):  # one group per domain: few
+        place = f"in domain {domain!r}" if domain else "domain unknown"
+        parts += [f"{message} ({place})" for message in summarise_dropped(rows)[0]]
+    return "; ".join(parts)
+
+
+def _drop_summary(dropped: pd.DataFrame, name: str, domain: str | None) -> str:
+    """The one line `--drop-invalid` prints for file `name`: the rows with errors dropped, or that there were none."""
+    if dropped.empty:
+        scope = f" in domain {domain!r}" if domain is not None else ""
+        return f"--drop-invalid: {name} has no rows with errors{scope}; nothing dropped"
+    n = len(dropped)
+    rows = format_rows(np.sort(dropped["row"].to_numpy()))
+    return f"--drop-invalid: dropped {n:,} row{'s' if n > 1 else ''} with errors from {name} ({rows})"
 
 
 def domain_of(result: LoadResult, name: str, *, usable: bool = True) -> DomainData:

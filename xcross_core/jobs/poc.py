@@ -138,7 +138,7 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     if spec.out is None:
         raise SpecError("out", "must name the run folder to create")
     started = time.perf_counter()
-    domain = domain_of(load_data(spec, hooks), spec.target)
+    domain = domain_of(load_data(spec, hooks, domain=spec.target), spec.target)
     split, full = poc_splits(spec, domain)
     base = read_metadata(spec.adapters[0]).base
     budget = f"{spec.fraction:.0%} of users"

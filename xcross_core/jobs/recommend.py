@@ -60,7 +60,7 @@ class Recommendations:
 
 def run(spec: RecommendSpec, hooks: Hooks = SILENT) -> Recommendations:
     """Fit or load the model, rank the domain's catalogue for every user, and write `out` (whole or not at all)."""
-    domain = domain_of(load_data(spec, hooks), spec.domain, usable=False)
+    domain = domain_of(load_data(spec, hooks, domain=spec.domain), spec.domain, usable=False)
     model = _fitted(spec, domain, hooks)
     histories = domain.sequences()
     items, scores = top_k(model, histories, spec.k, exclude_history=not spec.keep_history)
@@ -95,7 +95,7 @@ def _fitted(spec: RecommendSpec, domain: DomainData, hooks: Hooks) -> Recommende
         model = Popularity(domain)
         if spec.train is None:
             return model.fit_sequences(domain.sequences())
-        train = domain_of(load_data(spec, hooks, spec.train), domain.name, usable=False)
+        train = domain_of(load_data(spec, hooks, spec.train, domain=domain.name), domain.name, usable=False)
         codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
         unknown = int((codes < 0).sum())
         if unknown:

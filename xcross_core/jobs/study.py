@@ -73,7 +73,7 @@ def run(spec: StudySpec, hooks: Hooks = SILENT) -> StudyResult:
 
     Raises OutputError when `out` cannot be written; the results are then kept elsewhere, and it says where.
     """
-    result = study_domain(domain_of(load_data(spec, hooks), spec.target), spec, hooks)
+    result = study_domain(domain_of(load_data(spec, hooks, domain=spec.target), spec.target), spec, hooks)
     if spec.out is not None:
         save_or_keep(lambda folder: _save(result, folder), spec.out, "study")
     return result

@@ -64,7 +64,7 @@ def run(spec: TrainAdapterSpec, hooks: Hooks = SILENT) -> TrainedAdapter:
     Raises OutputError when the trained adapter cannot be saved to `out`; it is then kept elsewhere, and the
     message says where.
     """
-    domain = domain_of(load_data(spec, hooks), spec.domain)
+    domain = domain_of(load_data(spec, hooks, domain=spec.domain), spec.domain)
     split = spec.make_split(domain, tested=False, ordered=True)
     hooks.say(f"split: {json.dumps(split.summary())}")
     lora = LoraSettings(spec.rank, spec.alpha, LoraSettings.dropout, spec.lora_targets, spec.top_layers)

@@ -47,7 +47,7 @@ def run(spec: TrainXCrossSpec, hooks: Hooks = SILENT) -> TrainedXCross:
     Raises OutputError when the run cannot be saved to `out`; it is then kept elsewhere, and the message says
     where.
     """
-    domain = domain_of(load_data(spec, hooks), spec.target)
+    domain = domain_of(load_data(spec, hooks, domain=spec.target), spec.target)
     split = spec.make_split(domain, tested=False, ordered=True)
     hooks.say(f"split: {json.dumps(split.summary())}")
     loop = replace(XCROSS_LOOP, epochs=spec.epochs or XCROSS_LOOP.epochs, lr=spec.lr, seed=spec.seed)

@@ -33,7 +33,7 @@ class WeightsSpec(DataSpec):
 def run(spec: WeightsSpec, hooks: Hooks = SILENT) -> pd.DataFrame:
     """Load the run over the domain, compute every user's weights, write them to `out` (whole or not at all);
     returns the table."""
-    domain = domain_of(load_data(spec, hooks), spec.domain, usable=False)
+    domain = domain_of(load_data(spec, hooks, domain=spec.domain), spec.domain, usable=False)
     with as_spec_error():
         model = load_run(spec.run, domain)
     table = weights_frame(model, domain.user_ids, domain.sequences())

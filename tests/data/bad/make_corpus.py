@@ -27,6 +27,9 @@ HYPERLINK = '=HYPERLINK("http://x","y")'
 #: The 10,000-character title of long_title.csv: words, single spaces, no space at either end.
 LONG_TITLE = ("Extra long product title with many words " * 250)[:9_999] + "!"
 
+#: The 260-character title of item "long" in long_value.jsonl and long_value.parquet, on line / data row 7.
+LONG_VALUE = "a long title " * 20
+
 #: The titles of many_scripts.csv as written, with HTML entities and runs of whitespace (the expected
 #: loaded titles are spelled out in the test). "combining" holds decomposed accents (e + U+0301).
 SCRIPT_TITLES = {
@@ -144,6 +147,9 @@ def build_corpus() -> dict[str, bytes]:
     files.update(_structure_files())
     files.update(_format_files())
     files.update(_degenerate_files())
+    files.update(_row_files())
+    files.update(_character_files())
+    files.update(_json_files())
     return files
 
 
@@ -216,6 +222,98 @@ def _degenerate_files() -> dict[str, bytes]:
     files["all_rows_invalid.csv"] = _csv([_at([row], 1, "timestamp", "soon")[0] for row in _shop(users=3, items=1)])
     files["single_purchases.csv"] = _csv(_shop(users=8, items=1))
     files["max_rows.csv"] = _csv(_shop())
+    return files
+
+
+def _lines(rows: list[list[str]]) -> list[str]:
+    """The usual CSV text of `rows`, header first, one line per row (no line ends)."""
+    return _csv(rows).decode("utf-8").splitlines()
+
+
+def _joined(lines: list[str], end: str = "\n") -> bytes:
+    return (end.join(lines) + end).encode("utf-8")
+
+
+def _row_files() -> dict[str, bytes]:
+    """Rows whose fields cannot be told apart (too many, too few, broken quotes, split by a line end), and rows
+    that are not data (a repeated header); and line ends, blank lines and quotes that are fine."""
+    files: dict[str, bytes] = {}
+    lines = _lines(_shop())  # lines[k] is data row k
+    files["trailing_comma.csv"] = _joined([*lines[:4], lines[4] + ",", *lines[5:]])
+    files["trailing_comma_first_row.csv"] = _joined([lines[0], lines[1] + ",", *lines[2:]])
+    files["too_few_fields.csv"] = _joined([*lines[:6], lines[6].rsplit(",", 1)[0], *lines[7:]])
+    files["many_fields.csv"] = _joined([*lines[:3], lines[3] + "," * 2_000, *lines[4:]])
+    files["header_trailing_comma.csv"] = _joined([line + "," for line in lines])
+    files["text_after_quote.csv"] = _joined([*lines[:7], lines[7].replace("Title 0", '"Title" 0'), *lines[8:]])
+    files["inner_quote.csv"] = _joined([*lines[:2], lines[2].replace("Title 1", '"Say "hi" 1"'), *lines[3:]])
+    files["quote_mid_field.csv"] = _joined([line.replace("Title 1", '27" monitor') for line in lines])
+    multi = _shop()
+    for row in range(2, 19, 3):  # every purchase of b1
+        _at(multi, row, "title", "Title\nover three\nlines")
+    _at(multi, 10, "timestamp", "-5")
+    files["multiline_quoted.csv"] = _csv(multi)
+    files["cr_only.csv"] = _joined(lines, "\r")
+    files["crlf_and_lf.csv"] = b"".join(line.encode() + (b"\r\n" if k % 2 else b"\n") for k, line in enumerate(lines))
+    files["lone_cr.csv"] = _joined([*lines[:8], lines[8].replace("Title 1", "Title\r1"), *lines[9:]])
+    late = [lines[12].replace("2022-01-03", "soon"), *lines[13:]]  # data row 12, on line 16
+    files["blank_lines.csv"] = _joined([lines[0], "", *lines[1:5], "   ", "\t", *lines[5:12], "", *late])
+    files["header_and_blank_lines.csv"] = _joined([lines[0], "", "  ", ""])
+    files["repeated_header.csv"] = _joined([*lines[:10], lines[0], *lines[10:]])
+    files["bom_in_middle.csv"] = _joined(lines[:10]) + b"\xef\xbb\xbf" + _joined(lines[:1] + lines[10:])
+    files["utf16_no_bom.csv"] = _csv(_shop()).decode().encode("utf-16-le")
+    files["padded_header.csv"] = _joined([" user_id , item_id ,timestamp, domain ,title ", *lines[1:]])
+    return files
+
+
+def _character_files() -> dict[str, bytes]:
+    """Values holding control characters (a NUL among them) or invisible ones, and names that look like
+    something else: Markdown and HTML titles, a domain named like a path, ids that look like missing values."""
+    files: dict[str, bytes] = {}
+    lines = _lines(_shop())
+    files["nul_in_title.csv"] = _csv(_at(_shop(), 6, "title", "Title\x002"))
+    files["control_in_id.csv"] = _csv(_at(_shop(), 3, "item_id", "b\x1b[31m2"))
+    files["zero_width_id.csv"] = _csv(_at(_shop(), 5, "item_id", "b1\u200b"))
+    files["bom_in_id.csv"] = _csv(_at(_shop(), 10, "user_id", "\ufeffu3"))
+    files["bidi_domain.csv"] = _csv(_at(_shop(), 2, "domain", "\u202eskooB"))
+    quoted = [line.replace("Title 0", "Title\u2019s 0") for line in lines]  # a right single quote: 0x92 in cp1252
+    files["cp1252.csv"] = "".join(line + "\n" for line in quoted).encode("cp1252")
+    markup = {
+        "Title 0": "[click](http://example.com/a)",
+        "Title 1": "![x](http://example.com/i.png)",
+        "Title 2": '<img src="http://example.com/t.png" onerror="alert(1)">',
+    }
+    files["markup_titles.csv"] = _csv([[*row[:4], markup[row[4]]] for row in _shop()])
+    files["path_domain.csv"] = _csv(_shop() + _shop(domain="../x"))
+    missing = ["NA", "null", "None", "NaN", "0012", "1e5"]
+    files["missing_like_ids.csv"] = _csv(
+        [
+            [f"u{u}", missing[(u + i) % 6], f"2022-01-0{i + 1}", "Books", missing[(u + i) % 6]]
+            for u in range(6)
+            for i in range(3)
+        ]
+    )
+    two = _shop() + _shop(domain="Games")
+    _at(two, 20, "timestamp", "soon")
+    files["other_domain_error.csv"] = _csv(two)
+    return files
+
+
+def _json_files() -> dict[str, bytes]:
+    """JSON Lines that the JSON reader cannot take, or whose values are no one text, number or date."""
+    files: dict[str, bytes] = {}
+    records = _records(_shop())
+    lines = _jsonl(records).decode().splitlines()
+    lines[2] = lines[2].replace('"Title 2"', "[" * 1_100 + "]" * 1_100)  # line 3, deeper than the readers go
+    files["deep_nesting.jsonl"] = ("\n".join(lines) + "\n").encode()
+    big = _jsonl(records).decode().splitlines()
+    big[6] = big[6].replace('"u2"', "123456789012345678901234567890")  # line 7
+    files["huge_number.jsonl"] = ("\n".join(big) + "\n").encode()
+    nul = _records(_shop())
+    nul[5]["title"] = "Title\x002"  # line 6, written as \u0000
+    files["nul_in_title.jsonl"] = _jsonl(nul)
+    long = _at(_at(_shop(), 7, "item_id", "long"), 7, "title", LONG_VALUE)  # line / data row 7
+    files["long_value.jsonl"] = _jsonl(_records(long))
+    files["long_value.parquet"] = _parquet(_shop_columns(long))
     return files
 
 
