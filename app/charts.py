@@ -1,8 +1,16 @@
 """Plotly figures of the studio. Each builder takes plain frames or results.json pieces and returns a figure;
-the pages draw them with st.plotly_chart and the HTML export writes them with fig.to_html."""
+the pages draw them with st.plotly_chart and the HTML export writes them with fig.to_html.
+
+Plotly reads a subset of HTML in the text it draws (`<a href>` is a link, `<b>` bold), so every label that can
+come from the data (names, categories, hover values, titles) is escaped as it leaves `_layout`, and hover
+templates name the data by reference (`%{fullData.name}`), never by pasting it in.
+"""
 
 from __future__ import annotations
 
+import html
+
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -12,11 +20,29 @@ from xcross_core.jobs.verdicts import count
 
 HEIGHT = 380
 METRIC_LABELS = {"ndcg@10": "NDCG@10", "hit@10": "Hit@10"}
+#: The trace properties that hold text from the data: drawn on axes, in legends and in hover labels, or naming the
+#: groups plotly express makes of it.
+TEXT_PROPERTIES = ("x", "y", "name", "text", "hovertext", "customdata", "legendgroup", "offsetgroup")
+
+
+def _escaped(value: object) -> object:
+    """Text, or text in (nested) sequences, with `&`, `<` and `>` as the entities plotly shows as those characters."""
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind in "OSU"):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def _layout(fig: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
+    for trace in fig.data:
+        trace.update({key: _escaped(trace[key]) for key in TEXT_PROPERTIES if key in trace and trace[key] is not None})
+    # The order plotly express gives categorical axes names the categories as the traces do.
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        if axis.categoryarray is not None:
+            axis.categoryarray = _escaped(axis.categoryarray)
     fig.update_layout(
-        title=title,
+        title=html.escape(title, quote=False),
         height=height,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend_title_text="",
@@ -64,7 +90,7 @@ def history_breakdown(buckets: pd.DataFrame) -> go.Figure:
             x=part["bucket"] + " (" + part["users"].map(lambda n: count(int(n), "user")) + ")",
             y=part["mean"],
             error_y=_errors(part.fillna(0)),
-            hovertemplate="%{x}<br>NDCG@10 %{y:.4f}<extra>" + str(model) + "</extra>",
+            hovertemplate="%{x}<br>NDCG@10 %{y:.4f}<extra>%{fullData.name}</extra>",
         )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title_text="items already bought by the test user (history length)")
@@ -86,7 +112,7 @@ def efficiency_curve(points: pd.DataFrame, full: pd.DataFrame | None = None) -> 
             y=part["mean"],
             mode="lines+markers",
             error_y=_errors(part),
-            hovertemplate="%{x:.0f}% of users<br>NDCG@10 %{y:.4f}<extra>" + str(model) + "</extra>",
+            hovertemplate="%{x:.0f}% of users<br>NDCG@10 %{y:.4f}<extra>%{fullData.name}</extra>",
         )
     if full is not None and len(full):
         fig.add_hline(
@@ -107,6 +133,8 @@ def loss_curve(curve: list[dict[str, object]]) -> go.Figure:
     """Training loss per optimiser step, one line per stage of the run."""
     frame = pd.DataFrame(curve, columns=["stage", "step", "loss"])
     fig = px.line(frame, x="step", y="loss", color="stage", markers=len(frame) < 40)
+    # plotly express writes each stage's name into its hover template: name it by reference instead.
+    fig.update_traces(hovertemplate="%{fullData.name}<br>step %{x}<br>loss %{y:.3f}<extra></extra>")
     fig.update_xaxes(title_text="optimiser step (in this stage)")
     fig.update_yaxes(title_text="training loss (softmax over the catalogue)")
     return _layout(fig, "Training loss", height=280)
@@ -168,7 +196,7 @@ def attribution_bars(attribution: pd.DataFrame) -> go.Figure:
             y=attribution.index,
             x=attribution[source],
             orientation="h",
-            hovertemplate="%{y}<br>" + str(source) + ": %{x:.2f}<extra></extra>",
+            hovertemplate="%{y}<br>%{fullData.name}: %{x:.2f}<extra></extra>",
         )
     fig.update_layout(barmode="relative")
     fig.update_yaxes(title_text="recommended item (best first)", autorange="reversed")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from plain import plain
-from state import SAMPLE_ADAPTERS, Dataset, current_dataset, workspace
+from messages import error_text
+from plain import md
+from state import SAMPLE_ADAPTERS, Dataset, current_dataset, uploads_folder, workspace
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
@@ -22,12 +24,19 @@ from xcross_core.models.adapters import adapter_problems, list_adapters
 from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model
-from xcross_core.paths import safe_name
+from xcross_core.paths import inside, safe_name
 
 
 def stamp(*paths: str | os.PathLike[str] | None) -> tuple[float, ...]:
-    """Modification times (0 for a missing file), so that cached loads see a changed file."""
-    return tuple(Path(p).stat().st_mtime if p and Path(p).exists() else 0.0 for p in paths)
+    """Modification times (0 for a missing or unreadable file), so that cached loads see a changed file."""
+    return tuple(_mtime(p) for p in paths)
+
+
+def _mtime(path: str | os.PathLike[str] | None) -> float:
+    try:
+        return os.stat(path).st_mtime if path else 0.0
+    except OSError:  # missing, a broken or looping link: reading it will say what is wrong
+        return 0.0
 
 
 # -- uploads -------------------------------------------------------------------------------------------------
@@ -43,7 +52,10 @@ def save_upload(filename: str, data: bytes, folder: Path | None = None) -> Path:
 
     An earlier upload is never overwritten (runs may still read it): the same bytes uploaded again reuse its
     file, other bytes under a taken name are saved as `name-2.csv`, `name-3.csv`, ... (the returned path says
-    which). Raises ValueError for an unsafe name, an unsupported type or a file over the upload limit.
+    which). So is anything else that has the name: a folder, a link (never followed), a file that cannot be
+    read. Raises ValueError for an unsafe name, an unsupported type, a file over the upload limit or an uploads
+    folder that leads out of the workspace; OSError when the file cannot be written (e.g. the disk is full: no
+    partial file stays behind).
     """
     name = safe_name(Path(filename).name)
     stem, suffix = Path(name).stem, Path(name).suffix
@@ -53,22 +65,36 @@ def save_upload(filename: str, data: bytes, folder: Path | None = None) -> Path:
         raise DataError(
             f"{name} is {len(data) / 1e6:.1f} MB, over the upload limit of {max_upload_bytes() // 2**20} MB"
         )
-    folder = folder or workspace().root / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder or uploads_folder()
     for n in range(1, 1000):
         path = folder / safe_name(name if n == 1 else f"{stem}-{n}{suffix}")
-        try:
-            with path.open("xb") as file:  # exclusive: never replaces a file, even one written just now
-                file.write(data)
-        except FileExistsError:
-            if path.stat().st_size == len(data) and path.read_bytes() == data:
-                return path
-            continue
-        except OSError:
-            path.unlink(missing_ok=True)  # e.g. the disk is full: no partial upload stays behind
-            raise
-        return path
+        if _write_new(path, data) or _holds(path, data):
+            return path
     raise DataError(f"{name}: too many uploads of that name; rename the file and upload it again")
+
+
+def _write_new(path: Path, data: bytes) -> bool:
+    """Write `data` as a new file `path`; False (nothing written) when anything already has that name."""
+    try:
+        file = path.open("xb")  # exclusive: never replaces a file, nor follows a link, even one made just now
+    except FileExistsError:
+        return False
+    try:
+        with file:
+            file.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)  # e.g. the disk is full: no partial upload stays behind
+        raise
+    return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a regular file (not a link or a folder) that can be read and holds exactly `data`."""
+    try:
+        info = path.lstat()
+        return stat.S_ISREG(info.st_mode) and info.st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 #: Command-line wording in the library's messages, and how the studio says it (the page's own controls).
@@ -87,7 +113,7 @@ def page_message(err: BaseException) -> str:
     A column mapping (`--column sku=item_id`) becomes the Column names fields, an encoding option the advice to
     save the file as UTF-8; any option left over is pointed out as belonging to the command line.
     """
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = error_text(err)
     for pattern, words in _PAGE_WORDS:
         text = pattern.sub(words, text)
     if re.search(r"(?<![\w-])--[a-z]", text):
@@ -96,8 +122,8 @@ def page_message(err: BaseException) -> str:
 
 
 def show_data_error(err: BaseException, what: str) -> None:
-    """A data problem as a message in the page's words, shown as written (it may quote the file)."""
-    st.error(f"{what}: {plain(page_message(err))}")
+    """A data problem as "what: message" in the page's words, shown as written (both may quote the file)."""
+    st.error(md("{}: {}", what, page_message(err)))
 
 
 # -- the dataset and its domains -----------------------------------------------------------------------------
@@ -115,11 +141,13 @@ def load_dataset(dataset: Dataset) -> LoadResult:
 
     Uploaded files (those in the workspace) are held to the upload limit; bundled and dev data are not.
     """
-    uploaded = Path(dataset.interactions).resolve().is_relative_to(workspace().root.resolve())
-    limit = max_upload_bytes() if uploaded else None
-    return _load(
-        dataset.interactions, dataset.items, dataset.columns, limit, stamp(dataset.interactions, dataset.items)
-    )
+    limit = max_upload_bytes() if inside(dataset.interactions, workspace().root) else None
+    stamps = stamp(dataset.interactions, dataset.items)
+    try:
+        return _load(dataset.interactions, dataset.items, dataset.columns, limit, stamps)
+    except OSError as err:  # e.g. a file that cannot be read: refused like any other file that cannot be used
+        name = Path(err.filename or dataset.interactions).name
+        raise DataError(f"{name} cannot be read: {err.strerror or err}") from err
 
 
 @st.cache_resource(max_entries=8)
@@ -167,7 +195,13 @@ def adapter_library() -> pd.DataFrame:
 
 def library_problems() -> list[str]:
     """Why each adapter folder of the workspace and the bundled library that cannot be used is unusable."""
-    return [message for folder in (workspace().adapters, SAMPLE_ADAPTERS) for message in adapter_problems(folder)]
+    problems = []
+    for folder in (workspace().adapters, SAMPLE_ADAPTERS):
+        try:
+            problems += adapter_problems(folder)
+        except OSError as err:  # the library folder itself cannot be read
+            problems.append(error_text(err))
+    return problems
 
 
 def adapter_label(row: pd.Series) -> str:

@@ -1,21 +1,24 @@
 """How the studio tells the user things: errors as messages without a traceback, the answer and each verdict
 in the colour of its outcome (read from the result's data, never from its wording), and plain-language help
-for the words the pages use."""
+for the words the pages use. Verdicts, answers and error messages quote names from the data: they are shown
+as plain text."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import streamlit as st
-from plain import plain
+from plain import md, plain
 
 from xcross_core.data.report import DataError
 from xcross_core.jobs.verdicts import MIN_TEST_USERS, SAME_MARGIN
 from xcross_core.store import RunStateError
 
-#: Errors whose message is meant for the user; anything else is a bug and may show a traceback.
-USER_ERRORS = (DataError, ValueError, KeyError, FileNotFoundError, FileExistsError, RunStateError, OSError)
+#: Errors whose message is meant for the user; anything else is a bug and may show a traceback. OSError and
+#: sqlite3.Error are the workspace's: a full disk, a file in the way of a folder, a broken link.
+USER_ERRORS = (DataError, ValueError, KeyError, RunStateError, OSError, sqlite3.Error)
 
 #: Plain-language help for every metric, model name and term the result pages show.
 GLOSSARY = {
@@ -59,10 +62,18 @@ ANSWER_STYLE = {
 }
 
 
+def error_text(err: BaseException) -> str:
+    """An error's message in words: a KeyError's without its quotes, a file-system error as "path: reason"."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    return str(err)
+
+
 def show_error(err: BaseException, what: str = "") -> None:
-    """A user-facing error: the message, no traceback."""
-    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    st.error(f"{what}{': ' if what else ''}{plain(message)}")
+    """A user-facing error, "what: message" as plain text (both may quote the data), without a traceback."""
+    st.error(md("{}: {}", what, error_text(err)) if what else plain(error_text(err)))
 
 
 def guarded(action: Callable[[], Any], what: str = "") -> Any:
@@ -75,7 +86,8 @@ def guarded(action: Callable[[], Any], what: str = "") -> Any:
 
 
 def _styled(styles: dict, outcome: object, text: str) -> None:
-    """`text` in the alert of `outcome`; a result written before outcomes were recorded shows without a colour."""
+    """Markdown `text` in the alert of `outcome`; a result written before outcomes were recorded shows without a
+    colour."""
     if outcome in styles:
         alert, icon = styles[outcome]
         alert(text, icon=icon)
@@ -87,7 +99,7 @@ def _styled(styles: dict, outcome: object, text: str) -> None:
 def verdict_box(model: str, test: dict[str, Any]) -> None:
     """A paired test's sentence coloured by its outcome: green better, blue the same, red worse, amber can't tell."""
     text = test.get("verdict") or f"{model}: p = {test['p_value']:.3f}"
-    _styled(OUTCOME_STYLE, test.get("outcome"), text)
+    _styled(OUTCOME_STYLE, test.get("outcome"), plain(text))
 
 
 def answer_box(answer: dict[str, Any] | str) -> None:
@@ -95,9 +107,13 @@ def answer_box(answer: dict[str, Any] | str) -> None:
     the reasons of an inconclusive one as a list, then the notes. An answer stored as text alone (a run from
     before answers had outcomes) shows as it is, without a colour."""
     if isinstance(answer, str):
-        _styled(ANSWER_STYLE, None, answer)
+        _styled(ANSWER_STYLE, None, plain(answer))
         return
-    parts = [f"**{answer['headline']}**", *(f"- {r}" for r in answer["reasons"]), " ".join(answer["notes"])]
+    parts = [
+        md("**{}**", answer["headline"]),
+        *(md("- {}", r) for r in answer["reasons"]),
+        plain(" ".join(answer["notes"])),
+    ]
     _styled(ANSWER_STYLE, answer["outcome"], "\n\n".join(p for p in parts if p))
 
 

@@ -14,13 +14,14 @@ import pandas as pd
 import streamlit as st
 from loaders import domain_data, page_message, stamp
 from messages import USER_ERRORS
-from plain import plain
-from state import Dataset, store, workspace
+from plain import md, plain
+from state import Dataset, in_workspace, store, workspace
 
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds
 from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, read_poc
 from xcross_core.models.adapters import ADAPTER_LOOP
+from xcross_core.paths import inside, real
 from xcross_core.store import ACTIVE, Run, RunRefused, RunStateError
 from xcross_core.worker import MAX_WORKERS_ENV, launch, max_workers
 
@@ -59,11 +60,15 @@ def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
 
 
 def launch_run(kind: str, name: str, params: dict[str, Any]) -> Run | None:
-    """Start a background job; errors in the request are shown, not raised."""
+    """Start a background job; errors in the request are shown, not raised. The folders the job writes to must
+    stay in the workspace (a link there that leads elsewhere is refused)."""
+    ws = workspace()
     try:
-        run = launch(workspace(), kind, name, params)
+        for folder in (ws.adapters if kind == "adapter" else ws.runs, ws.logs):
+            in_workspace(folder)
+        run = launch(ws, kind, name, params)
     except USER_ERRORS as err:
-        st.error(f"Could not start: {plain(page_message(err))}")
+        st.error(md("Could not start: {}", page_message(err)))
         if isinstance(err, RunRefused) and len(store().list(status=ACTIVE)) >= max_workers():
             st.caption(
                 f"The studio runs at most {max_workers()} jobs at once; to change that, start it with the "
@@ -71,7 +76,7 @@ def launch_run(kind: str, name: str, params: dict[str, Any]) -> Run | None:
             )
         return None
     st.session_state.setdefault(f"active-{kind}", []).append(run.id)
-    st.toast(f"Started {plain(name)}")
+    st.toast(md("Started {}", name))
     return run
 
 
@@ -92,7 +97,7 @@ def run_progress(run: Run) -> None:
         where = (
             f"stage {progress['stage_index']}/{progress['stages']}: {stage}" if stage and "stages" in progress else ""
         )
-        head.markdown(f"**{plain(run.name)}** · {run.kind} · {run.status} {('· ' + plain(where)) if where else ''}")
+        head.markdown(md("**{}** · {} · {} {}", run.name, run.kind, run.status, f"· {where}" if where else ""))
         button.button("Cancel", key=f"cancel-{run.id}", on_click=cancel_run, args=(run.id,), width="stretch")
         steps, total = progress.get("step"), progress.get("total_steps")
         if "overall" in progress:  # a PoC: one bar for the whole run, weighted by each stage's estimated time
@@ -107,7 +112,7 @@ def run_progress(run: Run) -> None:
                 text = f"{epoch}step {steps}/{total} · about {human_seconds(progress.get('eta_s'))} left"
                 st.progress(min(max(steps / total, 0.0), 1.0), text=text)
             else:
-                st.caption(f"{plain(progress.get('model') or 'this stage')}: {epoch}step {steps}/{total}")
+                st.caption(md("{}: {}step {}/{}", progress.get("model") or "this stage", epoch, steps, total))
             cols = st.columns(3)
             cols[0].metric("Loss", f"{progress.get('loss', float('nan')):.3f}")
             valid = progress.get("valid_ndcg10")
@@ -127,7 +132,7 @@ def active_runs(kind: str) -> None:
         runs = store().list(kind=kind, status=ACTIVE)
         seen = st.session_state.setdefault(f"active-{kind}", [])
         if error := st.session_state.pop("cancel_error", None):
-            st.warning(error)
+            st.warning(plain(error))
         if not runs:
             st.caption("No job of this kind is running.")
         for run in runs:
@@ -152,7 +157,7 @@ def active_runs(kind: str) -> None:
             continue
         if run.kind != kind:
             continue
-        message = f"**{plain(run.name)}** ended: {status}."
+        message = md("**{}** ended: {}.", run.name, status)
         if status == "succeeded":
             st.success(message)
         elif status == "failed":
@@ -169,9 +174,9 @@ def delete_run(run: Run, remove_folder: bool) -> None:
         with suppress(RunStateError):  # it ended meanwhile
             runs.cancel(run.id)
     runs.delete(run.id)
-    if remove_folder and run.artifact:
-        folder = Path(run.artifact).resolve()
-        if folder.is_dir() and folder.is_relative_to(workspace().root.resolve()):
+    if remove_folder and run.artifact and inside(run.artifact, workspace().root):
+        folder = real(run.artifact)
+        if folder.is_dir():
             shutil.rmtree(folder)
 
 

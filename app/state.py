@@ -1,19 +1,27 @@
 """What a studio session works on: the workspace (its run store, adapters and uploads) and the chosen dataset.
 
 The chosen dataset lives in the session and in the workspace's dataset.json, so a browser refresh keeps it.
+The studio writes and deletes only inside its workspace: a symbolic link there that leads out of it is
+refused, never followed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from messages import error_text
+from plain import md
 
 from xcross_core.data.load import ColumnMap
+from xcross_core.data.output import atomic_file
+from xcross_core.paths import inside, real
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace
 
@@ -28,9 +36,51 @@ def workspace() -> Workspace:
     return Workspace(Path(os.environ.get("XCROSS_HOME") or ROOT / "runs" / "studio"))
 
 
+def in_workspace(path: Path) -> Path:
+    """`path`, a place in the workspace, checked to stay there. Raises ValueError when it is a symbolic link that
+    leads out of the workspace (or is the workspace itself)."""
+    root = workspace().root
+    if not inside(path, root):
+        raise ValueError(
+            f"{path} leads to {real(path)}, outside the workspace {real(root)}; the studio writes only inside its "
+            "workspace: remove the link"
+        )
+    return path
+
+
 def store() -> RunStore:
-    """The run store (opening it marks runs whose worker died as failed)."""
-    return workspace().store()
+    """The run store (opening it marks runs whose worker died as failed).
+
+    Every page needs it: when the workspace cannot hold it (a folder or a broken link in its place, a link out
+    of the workspace, a full disk), the page says so and stops.
+    """
+    ws = workspace()
+    try:
+        in_workspace(ws.store_path)
+        return ws.store()
+    except (ValueError, OSError, sqlite3.Error) as err:
+        st.error(
+            md(
+                "The studio's run store {} cannot be opened: {}. Fix or free the workspace, or start the studio "
+                "with the environment variable XCROSS_HOME set to another folder.",
+                ws.store_path,
+                error_text(err),
+            )
+        )
+        st.stop()
+
+
+def uploads_folder() -> Path:
+    """The workspace's folder of uploaded files, created if missing. Raises ValueError when it is a link that leads
+    out of the workspace, NotADirectoryError when a file or a broken link has its name."""
+    folder = in_workspace(workspace().root / "uploads")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "not a folder (a file or a broken link has its name)", str(folder)
+        ) from None
+    return folder
 
 
 @dataclass(frozen=True)
@@ -99,7 +149,9 @@ def set_dataset(dataset: Dataset) -> None:
     """Make `dataset` the current one, for this session and the next."""
     st.session_state["dataset"] = dataset
     try:
-        _choice_file().parent.mkdir(parents=True, exist_ok=True)
-        _choice_file().write_text(json.dumps(asdict(dataset)))
+        # Written beside and renamed into place: a full disk leaves the old choice whole, and a link in its place
+        # is replaced, not followed out of the workspace.
+        with atomic_file(_choice_file()) as tmp:
+            tmp.write_text(json.dumps(asdict(dataset)))
     except OSError:
         pass  # only the convenience of surviving a refresh is lost

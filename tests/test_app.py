@@ -59,10 +59,29 @@ def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def shown(markdown: str) -> str:
+    """Markdown text as the page shows it: the backslash escapes and invisible word joiners that keep data from
+    rendering as Markdown removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def texts(elements) -> str:
-    """The elements' text as the page shows it: the backslash escapes that keep data from rendering as Markdown
-    removed."""
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
+    """The elements' text as the page shows it (see `shown`)."""
+    return shown("\n".join(str(e.value) for e in elements))
+
+
+def button(at, label: str):
+    """The button labelled `label`."""
+    return next(b for b in at.button if b.label == label)
+
+
+def upload(at, name: str, data: bytes):
+    """Upload `data` as file `name` on the Data page `at`, as a user does; the page must raise nothing."""
+    at.radio[0].set_value("upload").run()
+    at.file_uploader[0].set_value((name, data, "text/csv")).run()
+    button(at, "Use these files").click().run()
+    assert_clean(at)
+    return at
 
 
 def upload_from_corpus(studio, name: str):

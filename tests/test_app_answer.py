@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.studio_helpers import ROOT, finished_poc, tiny_adapters
+from tests.test_app import texts
 from xcross_core.jobs.verdicts import answer, verdict
 from xcross_core.stats import Estimate, PairedTest
 from xcross_core.worker import Workspace
@@ -128,10 +129,6 @@ def open_page(page: str, **state: object):
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_a_small_run_answers_inconclusive_in_amber_and_says_why(studio) -> None:

@@ -3,8 +3,10 @@
 Upload the sample data on the Data page, start a small proof of concept and wait for it, then see its answer
 (Inconclusive: too few test users) and its verdicts in the colours of their outcomes on Results, and Which
 sources help (the weights, or in words that X-Cross kept its start). A full-page screenshot of every page goes
-to $XCROSS_SCREENSHOTS (default artifacts/screenshots). Needs Chromium at /usr/bin/chromium (or
-$XCROSS_CHROMIUM); skipped without it except in CI, where it must run.
+to $XCROSS_SCREENSHOTS (default artifacts/screenshots). Then every page on hostile data (Markdown links and images,
+HTML, directives in titles, categories, ids and the file name): shown as text, never a link or an image, and no
+request leaves the machine. Needs Chromium at /usr/bin/chromium (or $XCROSS_CHROMIUM); skipped without it except
+in CI, where it must run.
 """
 
 from __future__ import annotations
@@ -15,11 +17,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.studio_helpers import ROOT, SAMPLE, SAMPLE_ITEMS, free_port, stop, tiny_adapters
+from tests.studio_helpers import (
+    HOSTILE,
+    HOSTILE_DOMAINS,
+    HOSTILE_FILE,
+    HOSTILE_HOST,
+    ROOT,
+    SAMPLE,
+    SAMPLE_ITEMS,
+    TARGET,
+    free_port,
+    hostile_studio,
+    stop,
+    tiny_adapters,
+)
+from tests.test_app_answer import learned, variant
 from xcross_core.worker import Workspace
 
 CHROMIUM = os.environ.get("XCROSS_CHROMIUM", "/usr/bin/chromium")
@@ -33,11 +52,9 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytestmark = [pytest.mark.slow, pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (set XCROSS_CHROMIUM)")]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_bert, tmp_path_factory):
-    """A running studio on a fresh workspace with two tiny source adapters; yields (url, workspace)."""
-    workspace = Workspace(tmp_path_factory.mktemp("e2e-studio"))
-    tiny_adapters(workspace, tiny_bert)
+@contextmanager
+def serving(workspace: Workspace) -> Iterator[str]:
+    """A running studio on `workspace`; yields its URL."""
     port = free_port()
     env = os.environ | {"XCROSS_HOME": str(workspace.root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     log = (workspace.root / "server.log").open("wb")
@@ -73,22 +90,41 @@ def server(tiny_bert, tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the studio did not start:\n{(workspace.root / 'server.log').read_text()}")
             time.sleep(0.5)
-        yield url, workspace
+        yield url
     finally:
         stop(process, timeout=10)
         log.close()
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def server(tiny_bert, tmp_path_factory):
+    """A running studio on a fresh workspace with two tiny source adapters; yields (url, workspace)."""
+    workspace = Workspace(tmp_path_factory.mktemp("e2e-studio"))
+    tiny_adapters(workspace, tiny_bert)
+    with serving(workspace) as url:
+        yield url, workspace
+
+
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-        tab = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-        tab.set_default_timeout(60_000)
-        yield tab
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def new_tab(browser):
+    """A browser tab of the tests' size and patience."""
+    tab = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    tab.set_default_timeout(60_000)
+    return tab
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    return new_tab(browser)
 
 
 def settle(page) -> None:
@@ -248,3 +284,70 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
     ]
     assert all((SHOTS / f"{n}.png").stat().st_size > 10_000 for n in names)
     assert time.monotonic() - started < 180
+
+
+#: Where the pages may send requests: this machine, and data the page holds itself.
+LOCAL = {"localhost", "127.0.0.1", "::1"}
+#: Attributes through which the browser fetches or links to a URL.
+URL_ATTRIBUTES = ("href", "src", "srcset", "xlink:href", "action", "formaction", "poster", "data", "background")
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tiny_bert, tmp_path_factory):
+    """A running studio on a workspace whose data, adapters and runs carry hostile text (see
+    studio_helpers.hostile_studio); its newest run has learned weights, so that every chart draws. Yields the URL."""
+    workspace = Workspace(tmp_path_factory.mktemp("e2e-hostile"))
+    runs = hostile_studio(workspace, tiny_bert)
+    variant((workspace, runs["poc"]), "learned", learned)
+    with serving(workspace) as url:
+        yield url
+
+
+def fetched_or_linked_to_host(page) -> list[str]:
+    """Every URL attribute, and every script, in the page's document that names the hostile host."""
+    return page.evaluate(
+        """([host, names]) => [...document.querySelectorAll('*')].flatMap(e => [
+            ...[...e.attributes].filter(a => names.includes(a.name) || (a.name === 'style' && a.value.includes('url(')))
+                .filter(a => a.value.includes(host)).map(a => `<${e.tagName} ${a.name}="${a.value}">`),
+            ...(e.tagName === 'SCRIPT' && e.textContent.includes(host) ? ['<script>' + e.textContent] : []),
+        ])""",
+        [HOSTILE_HOST, list(URL_ATTRIBUTES)],
+    )
+
+
+def test_hostile_data_is_shown_as_text_and_never_fetched(hostile_server, browser) -> None:
+    """Every page on data whose titles, categories, ids and file name are Markdown links and images, raw HTML,
+    directives and LaTeX: the text is on the page as written, no element links to or loads the hostile host, and
+    the browser requests nothing from any host but this machine."""
+    tab = new_tab(browser)
+    requests: list[str] = []
+    tab.on("request", lambda request: requests.append(request.url))
+    # Each page, a phrase of its own to wait for, what to click there (if anything), and text from the data it then
+    # shows as written.
+    pages = {
+        "": ("How a proof of concept goes", None, f"Data: Upload: {HOSTILE_FILE}"),
+        "Data": ("Per domain", None, f"Using Upload: {HOSTILE_FILE}"),
+        "Adapters": ("Training now", None, f"{HOSTILE[3]} · adapter · running"),
+        "PoC_run": ("Runs in progress", None, f"Latest finished: learned — {HOSTILE_DOMAINS[TARGET]}"),
+        "Results": ("X-Cross against each model", None, f"{HOSTILE_DOMAINS[TARGET]}, bootstrapped from"),
+        "Which_sources_help": ("One customer in detail", None, f"test customers of {HOSTILE_DOMAINS[TARGET]}."),
+        "Try_it": ("Pick at least one item", "An existing customer", "Popularity (most bought)"),
+        "History": ("One run", "Parameters", f'"{HOSTILE_DOMAINS[TARGET]}"'),  # the run's parameters, as JSON
+    }
+    for path, (phrase, click, text) in pages.items():
+        tab.goto(f"{hostile_server}/{path}")
+        tab.get_by_text(phrase).first.wait_for()
+        settle(tab)
+        if click:
+            tab.get_by_text(click).first.click()
+            settle(tab)
+        if path == "Which_sources_help":  # hover labels draw the data too
+            tab.locator(".js-plotly-plot .bars path").last.hover(force=True)  # plotly listens above its bars
+            tab.wait_for_timeout(300)
+        no_exception(tab)
+        assert not fetched_or_linked_to_host(tab), (path, fetched_or_linked_to_host(tab))
+        # As the page reads (the invisible word joiners that end bare links set aside).
+        assert text in tab.evaluate("() => document.body.innerText.replaceAll('\\u2060', '')"), (path, text)
+    tab.close()
+    away = [url for url in map(urlsplit, requests) if url.scheme not in ("data", "blob") and url.hostname not in LOCAL]
+    assert not away, sorted({url.geturl() for url in away})

@@ -1,9 +1,10 @@
 """Paths of what the library writes: safe folder names under an artifact root, and portable stored paths.
 
 `safe_name` and `artifact_dir` turn user-chosen adapter and run names into folder names that cannot
-escape the artifact root. `portable` and `resolve` keep the paths a record stores (run store rows, a
-proof of concept's results.json) relative to the folder that holds the record, so a workspace or run
-folder that is moved or shared as a whole still finds its files.
+escape the artifact root; `inside` tells whether a path, its links followed, stays within a folder.
+`portable` and `resolve` keep the paths a record stores (run store rows, a proof of concept's results.json)
+relative to the folder that holds the record, so a workspace or run folder that is moved or shared as a
+whole still finds its files.
 """
 
 from __future__ import annotations
@@ -21,10 +22,22 @@ WINDOWS_RESERVED = frozenset(
 _ALLOWED_PUNCTUATION = frozenset(" -_.")
 
 
+def real(path: str | os.PathLike[str]) -> Path:
+    """`path` absolute, its symbolic links followed as far as they lead. Unlike Path.resolve on Python 3.11, a
+    link that loops raises nothing: it is taken where it is (opening it then fails with an OSError)."""
+    return Path(os.path.realpath(path))
+
+
+def inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """Whether `path`, its symbolic links followed, lies inside `root` (and is not `root` itself)."""
+    target, base = real(path), real(root)
+    return target != base and target.is_relative_to(base)
+
+
 def portable(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str:
     """`path` as a record under `root` stores it: relative to `root` with '/' separators, or absolute where no
     relative path exists (another drive). A relative `path` is taken as relative to the working directory."""
-    target, base = Path(path).resolve(), Path(root).resolve()
+    target, base = real(path), real(root)
     try:
         return Path(os.path.relpath(target, base)).as_posix()
     except ValueError:
@@ -85,8 +98,7 @@ def artifact_dir(root: str | Path, name: str) -> Path:
     Raises ValueError for an unsafe name, or when the folder would resolve outside `root` (e.g. `name`
     is an existing symbolic link pointing elsewhere).
     """
-    root = Path(root).resolve()
-    path = (root / safe_name(name)).resolve()
-    if path == root or not path.is_relative_to(root):
-        raise ValueError(f"the artifact folder for {name!r} would be {path}, outside {root}")
-    return path
+    path = Path(root) / safe_name(name)
+    if not inside(path, root):
+        raise ValueError(f"the artifact folder for {name!r} would be {real(path)}, outside {real(root)}")
+    return real(path)

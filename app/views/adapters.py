@@ -7,7 +7,7 @@ import streamlit as st
 from frames import training_note
 from loaders import adapter_library, current_domains
 from messages import GLOSSARY, glossary
-from plain import plain
+from plain import md
 from runs import EPOCHS_HELP, active_runs, launch_run
 from state import current_dataset
 
@@ -64,7 +64,7 @@ dataset = current_dataset()
 domains = current_domains()
 if domains:
     with st.form("train-adapter"):
-        st.caption(f"From **{plain(dataset.label)}**. Training runs in the background; you can leave this page.")
+        st.caption(md("From **{}**. Training runs in the background; you can leave this page.", dataset.label))
         a, b, c = st.columns(3)
         domain = a.selectbox("Domain", domains)
         name = b.text_input("Adapter name", placeholder=f"{domains[0]} adapter")

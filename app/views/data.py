@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 from frames import domain_table, dropped_csv, dropped_summary, history_frame
 from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, show_data_error, usable_domains
-from plain import plain
+from plain import md, plain
 from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset
 
 from xcross_core.data.clean import OUR_COLUMNS
@@ -34,7 +34,7 @@ picked = st.radio(
     "Dataset",
     keys,
     index=keys.index(current.label if current.label in datasets else "upload"),
-    format_func=lambda key: "Upload a file" if key == "upload" else key,
+    format_func=lambda key: "Upload a file" if key == "upload" else plain(key),
     horizontal=True,
 )
 if picked == "upload":
@@ -50,6 +50,8 @@ if picked == "upload":
             items_path = save_upload(items.name, items.getvalue()) if items is not None else None
         except ValueError as err:
             show_data_error(err, "Upload refused")
+        except OSError as err:  # the workspace's side: a full disk, a file in the way of the uploads folder
+            show_data_error(err, "The upload could not be saved")
         else:
             uploaded = [(main.name, path), *([(items.name, items_path)] if items is not None else [])]
             st.session_state["upload_notes"] = [
@@ -78,25 +80,27 @@ if pending is not None:
     except DataError as err:
         show_data_error(err, f"{pending.label} cannot be used yet")
         st.info(
-            f"Every page keeps using **{plain(current.label)}** until it can. Fix the column names below, "
-            "or upload a corrected file."
+            md(
+                "Every page keeps using **{}** until it can. Fix the column names below, or upload a corrected file.",
+                current.label,
+            )
         )
     else:
         set_dataset(pending)
         current = pending
         del st.session_state["pending_upload"]
         pending = None
-        st.success(f"Now using **{plain(current.label)}**.")
+        st.success(md("Now using **{}**.", current.label))
 elif current.label.startswith("Upload"):
-    st.caption(f"Using **{plain(current.label)}**.")
+    st.caption(md("Using **{}**.", current.label))
 elif picked == "upload":
-    st.info(f"Upload a file and press **Use these files**; until then the analysis below uses {plain(current.label)}.")
+    st.info(md("Upload a file and press **Use these files**; until then the analysis below uses {}.", current.label))
 
 # -- column mapping -----------------------------------------------------------------------------------------
 mapped = pending or current
 mapping = dict(mapped.columns)
 with st.expander("Column names (if your file calls them something else)", expanded=bool(mapping) or bool(pending)):
-    st.caption(f"For each column the studio needs, the name it has in {plain(mapped.label.removeprefix('Upload: '))}.")
+    st.caption(md("For each column the studio needs, the name it has in {}.", mapped.label.removeprefix("Upload: ")))
     cols = st.columns(5)
     given = {
         ours: cols[i].text_input(ours, mapping.get(ours, ours), key=f"col-{ours}") for i, ours in enumerate(OUR_COLUMNS)
@@ -128,7 +132,7 @@ status[1].metric("Domains usable", f"{len(domains)} of {len(report.domains)}")
 status[2].metric("Purchases kept", f"{len(result.interactions.frame):,}")
 status[3].metric("Rows dropped", f"{len(report.dropped):,}")
 read_as = TIMESTAMPS.get(report.timestamp_format, report.timestamp_format)
-st.caption(f"Timestamps were read as {plain(read_as)}.")
+st.caption(md("Timestamps were read as {}.", read_as))
 
 st.subheader("Per domain")
 st.dataframe(domain_table(result), hide_index=True, width="stretch")

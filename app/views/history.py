@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from export import report_html
 from messages import guarded
-from plain import plain
+from plain import md
 from runs import created, csv_export, delete_run, duration, read_run, run_label
 from state import store
 
@@ -57,7 +57,7 @@ st.subheader("One run")
 by_id = {r.id: r for r in runs}
 run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="history-run")]
 if run.status == "failed":
-    st.error(f"Failed: {plain(run.error)}")
+    st.error(md("Failed: {}", run.error))
 with st.expander("Parameters"):
     st.json(run.params)
 
@@ -76,5 +76,5 @@ with st.popover("Delete this run"):
     remove = st.checkbox("Also delete its files (adapter or run folder)", key=f"rm-files-{run.id}")
     clicked = st.button("Delete", type="primary", key=f"delete-{run.id}")
     if clicked and guarded(lambda: delete_run(run, remove) or True, "Could not delete"):
-        st.toast(f"Deleted {plain(run.name)}")
+        st.toast(md("Deleted {}", run.name))
         st.rerun()

@@ -3,6 +3,7 @@
 import streamlit as st
 from loaders import adapter_library
 from messages import GLOSSARY, glossary
+from plain import plain
 from runs import finished_pocs
 from state import current_dataset, store
 
@@ -15,7 +16,7 @@ st.markdown(
 
 runs = store().list()
 cols = st.columns(4)
-cols[0].metric("Dataset", current_dataset().label.split(" (")[0])
+cols[0].metric("Dataset", plain(current_dataset().label.split(" (")[0]))
 cols[1].metric("Adapters", len(adapter_library()), help=GLOSSARY["LoRA"])
 cols[2].metric("Running jobs", sum(r.status in ("queued", "running") for r in runs))
 cols[3].metric("Finished PoC runs", len(finished_pocs()))

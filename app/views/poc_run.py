@@ -5,6 +5,7 @@ from datetime import datetime
 import streamlit as st
 from loaders import adapter_label, adapter_library, current_domains
 from messages import guarded
+from plain import md
 from runs import EPOCHS_HELP, active_runs, finished_pocs, launch_run, poc_estimate_seconds, run_label
 from state import current_dataset
 
@@ -33,8 +34,12 @@ stale = library[library["format"] != ADAPTER_FORMAT]
 library = library[library["format"] == ADAPTER_FORMAT]
 if len(stale):
     st.caption(
-        f"Not offered: {', '.join(stale['adapter'])}, trained with an earlier recipe (format "
-        f"{', '.join(map(str, sorted(set(stale['format']))))}). Retrain them on the **Adapters** page to use them."
+        md(
+            "Not offered: {}, trained with an earlier recipe (format {}). Retrain them on the **Adapters** page to "
+            "use them.",
+            ", ".join(stale["adapter"]),
+            ", ".join(map(str, sorted(set(stale["format"])))),
+        )
     )
 
 if not domains:
@@ -108,11 +113,11 @@ else:
                 )
         start = st.button("Start the proof of concept", type="primary")
     if start and launch_run("poc", name, params):
-        st.success(f"Started **{name}**. Its progress shows below; results appear on the **Results** page.")
+        st.success(md("Started **{}**. Its progress shows below; results appear on the **Results** page.", name))
 
 st.subheader("Runs in progress")
 active_runs("poc")
 recent = finished_pocs()[:3]
 if recent:
-    st.caption("Latest finished: " + " · ".join(run_label(r) for r in recent))
+    st.caption(md("Latest finished: {}", " · ".join(run_label(r) for r in recent)))
     st.page_link("views/results.py", label="See the results →")

@@ -4,6 +4,7 @@ import charts
 import streamlit as st
 from frames import DIFFERENCE, OLD_DIFFERENCE, comparison_frame, efficiency_points, history_buckets, model_metrics
 from messages import GLOSSARY, answer_box, glossary, guarded, verdict_box
+from plain import md, plain_table
 from runs import finished_pocs, pick_poc, read_run
 
 from xcross_core.estimate import human_seconds
@@ -16,7 +17,7 @@ if run is None:
 report, _, _ = guarded(lambda: read_run(run), "Could not read the run") or st.stop()
 
 split = report["split"]
-st.markdown(f"**{report['target']}**, bootstrapped from {', '.join(report['sources'])}")
+st.markdown(md("**{}**, bootstrapped from {}", report["target"], ", ".join(report["sources"])))
 cols = st.columns(4)
 cols[0].metric("Training users", f"{split['train_users']:,}", help=f"{split['fraction']:.0%} of the training users")
 cols[1].metric("Test users", f"{split['test_cases']:,}", help="Customers held out: every model is scored on them.")
@@ -39,7 +40,7 @@ if all(outcomes):
         "intervals hold together at 95%."
     )
 else:  # a run written before verdicts had outcomes: its sentences, uncoloured
-    st.subheader(f"Verdicts against the reference: {report['reference']}")
+    st.subheader(md("Verdicts against the reference: {}", report["reference"]))
 for model, test in tests.items():
     verdict_box(model, test)
 glossary(
@@ -73,7 +74,7 @@ about = frame.set_index("model")[["what it is", "trainable parameters", "trainin
 about["trainable parameters"] = about["trainable parameters"].map("{:,}".format)
 about["training users"] = about["training users"].map("{:,}".format)
 about["training time"] = frame["training time (s)"].map(human_seconds).to_numpy()
-st.table(about)
+st.table(plain_table(about))
 st.caption("Trainable parameters: the weights training changed; the language model itself stays frozen.")
 
 st.plotly_chart(charts.history_breakdown(history_buckets(report)), width="stretch")
@@ -83,8 +84,11 @@ st.plotly_chart(charts.efficiency_curve(points, full), width="stretch")
 budgets = points["fraction"].nunique()
 if budgets < 2:
     st.info(
-        f"Only one data budget so far for {report['target']}: run the proof of concept again with other budgets "
-        "(e.g. 10%, 50%, 100%) to draw the curve."
+        md(
+            "Only one data budget so far for {}: run the proof of concept again with other budgets "
+            "(e.g. 10%, 50%, 100%) to draw the curve.",
+            report["target"],
+        )
     )
 if full.empty:
     st.caption("Tick the `lora-full` baseline in a run to add the target LoRA on all users as a reference line.")

@@ -11,7 +11,7 @@ import streamlit as st
 from frames import history_frame, item_label
 from loaders import adapter_label, adapter_library, current_domains, domain_data, library_problems, load_model
 from messages import guarded
-from plain import plain
+from plain import md
 from runs import finished_pocs, run_label
 from state import current_dataset
 
@@ -66,7 +66,7 @@ if not chosen:
     st.stop()
 
 for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
-    column.markdown(f"**{plain(models[key])}**")
+    column.markdown(md("**{}**", models[key]))
     model = None
     with column:
         model = guarded(lambda key=key: load_model(key, dataset, domain), "Could not load the model")
@@ -78,4 +78,4 @@ for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
     frame = history_frame(domain, items[0][keep]).rename(columns={"#": "rank"}).assign(score=scores[0][keep])
     column.dataframe(frame.drop(columns=["item_id"]).round({"score": 3}), hide_index=True, width="stretch")
     if keep.sum() < k:
-        column.caption(f"Only {keep.sum()} items of {plain(name)} are left that this history has not bought.")
+        column.caption(md("Only {} items of {} are left that this history has not bought.", keep.sum(), name))

@@ -8,6 +8,7 @@ import streamlit as st
 from frames import history_frame, item_label, mean_weights, weights_spread_table, xcross_entry
 from loaders import domain_data, load_model
 from messages import glossary, guarded
+from plain import md, plain
 from runs import pick_poc, read_run, run_dataset
 
 from xcross_core.jobs.verdicts import count, kept_start, weights_finding
@@ -31,10 +32,10 @@ _, xcross = xcross_entry(report)
 kept = kept_start(xcross.get("fit", {}))
 finding = weights_finding(weights, kept)
 if kept:  # equal weights from the untrained start are no finding: say so instead of drawing them
-    st.warning(finding["text"], icon=":material/help:")
+    st.warning(plain(finding["text"]), icon=":material/help:")
     glossary(["kept its start"])
 else:
-    st.info(finding["text"])
+    st.info(plain(finding["text"]))
     table = mean_weights(weights)
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.weights_heatmap(table), width="stretch")
@@ -42,8 +43,12 @@ else:
     first = min((int(v) for v in table.index if str(v).isdigit()), default=1)
     below = f" Layers below {first} hold no adapter: every source shares them, so there is no choice there."
     right.caption(
-        f"Averaged over {count(weights['user_id'].nunique(), 'test customer')} of {report['target']}. Each layer's "
-        f"weights sum to 1; equal weights mean no preference.{below if first > 1 else ''}"
+        md(
+            "Averaged over {} of {}. Each layer's weights sum to 1; equal weights mean no preference.{}",
+            count(weights["user_id"].nunique(), "test customer"),
+            report["target"],
+            below if first > 1 else "",
+        )
     )
     st.markdown("**How much the mix adapts to the customer**")
     st.dataframe(
@@ -58,7 +63,7 @@ else:
     )
     layers = [str(i) for i in table.index]
     layer = st.select_slider(
-        "Layer", layers, value=layers[-1], format_func=lambda v: "final mix" if v == "output" else f"layer {v}"
+        "Layer", layers, value=layers[-1], format_func=lambda v: "final mix" if v == "output" else md("layer {}", v)
     )
     st.plotly_chart(charts.weights_spread(weights, layer), width="stretch")
 
@@ -89,9 +94,9 @@ a.dataframe(history_frame(domain, history), hide_index=True)
 hit = np.flatnonzero(items == held_out)
 actual = item_label(domain, held_out)
 if len(hit):
-    a.success(f"Actual next purchase, ranked #{hit[0] + 1}: {actual}")
+    a.success(md("Actual next purchase, ranked #{}: {}", hit[0] + 1, actual))
 else:
-    a.info(f"Actual next purchase (not in the top 10): {actual}")
+    a.info(md("Actual next purchase (not in the top 10): {}", actual))
 b.plotly_chart(charts.attribution_bars(attribution), width="stretch")
 if POPULARITY in attribution.columns:
     b.caption(
