@@ -22,7 +22,7 @@ split), running any of them that is missing. Every stage keeps its result files 
 the stages that have them, so a stopped run continues where it left off. X-Cross's runs are also saved under
 bench/out/real_sources/ (`xcross weights --run ...` reads them); their summaries hold the spread of the weights.
 
-    python bench/real_sources.py                               # both targets, one seed (about 2 h on 2 CPU cores)
+    python bench/real_sources.py                               # both targets, one seed, resumable
     python bench/real_sources.py --targets Prime_Pantry --curve
     python bench/real_sources.py --table                       # the tables, from the result files
     python bench/real_sources.py --write-docs                  # ... written into docs/results.md
@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -43,9 +43,10 @@ from real_data import ROOT, log, ndcg_cell, per_user, split_of, versus, write_do
 from xcross_core.evaluation.protocol import evaluate
 from xcross_core.evaluation.splits import Split
 from xcross_core.jobs.verdicts import kept_start, weights_finding
-from xcross_core.models.adapters import METADATA, load_adapter
+from xcross_core.models.adapters import METADATA, load_adapter, read_metadata
 from xcross_core.models.registry import make_model
-from xcross_core.models.xcross import weights_frame
+from xcross_core.models.text import TextConfig
+from xcross_core.models.xcross import XCROSS_LOOP, weights_frame, xcross_recommender
 from xcross_core.models.xcross_run import save_run
 from xcross_core.training.events import epoch_logger
 
@@ -62,6 +63,11 @@ TRAINED = {f"x-cross-{BUDGET}": ("x-cross", BUDGET), f"lora-{BUDGET}": ("lora", 
 }
 CURVE = {f"{name}-{share}": (name, share) for share in (10, 50) for name in ("lora", "x-cross")} | {
     "x-cross-100": ("x-cross", 100)
+}
+#: Levers measured on why X-Cross keeps its start: (% of users, changes to X-Cross's training settings).
+LEVERS = {
+    "x-cross-25-lr1e-4": (BUDGET, {"lr": 1e-4}, {}),
+    "x-cross-25-no-item-head": (BUDGET, {}, {"item_head": False}),  # cosine at the sources' fixed temperature
 }
 #: From bench/results/real_learning, on the same split: (its stage, the name the tables give it).
 SHARED = {"popularity": "popularity", "sasrec": "SASRec @100%", "base": "base, untrained", "lora": "target LoRA @100%"}
@@ -92,10 +98,18 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
     elif stage == "uniform-merge":
         model, train = make_model(stage, test.domain, adapters=adapters), None
     else:
-        name, share = (TRAINED | CURVE)[stage]
+        name, share = (TRAINED | CURVE)[stage] if stage not in LEVERS else ("x-cross", LEVERS[stage][0])
         if share not in splits:
             splits[share] = split_of(target, share / 100)
-        model, train = make_model(name, test.domain, adapters=adapters), splits[share]
+        train = splits[share]
+        if stage in LEVERS:
+            _, loop, text = LEVERS[stage]
+            own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias")}
+            text = replace(TextConfig(**read_metadata(adapters[0]).text), **(own | text))
+            model = xcross_recommender(test.domain, adapters, text=text, loop=replace(XCROSS_LOOP, **loop))
+            summary["lever"] = {"loop": loop, "text": LEVERS[stage][2]}
+        else:
+            model = make_model(name, test.domain, adapters=adapters)
     summary["train_users"] = 0 if train is None else len(train.train)
     if train is not None:
         summary["fit"] = model.fit(train, progress=epoch_logger(f"  {stage}")).to_dict()
@@ -109,10 +123,11 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
     write_result(OUT / target, stage, summary, result, test)
 
 
-def run(targets: list[str], curve: bool) -> None:
+def run(targets: list[str], curve: bool, levers: bool) -> None:
     for target in targets:
         adapters = adapters_for(target)
-        stages = [f"zero-shot-{s}" for s in SOURCES[target]] + ["uniform-merge", *TRAINED] + (list(CURVE) * curve)
+        stages = [f"zero-shot-{s}" for s in SOURCES[target]] + ["uniform-merge", *TRAINED]
+        stages += list(CURVE) * curve + list(LEVERS) * levers
         todo = [s for s in stages if not (OUT / target / f"{s}.json").is_file()]
         if not todo:
             log(f"[{target}] done already")
@@ -159,6 +174,9 @@ def rows_of(target: str) -> dict[str, Row]:
                 if stage in TRAINED or stage in CURVE:
                     name, share = (TRAINED | CURVE)[stage]
                     label = f"{NAMES[name]} @{share}%"
+                if stage in LEVERS:
+                    share, loop, text = LEVERS[stage]
+                    label = f"X-Cross @{share}%, " + ", ".join(f"{k} {v}" for k, v in (loop | text).items())
             rows[stage] = Row(label, users, summary, per_user(folder / target, stage))
     return rows
 
@@ -181,7 +199,7 @@ def sources_table() -> list[str]:
 
 def target_table(target: str, rows: dict[str, Row]) -> list[str]:
     subject = rows[REFERENCE]
-    others = [k for k in rows if k != REFERENCE]
+    others = [k for k in rows if k != REFERENCE and k not in LEVERS]
     lines = [
         f"**{target}** ← {', '.join(SOURCES[target])}: X-Cross @{BUDGET}% against each model, paired over the same "
         f"{len(subject.users):,} test users, Bonferroni over {len(others)} comparisons.",
@@ -199,6 +217,21 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             f"{ratio} | "
             f"{row.summary['seconds'] / 60:.1f} |"
         )
+    levers = [k for k in rows if k in LEVERS]
+    if levers:
+        lines += [
+            "",
+            f"Levers on X-Cross @{BUDGET}% (`--levers`): validation MRR at the start, then after each epoch.",
+            "",
+            "| X-Cross trained with | epoch kept | NDCG@10 [95% CI] | validation MRR | validation log-likelihood |",
+            "|---|---|---|---|---|",
+        ]
+        for key in [REFERENCE, *levers]:
+            fit = rows[key].summary["fit"]
+            mrr = ", ".join(f"{x:.4f}" for x in [fit["start_valid_mrr"], *fit["valid_mrr"]])
+            ll = ", ".join(f"{x:.2f}" for x in [fit["start_valid_log_likelihood"], *fit["valid_log_likelihood"]])
+            label = "the defaults" if key == REFERENCE else rows[key].label.split(", ", 1)[1]
+            lines.append(f"| {label} | {_kept(rows[key].summary)} | {ndcg_cell(rows[key].summary)} | {mrr} | {ll} |")
     weights = subject.summary.get("weights", {})
     lines += ["", f"X-Cross @{BUDGET}% on {target}: {weights.get('text', '')}"]
     if weights.get("spread"):
@@ -240,6 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", choices=tuple(SOURCES), default=list(SOURCES))
     parser.add_argument("--curve", action="store_true", help="also the data-efficiency curve (10, 50, 100%%)")
+    parser.add_argument("--levers", action="store_true", help="also the levers measured on X-Cross (LEVERS)")
     parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
     parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
     args = parser.parse_args()
@@ -248,7 +282,7 @@ def main() -> None:
     elif args.write_docs:
         write_docs("real_sources", table())
     else:
-        run(args.targets, args.curve)
+        run(args.targets, args.curve, args.levers)
 
 
 if __name__ == "__main__":
