@@ -15,6 +15,7 @@ target, with the same held-out users, this bench runs as stages:
     static-mix-25        the sources with one trained weight each, same budget
     gating-25            one input-dependent weight per source (not per layer), same budget
     --curve adds lora-10, x-cross-10, lora-50, x-cross-50 and x-cross-100 (the data-efficiency curve)
+    --levers adds X-Cross @25% with other training settings (LEVERS), shown in a table of their own
 
 and takes popularity, SASRec @100%, the untrained base and the LoRA @100% from bench/results/real_learning (the same
 split), running any of them that is missing. Every stage keeps its result files when it ends
