@@ -44,9 +44,9 @@ from real_data import ROOT, log, ndcg_cell, per_user, split_of, versus, write_do
 from xcross_core.evaluation.protocol import evaluate
 from xcross_core.evaluation.splits import Split
 from xcross_core.jobs.verdicts import kept_start, weights_finding
-from xcross_core.models.adapters import METADATA, load_adapter, read_metadata
+from xcross_core.models.adapters import METADATA, load_adapter
 from xcross_core.models.registry import make_model
-from xcross_core.models.text import TextConfig
+from xcross_core.models.sources import sources_text
 from xcross_core.models.xcross import XCROSS_LOOP, weights_frame, xcross_recommender
 from xcross_core.models.xcross_run import save_run
 from xcross_core.training.events import epoch_logger
@@ -105,8 +105,7 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
         train = splits[share]
         if stage in LEVERS:
             _, loop, text = LEVERS[stage]
-            own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias")}
-            text = replace(TextConfig(**read_metadata(adapters[0]).text), **(own | text))
+            text = replace(sources_text(adapters), **text)
             model = xcross_recommender(test.domain, adapters, text=text, loop=replace(XCROSS_LOOP, **loop))
             summary["lever"] = {"loop": loop, "text": LEVERS[stage][2]}
         else:

@@ -125,11 +125,20 @@ def load_sources(
     text config: `text`, else the first adapter's with the default validation and item head."""
     metas = source_metadata(adapters)
     model, tokenizer, info = load_base(metas[0].base)
+    return model, tokenizer, info, [m.domain for m in metas], text or _target_text(metas[0])
+
+
+def sources_text(adapters: Sequence[str | Path]) -> TextConfig:
+    """The text config a combination of `adapters` trains with by default: the first adapter's, with the default
+    validation and item head."""
+    return _target_text(source_metadata(adapters)[0])
+
+
+def _target_text(first: AdapterMetadata) -> TextConfig:
     # The sources fix how prompts and items become text; validation and the item head belong to the training at
     # hand (the target's).
     own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias")}
-    text = text or replace(TextConfig(**metas[0].text), **own)
-    return model, tokenizer, info, [m.domain for m in metas], text
+    return replace(TextConfig(**first.text), **own)
 
 
 def source_metadata(adapters: Sequence[str | Path]) -> list[AdapterMetadata]:
