@@ -85,7 +85,8 @@ def keep_mask(dropout: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
 @contextmanager
 def own_dropout(module: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
     """Within the block, every `nn.Dropout` inside `module` draws from one generator seeded with `seed` on
-    `device`; the original modules are back afterwards."""
+    `device`; the original modules are back afterwards, in the mode (training or evaluation) their stand-ins were
+    left in, so a model that training left in evaluation mode drops nothing when it is tested."""
     generator = torch.Generator(device=device).manual_seed(seed)
     swapped = [
         (parent, name, child)
@@ -93,13 +94,14 @@ def own_dropout(module: nn.Module, seed: int, device: torch.device) -> Iterator[
         for name, child in parent.named_children()
         if type(child) is nn.Dropout and child.p > 0
     ]
-    for parent, name, child in swapped:
-        setattr(parent, name, OwnDropout(child.p, generator).train(child.training))
+    stand_ins = [OwnDropout(child.p, generator).train(child.training) for _, _, child in swapped]
+    for (parent, name, _), stand_in in zip(swapped, stand_ins, strict=True):
+        setattr(parent, name, stand_in)
     try:
         yield
     finally:
-        for parent, name, child in swapped:
-            setattr(parent, name, child)
+        for (parent, name, child), stand_in in zip(swapped, stand_ins, strict=True):
+            setattr(parent, name, child.train(stand_in.training))
 
 
 def passes_per_epoch(config: LoopConfig, n_examples: int) -> int:
