@@ -25,15 +25,23 @@ from xcross_core.paths import inside, real
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = ROOT / "sample_data"
+#: The front end's folder: app/ in a checkout, the package xcross_studio when installed from a wheel.
+HERE = Path(__file__).resolve().parent
+# A wheel (`pip install .`) ships the sample data inside the package; a checkout keeps it beside app/.
+_INSTALLED = (HERE / "sample_data").is_dir()
+#: The repository when the studio runs from a checkout (an editable install); None when installed from a wheel.
+ROOT: Path | None = None if _INSTALLED else HERE.parent
+SAMPLE_DIR = HERE / "sample_data" if ROOT is None else ROOT / "sample_data"
 SAMPLE_ADAPTERS = SAMPLE_DIR / "adapters"
-DEV_DIR = ROOT.parent / "shared" / "data" / "amazon_dev"
+#: The development data beside the repository; a wheel has none.
+DEV_DIR: Path | None = None if ROOT is None else ROOT.parent / "shared" / "data" / "amazon_dev"
 
 
 def workspace() -> Workspace:
-    """The studio's workspace: env XCROSS_HOME, else runs/studio in the repository (ignored by git)."""
-    return Workspace(Path(os.environ.get("XCROSS_HOME") or ROOT / "runs" / "studio"))
+    """The studio's workspace: env XCROSS_HOME, else runs/studio in the repository (ignored by git), or, when
+    installed from a wheel, runs/studio in the folder the studio was started from (never inside site-packages)."""
+    default = (Path.cwd() if ROOT is None else ROOT) / "runs" / "studio"
+    return Workspace(Path(os.environ.get("XCROSS_HOME") or default))
 
 
 def in_workspace(path: Path) -> Path:
@@ -115,9 +123,16 @@ def sample_dataset() -> Dataset:
     )
 
 
+def is_sample(dataset: Dataset) -> bool:
+    """Whether `dataset` is the bundled synthetic sample data (its file, wherever it was named from)."""
+    return real(dataset.interactions) == real(sample_dataset().interactions)
+
+
 def dev_datasets() -> list[Dataset]:
     """The development data (Amazon Beauty, Prime Pantry) when it sits beside the repository."""
     found = []
+    if DEV_DIR is None:
+        return found
     for name, label in (("beauty", "Amazon Beauty (dev data)"), ("prime_pantry", "Amazon Prime Pantry (dev data)")):
         path, items = DEV_DIR / f"{name}.csv", DEV_DIR / f"items_{name}.csv"
         if path.is_file():

@@ -4,6 +4,11 @@ Streamlit reads `.streamlit/config.toml` only from the current folder (and the u
 `streamlit run app/Home.py` started elsewhere would listen on every network interface, without the upload
 cap, with usage statistics on. The launcher puts those settings on Streamlit's command line, where they win
 over any config file: the studio has no authentication, so it listens on this machine only (127.0.0.1).
+
+The studio's pages are found beside this package: the package xcross_studio installed with it by
+`pip install .` (a wheel), else app/ in the checkout it runs from (`pip install -e .`). Its workspace (run
+store, adapters, uploads) is the folder in the environment variable XCROSS_HOME, else runs/studio in the
+repository for a checkout, or runs/studio in the folder the studio is started from for a wheel.
 """
 
 from __future__ import annotations
@@ -17,8 +22,25 @@ from pathlib import Path
 
 from xcross_core.cli.status import EXIT_BAD_INPUT
 
-#: The studio's entry script, in the repository next to this package (an editable install).
-HOME = Path(__file__).resolve().parents[2] / "app" / "Home.py"
+#: The folder holding this package: the repository in a checkout, site-packages (or --target) for a wheel.
+_ROOT = Path(__file__).resolve().parents[2]
+WORKSPACE_HELP = (
+    "The studio keeps its runs, adapters and uploads in the folder named by the environment variable XCROSS_HOME, "
+    "else in runs/studio: in the repository when installed from a checkout with `pip install -e .`, in the "
+    "current folder when installed with `pip install .`."
+)
+
+
+def studio_home() -> Path:
+    """The studio's entry script: Home.py of the package xcross_studio installed beside this one by
+    `pip install .`, else app/Home.py in the checkout this package runs from (an editable install)."""
+    installed = _ROOT / "xcross_studio" / "Home.py"
+    return installed if installed.is_file() else _ROOT / "app" / "Home.py"
+
+
+#: The studio's entry script. Streamlit runs it as a script, with its folder on sys.path: the pages import
+#: their helpers by bare name (`from state import ...`).
+HOME = studio_home()
 #: Where the studio listens: this machine only.
 ADDRESS = "127.0.0.1"
 #: Upload cap in MB (Streamlit's server.maxUploadSize; the studio applies it when reading a file too).
@@ -27,7 +49,8 @@ DEFAULT_PORT = 8501
 
 
 def add_studio_arguments(parser: argparse.ArgumentParser) -> None:
-    """The launcher's options: the port, and whether to open a browser."""
+    """The launcher's options: the port, and whether to open a browser; its help says where the workspace is."""
+    parser.epilog = WORKSPACE_HELP
     parser.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port on {ADDRESS} to listen on (default: {DEFAULT_PORT})"
     )
@@ -55,8 +78,8 @@ def launch(args: argparse.Namespace) -> int:
     """Check that the studio can start, then replace this process with Streamlit; returns 2 when it cannot."""
     if not HOME.is_file():
         return _refuse(
-            f"the studio's pages ({HOME}) are not next to this package: install it from a checkout of the "
-            "repository with `pip install -e .`"
+            f"the studio's pages ({HOME}) are missing beside this package: reinstall it from a checkout of the "
+            "repository with `pip install .` (or `pip install -e .`)"
         )
     if importlib.util.find_spec("streamlit") is None:
         return _refuse("Streamlit is not installed: pip install -r requirements.txt")
