@@ -9,6 +9,7 @@ templates name the data by reference (`%{fullData.name}`), never by pasting it i
 from __future__ import annotations
 
 import html
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from plotly.subplots import make_subplots
 from xcross_core.jobs.verdicts import count
 
 HEIGHT = 380
+#: Characters per line of a long label (an item's title) on a chart axis.
+LABEL_WIDTH = 40
 METRIC_LABELS = {"ndcg@10": "NDCG@10", "hit@10": "Hit@10"}
 #: The trace properties that hold text from the data: drawn on axes, in legends and in hover labels, or naming the
 #: groups plotly express makes of it.
@@ -187,8 +190,16 @@ def weights_spread(weights: pd.DataFrame, layer: str) -> go.Figure:
     return _layout(fig, f"How much the weights vary between users at {name}", height=340)
 
 
+def _wrapped(label: object, width: int = LABEL_WIDTH) -> str:
+    """`label` escaped (as `_layout` escapes text) and broken into lines of about `width` characters, so that a
+    long title shows whole instead of squeezing the plot."""
+    lines = textwrap.wrap(str(label), width, break_long_words=False) or [""]
+    return "<br>".join(html.escape(line, quote=False) for line in lines)
+
+
 def attribution_bars(attribution: pd.DataFrame) -> go.Figure:
-    """Each recommended item's score split by source: `attribution` rows are item labels, columns sources."""
+    """Each recommended item's score split by source: `attribution` rows are item labels (shown whole, wrapped),
+    columns sources."""
     fig = go.Figure()
     for source in attribution.columns:
         fig.add_bar(
@@ -201,4 +212,8 @@ def attribution_bars(attribution: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="relative")
     fig.update_yaxes(title_text="recommended item (best first)", autorange="reversed")
     fig.update_xaxes(title_text="part of the item's score from each source")
-    return _layout(fig, "Why these items: score contribution by source", height=120 + 32 * len(attribution))
+    labels = [_wrapped(label) for label in attribution.index]
+    lines = sum(label.count("<br>") + 1 for label in labels)
+    fig = _layout(fig, "Why these items: score contribution by source", height=120 + 18 * lines + 14 * len(labels))
+    # After `_layout`, which would escape the line breaks: these labels are escaped already.
+    return fig.update_traces(y=labels)

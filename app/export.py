@@ -8,11 +8,10 @@ import html
 from typing import Any
 
 import charts
-from frames import comparison_frame, efficiency_points, history_buckets, model_metrics
-from messages import GLOSSARY
-from runs import created, finished_pocs
+from frames import MISSING, comparison_frame, efficiency_points, history_buckets, model_metrics
+from messages import GLOSSARY, comparison_verdicts
+from runs import created, duration, finished_pocs
 
-from xcross_core.estimate import human_seconds
 from xcross_core.jobs.verdicts import count
 from xcross_core.store import Run
 
@@ -58,7 +57,7 @@ def report_html(run: Run, report: dict[str, Any]) -> str:
     # The first figure carries the whole chart library inline; the others use it.
     parts = [fig.to_html(full_html=False, include_plotlyjs=i == 0) for i, fig in enumerate(figures)]
     tests = report.get("comparisons_vs_reference", {})
-    verdicts = "".join(_box(html.escape(t.get("verdict", m)), t.get("outcome")) for m, t in tests.items())
+    verdicts = "".join(_box(html.escape(text), outcome) for text, outcome in comparison_verdicts(report))
     config = report.get("config", {})
     settings = {
         "target": report.get("target"),
@@ -68,12 +67,13 @@ def report_html(run: Run, report: dict[str, Any]) -> str:
         "epochs": config.get("epochs"),
         "compared with": report.get("reference"),
         "test users": f"{report.get('split', {}).get('test_cases', 0):,}",
-        "run time": human_seconds(report.get("seconds")),
+        "run time": duration(run),
     }
     settings_html = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items()
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(MISSING if v is None else str(v))}</td></tr>"
+        for k, v in settings.items()
     )
-    table = comparison_frame(report).to_html(index=False, float_format=lambda v: f"{v:,.4f}", na_rep="")
+    table = comparison_frame(report).to_html(index=False, float_format=lambda v: f"{v:,.4f}", na_rep=MISSING)
     title = html.escape(f"X-Cross proof of concept: {run.name}")
     weights = report.get("weights")  # what the contribution weights show; amber when X-Cross kept its start
     weights_html = ""

@@ -3,9 +3,11 @@ concept's results.json. Nothing here draws; the pages pass these frames to st.da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from messages import answered_pair
 from runs import read_run
 
 from xcross_core.data.dataset import DomainData
@@ -15,6 +17,9 @@ from xcross_core.jobs.poc import POC_BASELINES
 from xcross_core.jobs.verdicts import kept_start
 from xcross_core.models.registry import model_entry
 from xcross_core.store import Run
+
+#: What a table shows in a cell that has no value (st.dataframe's placeholder, the HTML report's na_rep).
+MISSING = "–"
 
 # -- the data --------------------------------------------------------------------------------------------------
 
@@ -103,13 +108,18 @@ def xcross_entry(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
     """One readable row per model: what it is, metrics with CIs, the paired comparison with X-Cross (difference,
-    adjusted p-value, outcome), size, and which weights training kept."""
+    adjusted p-value, outcome: for the pair the answer settles, the answer's), size, and which weights training
+    kept. X-Cross's own row has no comparison: those cells are missing (shown as `MISSING`)."""
     tests = report.get("comparisons_vs_reference", {})
     new = any("outcome" in t for t in tests.values())
+    answered = answered_pair(report)
     rows = []
     for model, info in report["models"].items():
         m = info["metrics"]
         test = tests.get(model)
+        outcome = None if test is None else test.get("outcome")
+        if model == answered:  # the page words this pair as the answer does: so does its row
+            outcome = f"{report['answer']['outcome']} (the answer)"
         rows.append(
             {
                 "model": model,
@@ -120,7 +130,7 @@ def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
                 "Hit@10 95% CI": _ci(m["hit@10"]),
                 DIFFERENCE if new else OLD_DIFFERENCE: None if test is None else test["difference"]["mean"],
                 "p-value": None if test is None else test.get("p_adjusted", test["p_value"]),
-                "verdict": None if test is None else test.get("outcome"),
+                "verdict": outcome,
                 "trainable parameters": info.get("trainable_parameters"),
                 "training users": info.get("train_users"),
                 "training kept": training_note(info.get("fit", {})),
@@ -130,14 +140,27 @@ def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def shown_values(frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]]) -> pd.DataFrame:
+    """`frame` as text for a table that renders every cell as written (st.table, HTML): the columns in `formats`
+    formatted by them, and every missing value `MISSING`, never "None" or "nan"."""
+    shown = frame.astype(object)
+    for column, style in formats.items():
+        shown[column] = frame[column].map(lambda v, style=style: MISSING if pd.isna(v) else style(v))
+    return shown.where(shown.notna(), MISSING)
+
+
 def _ci(estimate: dict[str, float]) -> str:
     return f"[{estimate['low']:.4f}, {estimate['high']:.4f}]"
 
 
 def history_buckets(report: dict[str, Any]) -> pd.DataFrame:
-    """NDCG@10 per model and history-length bucket (cold-start users apart), with CIs."""
+    """NDCG@10 per model and history-length bucket (cold-start users apart), with CIs; buckets without test users
+    are left out."""
     rows = [
-        {"model": model, **bucket} for model, info in report["models"].items() for bucket in info["by_history_length"]
+        {"model": model, **bucket}
+        for model, info in report["models"].items()
+        for bucket in info["by_history_length"]
+        if bucket["users"]  # a bucket no test user falls in has nothing to show
     ]
     return pd.DataFrame(rows, columns=["model", "bucket", "users", "mean", "low", "high"])
 

@@ -45,6 +45,21 @@ GLOSSARY = {
     "the target LoRA's NDCG@10.",
     "Inconclusive": f"The data can't decide: fewer than {MIN_TEST_USERS} test customers, a model that kept its start, "
     "or an interval too wide to tell 'as good' from 'worse'.",
+    "verdict": "X-Cross against one model on the same test customers: better, the same, worse, or inconclusive "
+    "(the data can't tell). The target LoRA's row shows the answer instead, which settles that comparison.",
+    "trainable parameters": "The weights training changed; the language model itself stays frozen.",
+    "contribution weight": "How much X-Cross draws on one source adapter at one layer for one customer; the weights "
+    "of a layer sum to 1, and equal weights mean no preference.",
+    "final mix": "The last of X-Cross's mixes: the weights with which it combines the source streams' final vectors "
+    "into the one vector that scores the items (the `output` entry of the weights file).",
+    "standard deviation": "How much a source's weight varies between test customers at one layer: 0 when every "
+    "customer gets the same mix there, larger when the mix depends on what the customer bought.",
+    "score": "How strongly a model recommends an item; only the order within one model's list matters. For a "
+    "language-model recommender (an adapter, X-Cross, the base model) it is the cosine similarity of the "
+    "customer's history and the item, times a learned scale, plus the item's learned popularity bias where the model "
+    "has one; for popularity, the item's purchases in the training data.",
+    "item popularity": "The part of an item's score that comes from how often it sells in the new category's "
+    "training data (a bias X-Cross learns per item), whatever the sources say.",
 }
 
 #: How each verdict outcome (X-Cross against another model) is shown: the alert that colours it, and its icon.
@@ -96,10 +111,52 @@ def _styled(styles: dict, outcome: object, text: str) -> None:
             st.markdown(text)
 
 
-def verdict_box(model: str, test: dict[str, Any]) -> None:
-    """A paired test's sentence coloured by its outcome: green better, blue the same, red worse, amber can't tell."""
-    text = test.get("verdict") or f"{model}: p = {test['p_value']:.3f}"
-    _styled(OUTCOME_STYLE, test.get("outcome"), plain(text))
+def answered_pair(report: dict[str, Any]) -> str | None:
+    """The model whose comparison with X-Cross the answer settles (the target LoRA on the same users), when the
+    run recorded an answer with an outcome; None otherwise (the verdicts then stand alone)."""
+    answer = report.get("answer")
+    if not isinstance(answer, dict) or "outcome" not in answer:
+        return None
+    tests = report.get("comparisons_vs_reference", {})
+    own = (m for m, info in report.get("models", {}).items() if info.get("key") == "lora" and m in tests)
+    return next(own, None)
+
+
+def _answered(report: dict[str, Any], model: str) -> str:
+    """The answered pair's sentence, worded from the answer: the answer's rules (a margin for "as well as", at
+    least 100 test users) may settle a pair that its plain verdict calls inconclusive, and the page must not say
+    both."""
+    answer, reference = report["answer"], report["reference"]
+    result = answer["outcome"]
+    if result == "yes" and report["comparisons_vs_reference"][model]["difference"]["low"] > 0:
+        finding = f"{reference} ranks significantly better than {model}"
+    elif result == "yes":
+        finding = f"{reference} ranks no worse than {model} beyond the margin (±{answer['margin']:.4f} NDCG@10)"
+    elif result == "no":
+        finding = f"{reference} ranks significantly worse than {model}"
+    else:
+        finding = f"the data can't tell yet whether {reference} ranks no worse than {model}"
+    return f"{result.capitalize()} (the answer above): {finding}. The table below has the numbers."
+
+
+def comparison_verdicts(report: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(sentence, outcome) of each comparison in results.json, in its order: the pair the answer settles worded
+    and coloured as the answer (yes, no, inconclusive), every other pair by its verdict (better, same, worse,
+    inconclusive; None in a run written before verdicts had outcomes)."""
+    answered = answered_pair(report)
+    verdicts = []
+    for model, test in report.get("comparisons_vs_reference", {}).items():
+        if model == answered:
+            verdicts.append((_answered(report, model), report["answer"]["outcome"]))
+        else:
+            verdicts.append((test.get("verdict") or f"{model}: p = {test['p_value']:.3f}", test.get("outcome")))
+    return verdicts
+
+
+def verdict_box(text: str, outcome: str | None) -> None:
+    """A comparison's sentence (`comparison_verdicts`) coloured by its outcome: green better or yes, blue the same,
+    red worse or no, amber can't tell."""
+    _styled(OUTCOME_STYLE | ANSWER_STYLE, outcome, plain(text))
 
 
 def answer_box(answer: dict[str, Any] | str) -> None:

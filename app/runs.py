@@ -1,5 +1,6 @@
-"""Background runs from the studio's side: the time a proof of concept will take, starting one, its live
-progress with a cancel button, the finished runs and their results, and deleting a run."""
+"""Background runs from the studio's side: a proof of concept's source adapters, users and time before it
+starts, starting one, its live progress with a cancel button, the finished runs and their results, and deleting
+a run."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from typing import Any
 import charts
 import pandas as pd
 import streamlit as st
-from loaders import domain_data, page_message, stamp
+from loaders import adapter_label, domain_data, page_message, stamp
 from messages import USER_ERRORS
 from plain import md, plain
-from state import Dataset, in_workspace, store, workspace
+from state import Dataset, in_workspace, is_sample, store, workspace
 
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds
-from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, read_poc
-from xcross_core.models.adapters import ADAPTER_LOOP
+from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, poc_split, read_poc
+from xcross_core.models.adapters import ADAPTER_LOOP, catalogue_key, read_metadata
+from xcross_core.models.artifacts import ArtifactError
 from xcross_core.paths import inside, real
 from xcross_core.store import ACTIVE, Run, RunRefused, RunStateError
 from xcross_core.worker import MAX_WORKERS_ENV, launch, max_workers
@@ -35,7 +37,61 @@ EPOCHS_HELP = (
 )
 
 
-# -- before a run: its estimated time ------------------------------------------------------------------------
+# -- before a run: its source adapters -----------------------------------------------------------------------
+
+#: How a bundled sample adapter is marked among the sources.
+SYNTHETIC = "trained on synthetic sample data"
+
+
+def source_choices(library: pd.DataFrame, dataset: Dataset, domains: list[str]) -> pd.DataFrame:
+    """The adapter library as a proof of concept's sources: adapters trained on `dataset` first, bundled sample
+    adapters last while other data is current, each with its `label` and whether it is `here` (trained on one of
+    the dataset's `domains`, on that domain's catalogue) or `synthetic` (a sample adapter offered for other data)."""
+    here = [_trained_here(path, dataset, domains) for path in library["path"]]
+    synthetic = (library["library"] == "bundled") & (not is_sample(dataset))
+    choices = library.assign(here=here, synthetic=synthetic)
+    choices["label"] = [adapter_label(row) + _trained_on(row) for _, row in choices.iterrows()]
+    order = choices["synthetic"].astype(int) * 2 + (~choices["here"]).astype(int)
+    return choices.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def default_sources(choices: pd.DataFrame, target: str) -> list[str]:
+    """The sources to pre-tick for `target` (X-Cross integrates adapters of one base model): every other category's
+    adapter trained on this data, or failing that every other one of the workspace, never a synthetic one."""
+    others = choices[(choices["domain"] != target) & ~choices["synthetic"]]
+    if others["here"].any():
+        others = others[others["here"]]
+    return others.loc[others["base"] == others["base"].iloc[0], "path"].tolist() if len(others) else []
+
+
+def _trained_on(row: pd.Series) -> str:
+    """What a source's label adds: that it was trained on the sample data, or on this data (else nothing)."""
+    if row["library"] == "bundled":
+        return f" · {SYNTHETIC}"
+    return " · trained on this data" if row["here"] else ""
+
+
+def _trained_here(path: str, dataset: Dataset, domains: list[str]) -> bool:
+    """Whether the adapter at `path` was trained on one of `domains` of `dataset`, judged by its catalogue: the
+    digest of its item head, else its recorded number of items (an adapter that records neither cannot say)."""
+    try:
+        metadata = read_metadata(path)
+    except ArtifactError:  # changed since the library was listed: nothing is known of it
+        return False
+    if metadata.domain not in domains:
+        return False
+    catalogue = catalogue_key(domain_data(dataset, metadata.domain))
+    if metadata.item_head:
+        return metadata.item_head == catalogue
+    return metadata.data.get("catalogue_items") == catalogue["items"]
+
+
+# -- before a run: its users and estimated time --------------------------------------------------------------
+
+
+def poc_users(dataset: Dataset, spec: PocSpec) -> dict[str, Any]:
+    """The summary of the split the proof of concept `spec` would run on: its training and test users."""
+    return poc_split(spec, domain_data(dataset, spec.target)).summary()
 
 
 @st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts (a few seconds)…")
@@ -208,7 +264,8 @@ def _local(moment: str | None) -> str:
 
 
 def duration(run: Run) -> str:
-    """How long the run took (or has been running), in words."""
+    """How long the run took (or has been running), in words: the one run time every page and the HTML report
+    show, from the store's start and end of the run (results.json's own `seconds` leave out loading and saving)."""
     if not run.started_at:
         return ""
     end = datetime.fromisoformat(run.finished_at) if run.finished_at else datetime.now().astimezone()

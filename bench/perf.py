@@ -44,6 +44,7 @@ from step_ratio import step_ratio, throwaway_adapters, training_batch
 
 from xcross_core.data.load import load_interactions
 from xcross_core.evaluation.splits import make_split
+from xcross_core.jobs.poc import PocSpec
 from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, lora_recommender
 from xcross_core.models.items import clear_cache
 from xcross_core.models.recommender import top_k
@@ -110,7 +111,7 @@ def poc(fraction: float, max_users: int, before: Path | None) -> dict[str, objec
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     log(done.stdout)
     domain = load_interactions(SAMPLE / "interactions.csv", SAMPLE / "items.csv").interactions.domain("Electronics")
-    split = make_split(domain, "users", seed=0, fraction=fraction, max_users=max_users)
+    split = make_split(domain, "users", seed=0, fraction=fraction, max_users=max_users, test_users=PocSpec.test_users)
     encode_s = base_encoding_seconds(domain, split.test.histories)
     out = {
         "command": " ".join(command[1:]),

@@ -146,6 +146,7 @@ def small_poc_params(adapters: list[str], **changes: object) -> dict[str, object
         "max_users": 60,
         "epochs": 1,
         "baselines": ["popularity"],
+        "test_users": None,  # the cap's own 6 test users, none topped up from outside it
     }
     return params | changes
 

@@ -763,3 +763,24 @@ def test_evaluate_unknown_model(tmp_path: Path, capsys: pytest.CaptureFixture[st
         in err
     )
     assert not (tmp_path / "m.json").exists()
+
+
+# --- poc: its options ---------------------------------------------------------------------------------
+
+
+def test_poc_tops_test_users_up_to_1000_by_default_and_says_so_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["poc", "--help"])
+    assert exit_info.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())  # argparse wraps the help at the terminal's width
+    option = usage.split("--test-users TEST_USERS ", 2)[-1].split(" --", 1)[0]
+    assert option.startswith("test users wanted: users from outside the cap on users are added")
+    assert option.endswith("(default: 1000)")
+
+
+def test_poc_refuses_fewer_than_one_test_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["poc", SAMPLE_INTERACTIONS, "--target", "Electronics", "--adapters", tmp_path, "--out", tmp_path / "run"]
+    code, _, err = run_cli(capsys, *argv, "--test-users", "0")
+    assert code == 2
+    assert err == "error: --test-users must be at least 1, not 0\n"
+    assert not (tmp_path / "run").exists()

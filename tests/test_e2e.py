@@ -203,6 +203,9 @@ def test_upload_run_a_poc_and_see_which_sources_help(server, page) -> None:
     epochs = page.get_by_role("spinbutton", name="Epochs per model (at most)")
     epochs.fill("1")
     epochs.press("Tab")
+    tested = page.get_by_role("spinbutton", name="Test users")
+    tested.fill("6")  # the cap's own 6, none topped up: too few to answer, which this test reads
+    tested.press("Tab")
     name = page.get_by_role("textbox", name="Run name")
     name.fill("e2e poc")
     name.press("Tab")

@@ -172,6 +172,21 @@ def test_missing_columns_are_named_with_the_files_columns(tmp_path):
     assert "--column Item_ID=item_id" in message and "add a domain column" in message
 
 
+@pytest.mark.parametrize("product", ["asin", "parent_asin", "sku", "product_id", "ProductID", "article_number"])
+def test_a_product_id_column_is_never_guessed_as_the_domain(tmp_path, product):
+    # "asin" is spelled close to "domain", but it names the product, not its category.
+    write_csv(tmp_path / "log.csv", [["u", "i", "i", "1", "t"]], ["user_id", "item_id", product, "timestamp", "title"])
+    with pytest.raises(DataError) as info:
+        load_interactions(tmp_path / "log.csv")
+    assert f"--column {product}=domain" not in str(info.value) and "add a domain column" in str(info.value)
+    # Without an item_id column, the product id is the guess for it.
+    write_csv(
+        tmp_path / "log.csv", [["u", "i", "1", "t", "Toys"]], ["user_id", product, "timestamp", "title", "domain"]
+    )
+    with pytest.raises(DataError, match=f"perhaps --column {product}=item_id"):
+        load_interactions(tmp_path / "log.csv")
+
+
 def test_domain_argument_names_the_whole_file(tmp_path):
     rows = [r[:3] + r[4:] for r in shop_rows()]
     result = load_rows(tmp_path, rows, columns=["user_id", "item_id", "timestamp", "title"], domain="Toys")

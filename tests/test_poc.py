@@ -24,8 +24,9 @@ from xcross_core.training.events import Cancelled, FitReport
 
 
 def tiny_config(adapters: list[str], **changes: object) -> PocSpec:
+    """A small PoC on 60 sample users; only the 6 held out within the cap are tested unless `changes` ask more."""
     baselines = ("popularity", "zero-shot", "uniform-merge")
-    return PocSpec.from_dict(small_poc_params(adapters, baselines=baselines) | changes)
+    return PocSpec.from_dict(small_poc_params(adapters, baselines=baselines, test_users=None) | changes)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +77,30 @@ def test_every_model_is_evaluated_on_the_same_test_users_and_compared_with_x_cro
     assert not models["popularity"]["kept_start"]  # nothing trained: nothing kept
 
 
+def test_test_users_are_topped_up_from_outside_the_cap_the_same_for_every_model(
+    source_adapters, sample_electronics
+) -> None:
+    assert PocSpec.help_for("test_users") and "test_users" in tiny_config(source_adapters[:1]).to_dict()
+    default = small_poc_params(source_adapters[:1])
+    del default["test_users"]
+    assert PocSpec.from_dict(default).test_users == 1000
+    capped, _ = poc.poc_splits(tiny_config(source_adapters[:1]), sample_electronics)
+    split, full = poc.poc_splits(tiny_config(source_adapters[:1], test_users=300), sample_electronics)
+    assert len(capped.test) == 6 and len(split.test) == 300
+    assert split.test.users.tolist() == full.test.users.tolist()  # the budget's models and lora-full's
+    assert set(capped.test.users) < set(split.test.users)
+    assert split.train_users.tolist() == capped.train_users.tolist() and len(full.train) <= 60
+    assert not set(split.test.users) & (set(full.train_users) | set(full.valid.users))
+    assert split.summary()["test_users_asked"] == 300 and "note" not in split.summary()
+
+
 def test_a_small_poc_answers_inconclusive_and_says_why(finished) -> None:
     _, _, report = finished
     answer, users = report["answer"], report["split"]["test_cases"]
     assert users < MIN_TEST_USERS and answer["test_users"] == users
     assert answer["outcome"] == "inconclusive" and answer["text"].startswith("Inconclusive: ")
     assert answer["reasons"][0].startswith(f"Only {users} test users: at least {MIN_TEST_USERS} are needed")
-    assert "Raise the cap on users" in answer["reasons"][0]
+    assert "raise the number of test users" in answer["reasons"][0]
     assert answer["vs_full"] is None and "all of Electronics's training users" not in answer["text"]
     # Every source adapter that X-Cross does not beat alone is named in the answer.
     for rival in answer["sources_not_beaten"]:
@@ -291,6 +309,17 @@ def test_the_weights_finding_says_when_x_cross_kept_its_start() -> None:
     assert {"layer": "1", "source": "A", "mean": pytest.approx(0.4), "sd": pytest.approx(sd)} in learned["by_source"]
 
 
+def test_the_weights_finding_says_plainly_when_there_is_one_source_or_no_variation() -> None:
+    weights = pd.DataFrame({"user_id": ["u1", "u2"] * 2, "layer": ["1", "1", "2", "2"], "source": "A", "weight": 1.0})
+    one = weights_finding(weights, kept=False)
+    assert "one source, A, so there was nothing to mix" in one["text"] and "most at" not in one["text"]
+    two = pd.concat([weights.assign(weight=0.5), weights.assign(source="B", weight=0.5)])
+    same = weights_finding(two, kept=False)
+    assert "do not vary between customers" in same["text"] and "most at" not in same["text"]
+    alike = two.assign(weight=[0.4, 0.6, 0.4, 0.6, 0.6, 0.4, 0.6, 0.4])  # the same spread at both layers
+    assert "about as much at every layer" in weights_finding(alike, kept=False)["text"]
+
+
 def test_a_model_is_still_improving_when_its_last_epoch_validated_best() -> None:
     assert still_improving(FitReport(epochs=3, best_epoch=3, start_valid_ndcg10=0.1))
     assert not still_improving(FitReport(epochs=3, best_epoch=2, start_valid_ndcg10=0.1))
@@ -305,12 +334,14 @@ def test_cli_poc_prints_the_table_and_verdicts_and_writes_the_run_folder(source_
     out = tmp_path / "poc"
     argv = ["poc", SAMPLE / "interactions.csv", "--items", SAMPLE / "items.csv", "--target", "Electronics"]
     argv += ["--adapters", source_adapters[0], "--out", out, "--max-users", "60", "--epochs", "1"]
-    code = main([str(a) for a in [*argv, "--baselines", "popularity"]])
+    code = main([str(a) for a in [*argv, "--baselines", "popularity", "--test-users", "50"]])
     printed, errors = capsys.readouterr()
     assert code == 0, errors
     assert "[1/3] X-Cross (25% of users)" in errors
     assert "X-Cross (25% of users)" in printed and "target LoRA (25% of users)" in printed
-    # 60 users hold 6 test users: too few to answer, and the CLI prints the job's answer as it is.
+    assert "Electronics from Source0: 50 test users" in printed  # 6 held out within the cap, 44 from outside it
+    assert json.loads((out / "results.json").read_text())["config"]["test_users"] == 50
+    # 50 test users: too few to answer, and the CLI prints the job's answer as it is.
     assert any(line.startswith("Inconclusive: the data can't say whether X-Cross") for line in printed.splitlines())
     verdicts = [line for line in printed.splitlines() if line.startswith("- ")]
     assert len(verdicts) == 2 and all("target LoRA (25% of users)" in v or "popularity" in v for v in verdicts)

@@ -7,7 +7,7 @@ the column-name fields to fix it, and every page keeps using the dataset that wo
 from pathlib import Path
 
 import streamlit as st
-from frames import domain_table, dropped_csv, dropped_summary, history_frame
+from frames import MISSING, domain_table, dropped_csv, dropped_summary, history_frame
 from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, show_data_error, usable_domains
 from plain import md, plain
 from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset
@@ -135,7 +135,47 @@ read_as = TIMESTAMPS.get(report.timestamp_format, report.timestamp_format)
 st.caption(md("Timestamps were read as {}.", read_as))
 
 st.subheader("Per domain")
-st.dataframe(domain_table(result), hide_index=True, width="stretch")
+# Fourteen columns: narrow numbers with short headers (help says what each is), so the note fits beside them.
+count_column, text_column = st.column_config.NumberColumn, st.column_config.TextColumn
+lengths = {
+    "min": "the fewest",
+    "median": "the median",
+    "mean": "the mean",
+    "p90": "90% have at most",
+    "max": "the most",
+}
+st.dataframe(
+    domain_table(result),
+    hide_index=True,
+    width="stretch",
+    placeholder=MISSING,
+    column_config={
+        "domain": text_column(width="medium", pinned=True),
+        "users": count_column(width="small", help="Customers with at least one purchase kept."),
+        "items": count_column(width="small", help="Products with at least one purchase kept."),
+        "interactions": count_column("purchases", width="small", help="Purchases (rows) kept."),
+        "items without text": count_column("untitled", width="small", help="Products with no title or text."),
+        "duplicate rows": count_column("duplicates", width="small", help="Exact copies of a row, dropped."),
+        "single interaction users": count_column(
+            "1 purchase", width="small", help="Customers with a single purchase: no history to learn from."
+        ),
+        **{
+            f"length {stat}": count_column(
+                stat,
+                width="small",
+                format="%d" if stat in ("min", "max") else "%.1f",
+                help=f"Purchases per customer (history length): {word}.",
+            )
+            for stat, word in lengths.items()
+        },
+        "usable": st.column_config.CheckboxColumn(width="small", help="Enough customers to train on."),
+        "note": text_column(width="large", help="Why a domain cannot be used yet."),
+    },
+)
+st.caption(
+    f"min, median, mean, p90, max: purchases per customer (history length) in the domain. {MISSING}: no purchase "
+    "of the domain was kept."
+)
 if len(report.dropped):
     st.subheader("Dropped rows")
     st.caption("Row numbers are data rows of the named file (the header is not counted).")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 from export import report_html
-from messages import guarded
+from frames import MISSING
+from messages import GLOSSARY, guarded
 from plain import md
 from runs import created, csv_export, delete_run, duration, read_run, run_label
 from state import store
@@ -33,10 +34,8 @@ def key_metrics(run) -> str:
             report, _, _ = read_run(run)
         except (OSError, ValueError):
             return "results missing"
-        scores = {info["key"]: info["metrics"]["ndcg@10"]["mean"] for info in report["models"].values()}
-        return (
-            f"NDCG@10: X-Cross {scores.get('x-cross', float('nan')):.4f} · LoRA {scores.get('lora', float('nan')):.4f}"
-        )
+        scores = {info["key"]: f"{info['metrics']['ndcg@10']['mean']:.4f}" for info in report["models"].values()}
+        return f"NDCG@10: X-Cross {scores.get('x-cross', MISSING)} · LoRA {scores.get('lora', MISSING)}"
     return ""
 
 
@@ -51,7 +50,16 @@ table = pd.DataFrame(
         "error": [r.error or "" for r in runs],
     }
 )
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "duration": st.column_config.TextColumn(help="From the start of the run to its end (or to now, if running)."),
+        "key metrics": st.column_config.TextColumn(width="medium", help=GLOSSARY["NDCG@10"]),
+        "error": st.column_config.TextColumn(width="large"),
+    },
+)
 
 st.subheader("One run")
 by_id = {r.id: r for r in runs}

@@ -3,22 +3,64 @@
 from datetime import datetime
 
 import streamlit as st
-from loaders import adapter_label, adapter_library, current_domains
+from loaders import adapter_library, current_domains
 from messages import guarded
 from plain import md
-from runs import EPOCHS_HELP, active_runs, finished_pocs, launch_run, poc_estimate_seconds, run_label
-from state import current_dataset
+from runs import (
+    EPOCHS_HELP,
+    active_runs,
+    default_sources,
+    finished_pocs,
+    launch_run,
+    poc_estimate_seconds,
+    poc_users,
+    run_label,
+    source_choices,
+)
+from state import Dataset, current_dataset
 
 from xcross_core.estimate import human_seconds
 from xcross_core.jobs.poc import BASELINES, DEFAULT_BASELINES, PocSpec, baseline_help
 from xcross_core.jobs.verdicts import MIN_TEST_USERS
 from xcross_core.models.adapters import ADAPTER_FORMAT
 
+#: The test users a proof of concept asks for (topped up from customers outside the cap).
+TEST_USERS = PocSpec.__dataclass_fields__["test_users"].default
+
 
 def spec_help(name: str) -> str:
     """The PoC setting's help as `xcross poc --help` words it, as the start of a sentence."""
     text = PocSpec.help_for(name)
     return text[:1].upper() + text[1:]
+
+
+def say_users(dataset: Dataset, spec: PocSpec) -> None:
+    """How many customers the run would train and test with these settings, and when too few are tested to
+    answer, that the answer will be Inconclusive for that reason."""
+    split = guarded(lambda: poc_users(dataset, spec), "Cannot count the customers")
+    if split is None:
+        return
+    trained, tested = split["train_users"], split["test_cases"]
+    st.markdown(
+        md(
+            "With these settings **{:,} customers train** X-Cross and the target LoRA, and every model is **tested "
+            "on {:,} other customers**.",
+            trained,
+            tested,
+        )
+    )
+    if split.get("note"):
+        st.caption(md("{}.", split["note"]))
+    if tested < MIN_TEST_USERS:
+        st.warning(
+            md(
+                "Only {:,} customers would be tested: an answer needs at least {}, so it will be **Inconclusive** "
+                "for that reason, whatever the models do. A lower cap on users tests more customers (those outside "
+                "it) and trains fewer.",
+                tested,
+                MIN_TEST_USERS,
+            )
+        )
 
 
 st.title("PoC run")
@@ -47,22 +89,34 @@ if not domains:
 elif library.empty:
     st.info("No source adapters yet: train one per existing category on the **Adapters** page first.")
 else:
-    labels = {row["path"]: adapter_label(row) for _, row in library.iterrows()}
     target = st.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
-    others = library[library["domain"] != target]
-    # Default: every other category's adapter on one base model (X-Cross integrates adapters of one base).
-    default = others.loc[others["base"] == others["base"].iloc[0], "path"].tolist() if len(others) else []
+    choices = source_choices(library, dataset, domains)
+    labels = dict(zip(choices["path"], choices["label"], strict=True))
     sources = st.multiselect(
         "Source adapters",
         list(labels),
-        default=default,
+        default=default_sources(choices, target),
         format_func=labels.get,
         key=f"sources-{target}",
-        help="Adapters of existing categories, all on one base model. "
+        help="Adapters of existing categories, all on one base model; those trained on this data come first. "
         "An adapter of the target itself would leak its data.",
     )
+    synthetic = choices.loc[choices["path"].isin(sources) & choices["synthetic"], "domain"].tolist()
+    if synthetic:
+        st.warning(
+            md(
+                "{} {} trained on the bundled synthetic sample data, not on {}: made-up shops, products and "
+                "customers. What {} learned is unlikely to carry over to real customers, so X-Cross would be "
+                "judged with sources that cannot help it. Train adapters on this data's other categories on the "
+                "**Adapters** page.",
+                "The sample adapters of" if len(synthetic) > 1 else "The sample adapter of",
+                " and ".join(synthetic) + (" were" if len(synthetic) > 1 else " was"),
+                dataset.label,
+                "they" if len(synthetic) > 1 else "it",
+            )
+        )
     with st.container(border=True):
-        c, d, e = st.columns(3)
+        c, d, e, f = st.columns(4)
         fraction = c.slider(
             "Data budget: share of the target's training users",
             0.05,
@@ -78,11 +132,17 @@ else:
             1_000_000,
             1000,
             step=100,
-            help=f"{spec_help('max_users')}, so a first trial takes minutes. 0 uses every user. "
-            f"A tenth of them are held out as test users; with fewer than {MIN_TEST_USERS} the "
-            "answer is Inconclusive.",
+            help=f"{spec_help('max_users')}, so a first trial takes minutes. 0 uses every user.",
         )
         epochs = e.number_input("Epochs per model (at most)", 1, 50, 3, help=f"{spec_help('epochs')}. {EPOCHS_HELP}")
+        tested = f.number_input(
+            "Test users",
+            1,
+            1_000_000,
+            TEST_USERS,
+            step=100,
+            help=f"{spec_help('test_users')}. With fewer than {MIN_TEST_USERS} test users the answer is Inconclusive.",
+        )
         baselines = st.multiselect(
             "Baselines",
             BASELINES,
@@ -97,14 +157,15 @@ else:
             "adapters": list(sources),
             "fraction": float(fraction),
             "max_users": int(cap) or None,
+            "test_users": int(tested),
             "epochs": int(epochs),
             "baselines": list(baselines),
             "seed": 0,
         }
-        if sources:
-            seconds = guarded(
-                lambda: poc_estimate_seconds(dataset, PocSpec.from_dict(params)), "Cannot estimate the run"
-            )
+        spec = guarded(lambda: PocSpec.from_dict(params), "Cannot use these settings") if sources else None
+        if spec is not None:
+            say_users(dataset, spec)
+            seconds = guarded(lambda: poc_estimate_seconds(dataset, spec), "Cannot estimate the run")
             if seconds is not None:
                 st.markdown(
                     f"**Estimated time: about {human_seconds(seconds)}** on this machine, for every model above "

@@ -2,10 +2,19 @@
 
 import charts
 import streamlit as st
-from frames import DIFFERENCE, OLD_DIFFERENCE, comparison_frame, efficiency_points, history_buckets, model_metrics
-from messages import GLOSSARY, answer_box, glossary, guarded, verdict_box
-from plain import md, plain_table
-from runs import finished_pocs, pick_poc, read_run
+from frames import (
+    DIFFERENCE,
+    MISSING,
+    OLD_DIFFERENCE,
+    comparison_frame,
+    efficiency_points,
+    history_buckets,
+    model_metrics,
+    shown_values,
+)
+from messages import GLOSSARY, answer_box, comparison_verdicts, glossary, guarded, verdict_box
+from plain import md, plain, plain_table
+from runs import duration, finished_pocs, pick_poc, read_run
 
 from xcross_core.estimate import human_seconds
 from xcross_core.jobs.verdicts import count
@@ -22,7 +31,9 @@ cols = st.columns(4)
 cols[0].metric("Training users", f"{split['train_users']:,}", help=f"{split['fraction']:.0%} of the training users")
 cols[1].metric("Test users", f"{split['test_cases']:,}", help="Customers held out: every model is scored on them.")
 cols[2].metric("Catalogue", f"{split['catalogue_items']:,} items")
-cols[3].metric("Run time", human_seconds(report.get("seconds")))
+cols[3].metric("Run time", duration(run), help="From the start of the run to its end, as History shows it.")
+if split.get("note"):  # fewer customers tested than were asked for, and why
+    st.caption(plain(split["note"]))
 
 if report.get("answer"):  # a results.json without an answer still shows the rest
     st.subheader("Can it be bootstrapped?")
@@ -37,14 +48,16 @@ if all(outcomes):
         "Each box compares X-Cross with one model on the same test users. Green: X-Cross ranks significantly "
         "better; blue: the same (the whole interval within the margin); red: significantly worse; amber: the data "
         f"can't tell. The {count(comparisons, 'comparison')} are corrected together (Bonferroni), so all "
-        "intervals hold together at 95%."
+        "intervals hold together at 95%. The comparison with the target LoRA is the one the answer above settles: "
+        "it is worded as the answer."
     )
 else:  # a run written before verdicts had outcomes: its sentences, uncoloured
     st.subheader(md("Verdicts against the reference: {}", report["reference"]))
-for model, test in tests.items():
-    verdict_box(model, test)
+for text, outcome in comparison_verdicts(report):
+    verdict_box(text, outcome)
 glossary(
-    ["NDCG@10", "Hit@10", "X-Cross", "target LoRA", "LoRA", "zero-shot", "lora-full", "popularity", "kept its start"]
+    ["NDCG@10", "Hit@10", "95% CI", "p-value", "verdict", "same", "Inconclusive", "X-Cross", "target LoRA", "LoRA"]
+    + ["zero-shot", "lora-full", "popularity", "kept its start", "trainable parameters"]
 )
 
 st.plotly_chart(charts.metric_bars(model_metrics(report)), width="stretch")
@@ -56,9 +69,10 @@ st.dataframe(
     frame,
     hide_index=True,
     width="stretch",
+    placeholder=MISSING,
     column_order=["model", "NDCG@10", "NDCG@10 95% CI", "Hit@10", "Hit@10 95% CI", difference, "p-value", "verdict"],
     column_config={
-        "model": text(pinned=True),
+        "model": text(width="medium", pinned=True),
         "NDCG@10": number(format="%.4f", help=GLOSSARY["NDCG@10"]),
         "NDCG@10 95% CI": text(help=GLOSSARY["95% CI"]),
         "Hit@10": number(format="%.4f", help=GLOSSARY["Hit@10"]),
@@ -66,16 +80,20 @@ st.dataframe(
         DIFFERENCE: number("X-Cross − model", format="%+.4f", help="X-Cross's NDCG@10 minus this model's."),
         OLD_DIFFERENCE: number("model − reference", format="%+.4f", help="This model's NDCG@10 minus the reference's."),
         "p-value": number(format="%.3f", help=GLOSSARY["p-value"]),
-        "verdict": text(help="X-Cross against this model: better, same, worse or inconclusive (can't tell)."),
+        "verdict": text(width="medium", help=GLOSSARY["verdict"]),
     },
 )
-st.caption("Full-catalogue ranking of each test user's last purchase; 95% bootstrap intervals over test users.")
-about = frame.set_index("model")[["what it is", "trainable parameters", "training users", "training kept"]]
-about["trainable parameters"] = about["trainable parameters"].map("{:,}".format)
-about["training users"] = about["training users"].map("{:,}".format)
-about["training time"] = frame["training time (s)"].map(human_seconds).to_numpy()
-st.table(plain_table(about))
-st.caption("Trainable parameters: the weights training changed; the language model itself stays frozen.")
+st.caption(
+    "Full-catalogue ranking of each test user's last purchase; 95% bootstrap intervals over test users. "
+    f"{MISSING} in X-Cross's row: every other model is compared with X-Cross, so it has no difference, p-value or "
+    "verdict of its own."
+)
+about = frame.set_index("model").rename(columns={"training time (s)": "training time"})
+about = about[["what it is", "trainable parameters", "training users", "training kept", "training time"]]
+whole = "{:,.0f}".format
+formats = {"trainable parameters": whole, "training users": whole, "training time": human_seconds}
+st.table(plain_table(shown_values(about, formats)))
+st.caption(f"Trainable parameters: {GLOSSARY['trainable parameters']} {MISSING}: not recorded for this model.")
 
 st.plotly_chart(charts.history_breakdown(history_buckets(report)), width="stretch")
 

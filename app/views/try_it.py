@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 from frames import history_frame, item_label
 from loaders import adapter_label, adapter_library, current_domains, domain_data, library_problems, load_model
-from messages import guarded
+from messages import GLOSSARY, guarded
 from plain import md
 from runs import finished_pocs, run_label
 from state import current_dataset
@@ -42,7 +42,7 @@ if how == "Pick items":
 else:
     user = b.selectbox("Customer", domain.user_ids.tolist(), key=f"try-user-{name}")
     history = domain.sequence(domain.user_index[user]).tolist()
-    b.text(" → ".join(domain.titles()[i][:40] for i in history[-8:]))
+    b.text(" → ".join(domain.titles()[i] for i in history[-8:]))
 
 library = adapter_library()
 models = {"popularity": "Popularity (most bought)", "base": "Base language model (no adapter)"}
@@ -52,7 +52,7 @@ for run in finished_pocs():
 default = [m for m in models if m == "popularity" or f"— {name} ·" in models[m]][:3]
 c, d = st.columns([3, 1])
 chosen = c.multiselect("Models", list(models), default=default, format_func=models.get, max_selections=4)
-k = d.slider("K", 5, 20, 10)
+k = d.slider("How many recommendations", 5, 20, 10, key="try-k", help="K: the length of each model's list.")
 problems = library_problems()
 if problems:
     with st.expander(f"{len(problems)} adapter folder{'s' if len(problems) > 1 else ''} cannot be used"):
@@ -76,6 +76,16 @@ for column, key in zip(st.columns(len(chosen)), chosen, strict=True):
     # Bought items score -inf and come last: when fewer than K items are left, they would fill the list.
     keep = np.isfinite(scores[0]) & ~np.isin(items[0], history)
     frame = history_frame(domain, items[0][keep]).rename(columns={"#": "rank"}).assign(score=scores[0][keep])
-    column.dataframe(frame.drop(columns=["item_id"]).round({"score": 3}), hide_index=True, width="stretch")
+    column.dataframe(
+        frame.drop(columns=["item_id"]).round({"score": 3}),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "rank": st.column_config.NumberColumn(width="small"),
+            "title": st.column_config.TextColumn(width="large"),
+            "score": st.column_config.NumberColumn(help=GLOSSARY["score"]),
+        },
+    )
     if keep.sum() < k:
         column.caption(md("Only {} items of {} are left that this history has not bought.", keep.sum(), name))
+st.caption(f"Score: {GLOSSARY['score']}")

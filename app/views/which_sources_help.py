@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 from frames import history_frame, item_label, mean_weights, weights_spread_table, xcross_entry
 from loaders import domain_data, load_model
-from messages import glossary, guarded
+from messages import GLOSSARY, glossary, guarded
 from plain import md, plain
 from runs import pick_poc, read_run, run_dataset
 
@@ -31,11 +31,15 @@ if weights.empty:
 _, xcross = xcross_entry(report)
 kept = kept_start(xcross.get("fit", {}))
 finding = weights_finding(weights, kept)
-if kept:  # equal weights from the untrained start are no finding: say so instead of drawing them
-    st.warning(plain(finding["text"]), icon=":material/help:")
-    glossary(["kept its start"])
+summary = finding["text"]
+terms = ["contribution weight", "final mix", "standard deviation", "score", "item popularity"]
+if len(report["sources"]) == 1:  # one source's weight is 1 everywhere: nothing to draw
+    st.info(plain(summary))
+elif kept:  # equal weights from the untrained start are no finding: say so instead of drawing them
+    st.warning(plain(summary), icon=":material/help:")
+    terms.append("kept its start")
 else:
-    st.info(plain(finding["text"]))
+    st.info(plain(summary))
     table = mean_weights(weights)
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.weights_heatmap(table), width="stretch")
@@ -44,7 +48,8 @@ else:
     below = f" Layers below {first} hold no adapter: every source shares them, so there is no choice there."
     right.caption(
         md(
-            "Averaged over {} of {}. Each layer's weights sum to 1; equal weights mean no preference.{}",
+            "Averaged over {} of {}. Each layer's weights sum to 1; equal weights mean no preference. The final "
+            "mix combines the source streams' final vectors into the one that scores the items.{}",
             count(weights["user_id"].nunique(), "test customer"),
             report["target"],
             below if first > 1 else "",
@@ -63,9 +68,15 @@ else:
     )
     layers = [str(i) for i in table.index]
     layer = st.select_slider(
-        "Layer", layers, value=layers[-1], format_func=lambda v: "final mix" if v == "output" else md("layer {}", v)
+        "Layer",
+        layers,
+        value=layers[-1],
+        format_func=lambda v: "final mix" if v == "output" else md("layer {}", v),
+        help=f"Final mix: {GLOSSARY['final mix']}",
     )
     st.plotly_chart(charts.weights_spread(weights, layer), width="stretch")
+
+glossary(terms)
 
 # -- one customer ------------------------------------------------------------------------------------------
 st.subheader("One customer in detail")
@@ -85,8 +96,8 @@ if model is None:
 items, scores = top_k(model, [history], 10)
 items, scores = items[0], scores[0]
 attribution = model.attribution(history, items)
-labels = [f"{rank}. {domain.titles()[i][:40]}" for rank, i in enumerate(items, start=1)]
-attribution.index = labels
+titles = [domain.titles()[i] for i in items]
+attribution.index = [f"{rank}. {title}" for rank, title in enumerate(titles, start=1)]
 
 a, b = st.columns([2, 3])
 a.markdown("**Their purchases (oldest first)**")
@@ -98,13 +109,25 @@ if len(hit):
 else:
     a.info(md("Actual next purchase (not in the top 10): {}", actual))
 b.plotly_chart(charts.attribution_bars(attribution), width="stretch")
+b.caption(f"Score: {GLOSSARY['score']}")
 if POPULARITY in attribution.columns:
-    b.caption(
-        f"“{POPULARITY}” is the part of an item's score that comes from how often it sells in the new category's "
-        "training data (learned with X-Cross), whatever the sources say."
-    )
+    b.caption(f"“{POPULARITY}”: {GLOSSARY['item popularity']}")
 if kept:
     b.caption("X-Cross's mix is still its start, so this split shows each source adapter's own part of the score.")
-detail = attribution.copy()
+# Full width, so that the titles and every source's column fit side by side.
+detail = attribution.reset_index(drop=True)
 detail.insert(0, "score", scores)
-b.dataframe(detail.round(3), width="stretch")
+detail.insert(0, "item", titles)
+detail.insert(0, "rank", range(1, len(titles) + 1))
+number = st.column_config.NumberColumn
+st.dataframe(
+    detail,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "rank": number(width="small"),
+        "item": st.column_config.TextColumn(width="large"),
+        "score": number(format="%.3f", help=GLOSSARY["score"]),
+    }
+    | {source: number(format="%.3f", help="This source's part of the score.") for source in attribution.columns},
+)

@@ -192,6 +192,8 @@ def cmd_poc(args: argparse.Namespace) -> int:
         f"{report['target']} from {', '.join(report['sources'])}: {report['split']['test_cases']:,} test users, "
         "full-catalogue ranking, 95% bootstrap CIs"
     )
+    if report["split"].get("note"):  # fewer test users than --test-users asked for, and why
+        print(report["split"]["note"])
     print(table[[*shown, "ndcg@10_high"]].to_string(index=False, float_format="%.4f"))
     print(report["answer"]["text"])
     for test in report["comparisons_vs_reference"].values():

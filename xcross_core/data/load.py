@@ -24,6 +24,7 @@ dropped silently. Row numbers are 1-based data rows of the named file (the heade
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import partial
@@ -46,6 +47,12 @@ from xcross_core.data.read import MAX_FIELD_CHARS, MAX_ROWS, read_table
 from xcross_core.data.report import DOMAIN_COLUMNS, DataError, ValidationReport, summarise_dropped
 from xcross_core.data.timestamps import parse_timestamps
 
+#: A column name that holds a product id (asin, parent_asin, sku, isbn, item_id, productId, article number, ...):
+#: never guessed for any of our columns but item_id.
+_PRODUCT_ID = re.compile(
+    r"(?i)^(parent[\s_-]?)?(asin|sku|isbn(1[03])?|upc|ean(13)?|gtin(1[234])?|mpn)$"
+    r"|(item|product|prod|article|asin|sku)[\s_-]?(id|no|nr|number|code|key)s?$"
+)
 #: A name a user's file might give each of our columns, for the example in a missing-column message.
 _EXAMPLE_NAMES = {"user_id": "customer", "item_id": "sku", "timestamp": "date", "domain": "category", "title": "name"}
 
@@ -232,8 +239,11 @@ def _apply_columns(
     for ours in missing:
         theirs = getattr(columns, ours)
         described.append(ours if theirs == ours else f"{theirs!r} (mapped to {ours})")
-        close = difflib.get_close_matches(ours, [c for c in original if c not in taken], n=1, cutoff=0.6)
-        guess = lowered.get(ours.lower()) or (close[0] if close else None)
+        # A product id is only ever a guess for item_id: spelled close to "domain" ("asin") it is no category.
+        free = [c for c in original if c not in taken and (ours == "item_id" or not _PRODUCT_ID.search(str(c)))]
+        close = difflib.get_close_matches(ours, free, n=1, cutoff=0.6)
+        ids = [c for c in free if _PRODUCT_ID.search(str(c))] if ours == "item_id" else []
+        guess = lowered.get(ours.lower()) or (close[0] if close else None) or (ids[0] if ids else None)
         if guess is not None and guess not in taken:
             taken.add(guess)
             hints.append(f"--column {guess}={ours}")

@@ -9,7 +9,9 @@ Two modes (DESIGN.md, "Evaluation conventions"):
   users' full sequences.
 
 `fraction` keeps a seeded share of the training users (the data budget); test and validation cases
-never change with it, so curves over fractions compare like with like. In the sampled protocol the
+never change with it, so curves over fractions compare like with like. `max_users` caps the users a split
+draws its training, validation and test users from; on a user split, `test_users` then tops the test users up
+from users outside the cap, who never train (testing is cheap, training is not). In the sampled protocol the
 negative candidates are drawn here, once per case from the seed, so every model ranks the same ones.
 """
 
@@ -64,13 +66,17 @@ class Split:
     valid: EvalCases
     test: EvalCases
     fraction: float = 1.0
+    test_asked: int | None = None  # the test users `make_split` was asked to top up to, if any
+    note: str = ""  # why fewer users are tested than were asked for ("" when not)
 
     @property
     def n_train_interactions(self) -> int:
         return int(sum(len(s) for s in self.train))
 
     def summary(self) -> dict[str, object]:
-        return {
+        """What the split holds, for people and result files: users, cases, catalogue, protocol, and (when
+        test users were topped up) how many were asked for and, when fewer are tested, why."""
+        summary: dict[str, object] = {
             "domain": self.domain.name,
             "mode": self.mode,
             "seed": self.seed,
@@ -82,6 +88,12 @@ class Split:
             "catalogue_items": self.domain.n_items,
             "protocol": "full" if self.test.candidates is None else f"sampled-{self.test.candidates.shape[1] - 1}",
         }
+        # Only when asked, so that the summaries of splits made without a top-up stay as they were written.
+        if self.test_asked is not None:
+            summary["test_users_asked"] = self.test_asked
+        if self.note:
+            summary["note"] = self.note
+        return summary
 
 
 def make_split(
@@ -93,29 +105,40 @@ def make_split(
     valid_share: float = 0.1,
     fraction: float = 1.0,
     max_users: int | None = None,
+    test_users: int | None = None,
     sampled_negatives: int | None = None,
 ) -> Split:
     """Split `domain` for training and evaluation.
 
-    `max_users` caps the users considered at all (a seeded subset, for CPU-sized benchmarks);
-    `sampled_negatives` switches validation and test to the sampled protocol with that many
-    negatives per case. Users with a single purchase cannot be evaluated and only ever train.
+    `max_users` caps the users the split is made of (a seeded subset, for CPU-sized runs). With `test_users`
+    (a user split only), users outside the cap are added to the test users, seeded, until `test_users` are
+    tested: the cap then bounds the training and validation users and no longer the test users. They are the
+    same at every `fraction`, and a larger `test_users` adds to a smaller one's. When the data has too few users
+    outside the cap, what there is is tested and the split's `note` says so. `test_users=None` (the default)
+    makes exactly the split made before the option existed. `sampled_negatives` switches validation and test
+    to the sampled protocol with that many negatives per case. Users with a single purchase cannot be
+    evaluated and only ever train.
     """
     if mode not in ("loo", "users"):
         raise ValueError(f"split mode must be 'loo' or 'users', not {mode!r}")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], not {fraction}")
+    if test_users is not None and mode != "users":
+        raise ValueError("test_users tops up the test users of a user split ('users'); 'loo' tests every user")
+    if test_users is not None and test_users < 1:
+        raise ValueError(f"test_users must be 1 or more, not {test_users}")
     rng = np.random.default_rng(seed)
     lengths = domain.lengths
     users = np.arange(domain.n_users)
     if max_users is not None and max_users < len(users):
         users = np.sort(rng.choice(users, size=max_users, replace=False))
     seqs = {int(u): domain.sequence(u) for u in users}
+    note = ""
 
     if mode == "loo":
-        test_users = users[lengths[users] >= 2]
+        tested = users[lengths[users] >= 2]
         valid_users = users[lengths[users] >= 3]
-        test = _last_item_cases(test_users, [seqs[int(u)] for u in test_users])
+        test = _last_item_cases(tested, [seqs[int(u)] for u in tested])
         valid = _last_item_cases(valid_users, [seqs[int(u)][:-1] for u in valid_users])
         train_pool = users
         train_seqs = {int(u): seqs[int(u)][:-2] if lengths[u] >= 3 else seqs[int(u)][:-1] for u in users}
@@ -125,11 +148,14 @@ def make_split(
         evaluable = rng.permutation(users[lengths[users] >= 2])
         n_test = int(round(test_share * len(users)))
         n_valid = int(round(valid_share * len(users)))
-        test_users = np.sort(evaluable[:n_test])
+        tested = np.sort(evaluable[:n_test])
         valid_users = np.sort(evaluable[n_test : n_test + n_valid])
-        test = _last_item_cases(test_users, [seqs[int(u)] for u in test_users])
+        train_pool = np.setdiff1d(users, np.concatenate([tested, valid_users]))
+        if test_users is not None:
+            tested, note = _topped_up(domain, users, tested, test_users, seed, test_share)
+            seqs |= {int(u): domain.sequence(u) for u in tested if int(u) not in seqs}
+        test = _last_item_cases(tested, [seqs[int(u)] for u in tested])
         valid = _last_item_cases(valid_users, [seqs[int(u)] for u in valid_users])
-        train_pool = np.setdiff1d(users, np.concatenate([test_users, valid_users]))
         train_seqs = seqs
 
     train_users = train_pool
@@ -150,6 +176,8 @@ def make_split(
         valid=valid,
         test=test,
         fraction=fraction,
+        test_asked=test_users,
+        note=note,
     )
     if sampled_negatives:
         split = with_sampled_candidates(split, sampled_negatives)
@@ -201,6 +229,28 @@ def validation_set(split: Split, most: int, least: int, seed: int) -> EvalCases:
     earlier = np.setdiff1d(np.arange(len(every)), last)
     extra = rng.choice(earlier, min(least - len(valid), len(earlier)), replace=False)
     return every.subset(np.sort(np.concatenate([last, extra])))
+
+
+def _topped_up(
+    domain: DomainData, users: np.ndarray, tested: np.ndarray, wanted: int, seed: int, test_share: float
+) -> tuple[np.ndarray, str]:
+    """(`tested` and, when fewer than `wanted`, seeded users from outside `users` (the cap) who can be tested,
+    sorted; why fewer than `wanted` are tested, or "")."""
+    outside = np.setdiff1d(np.arange(domain.n_users), users)
+    testable = outside[domain.lengths[outside] >= 2]
+    # A stream of its own, drawn after the capped split, so the split within the cap is the one made without a
+    # top-up; and a prefix of one permutation, so a larger `wanted` adds to a smaller one's users.
+    added = np.random.default_rng([seed, 4]).permutation(testable)[: max(0, wanted - len(tested))]
+    tested = np.sort(np.concatenate([tested, added])).astype(np.int64)
+    if len(tested) >= wanted:
+        return tested, ""
+    have = f"{len(tested):,} test users, not the {wanted:,} asked for"
+    if not len(outside):
+        within = f"all {len(users):,} users are within the cap on users (or there is none)"
+        return tested, f"{have}: {within}, so there are none to add, and {test_share:.0%} of them are held out for test"
+    share = f"{test_share:.0%} of the {len(users):,} users within the cap are held out for test"
+    left = f"of the {len(outside):,} users outside it only {len(testable):,} can be tested"
+    return tested, f"{have}: {share}, and {left} (a test user needs 2 or more purchases)"
 
 
 def _last_item_cases(users: np.ndarray, sequences: list[np.ndarray]) -> EvalCases:

@@ -84,7 +84,18 @@ class PocSpec(DataSpec):
     adapters: tuple[Path, ...] = option("source adapter folders (same base model)")
     out: Path | None = option("run folder to create (results, weights, X-Cross run)", None, required=True)
     fraction: float = option("share of the target's training users that train (the data budget)", 0.25, bounds="(0, 1]")
-    max_users: int | None = option("cap the target's users (seeded sample) for quick runs", None, minimum=1)
+    max_users: int | None = option(
+        "cap the target's users (a seeded sample) for quick runs: the budget's training users and the validation "
+        "users are drawn from within the cap, the test users are topped up from outside it",
+        None,
+        minimum=1,
+    )
+    test_users: int | None = option(
+        "test users wanted: users from outside the cap on users are added to those held out within it until this "
+        "many are tested (seeded, the same for every model and budget; they never train)",
+        1000,
+        minimum=1,
+    )
     epochs: int | None = option("maximum epochs per trained model (early stopping still applies)", 3, minimum=1)
     baselines: tuple[str, ...] = option(
         "models besides X-Cross and the same-budget target LoRA", DEFAULT_BASELINES, choices=BASELINES
@@ -104,10 +115,22 @@ def plan_keys(spec: PocSpec) -> list[str]:
     return plan + ([str(a) for a in spec.adapters] if "zero-shot" in spec.baselines else [])
 
 
+def poc_split(spec: PocSpec, domain: DomainData, fraction: float | None = None) -> Split:
+    """The split of the proof of concept: its training users the budget's (or `fraction`'s), its test users the
+    ones every model is tested on, whatever the budget."""
+    return make_split(
+        domain,
+        "users",
+        seed=spec.seed,
+        fraction=spec.fraction if fraction is None else fraction,
+        max_users=spec.max_users,
+        test_users=spec.test_users,
+    )
+
+
 def poc_splits(spec: PocSpec, domain: DomainData) -> tuple[Split, Split]:
     """(the budget split every model is tested on, the same split with all training users for lora-full)."""
-    args = {"seed": spec.seed, "max_users": spec.max_users}
-    return make_split(domain, "users", fraction=spec.fraction, **args), make_split(domain, "users", **args)
+    return poc_split(spec, domain), poc_split(spec, domain, 1.0)
 
 
 def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
@@ -140,6 +163,8 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     started = time.perf_counter()
     domain = domain_of(load_data(spec, hooks, domain=spec.target), spec.target)
     split, full = poc_splits(spec, domain)
+    if split.note:
+        hooks.say(split.note)
     base = read_metadata(spec.adapters[0]).base
     budget = f"{spec.fraction:.0%} of users"
     options = {"seed": spec.seed, "epochs": spec.epochs}

@@ -178,8 +178,8 @@ def answer(
     if vs_own.n < MIN_TEST_USERS:
         reasons.append(
             f"Only {count(vs_own.n, 'test user')}: at least {MIN_TEST_USERS} are needed before an answer can be "
-            f"trusted. Raise the cap on users (or lift it) so that more of {target}'s customers are held out for "
-            "testing."
+            f"trusted. Test more of {target}'s customers: raise the number of test users (they are taken from "
+            "outside the cap on users, so testing more costs no training)."
         )
     if xcross_kept_start:
         reasons.append(
@@ -241,8 +241,20 @@ def weights_finding(weights: pd.DataFrame, kept: bool) -> dict[str, object]:
 
     When the integration `kept` its starting weights, every source still has its starting, equal share: that is
     said in words instead of reported as a finding. Otherwise `spread` is, per layer, the standard deviation of a
-    source's weight across users (averaged over sources): how much the mix adapts to the customer there.
+    source's weight across users (averaged over sources): how much the mix adapts to the customer there. One
+    source, weights that do not vary, or vary alike at every layer are said plainly, so that no layer is named as
+    both where the weights vary most and where they vary least.
     """
+    sources = list(weights["source"].unique()) if "source" in weights else []
+    if len(sources) == 1:
+        return {
+            "learned": not kept,
+            "text": (
+                f"X-Cross had one source, {sources[0]}, so there was nothing to mix: its weight is 1 at every layer "
+                "for every customer. Which sources help can only be told with two or more source adapters."
+            ),
+            "spread": [],
+        }
     if kept:
         return {
             "learned": False,
@@ -264,12 +276,22 @@ def weights_finding(weights: pd.DataFrame, kept: bool) -> dict[str, object]:
         return "the final mix" if layer == "output" else f"layer {layer}"
 
     most, least = layers[int(spread.to_numpy().argmax())], layers[int(spread.to_numpy().argmin())]
+    high, low = round(float(spread.max()), 3), round(float(spread.min()), 3)  # as the sentence shows them
+    if high == 0:
+        text = "X-Cross learned its weights, but they do not vary between customers: every customer gets the same mix."
+    elif high == low:
+        text = (
+            "X-Cross learned its weights: they vary between customers by about as much at every layer (standard "
+            f"deviation {high:.3f} across users)."
+        )
+    else:
+        text = (
+            f"X-Cross learned its weights: they vary between customers most at {name(most)} (standard deviation "
+            f"{high:.3f} across users) and least at {name(least)} ({low:.3f})."
+        )
     return {
         "learned": True,
-        "text": (
-            f"X-Cross learned its weights: they vary between customers most at {name(most)} (standard deviation "
-            f"{spread.max():.3f} across users) and least at {name(least)} ({spread.min():.3f})."
-        ),
+        "text": text,
         "spread": [{"layer": layer, "sd": float(sd)} for layer, sd in zip(layers, spread, strict=True)],
         "by_source": [
             {"layer": str(layer), "source": str(source), "mean": float(row["mean"]), "sd": float(row["std"])}
