@@ -42,13 +42,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def split_of(category: str, fraction: float = 1.0) -> Split:
-    """The category's bench split; `fraction` keeps that share of its training users (the same held-out users)."""
+def split_of(category: str, fraction: float = 1.0, test_users: int | None = None) -> Split:
+    """The category's bench split; `fraction` keeps that share of its training users (the same held-out users);
+    `test_users` tests that many, the split's own test users and users outside its draw (none of whom trains)."""
     if not DEV.exists():
         raise SystemExit(f"this bench needs the development data in {DEV}")
     name = FILES[category]
     loaded = load_interactions(DEV / f"{name}.csv", DEV / f"items_{name}.csv")
-    return make_split(loaded.interactions.domain(category), **SPLIT, fraction=fraction)
+    return make_split(loaded.interactions.domain(category), **SPLIT, fraction=fraction, test_users=test_users)
 
 
 def provenance() -> dict[str, str]:

@@ -15,7 +15,8 @@ target, with the same held-out users, this bench runs as stages:
     static-mix-25        the sources with one trained weight each, same budget
     gating-25            one input-dependent weight per source (not per layer), same budget
     --curve adds lora-10, x-cross-10, lora-50, x-cross-50 and x-cross-100 (the data-efficiency curve)
-    --levers adds X-Cross @25% with other training settings (LEVERS), shown in a table of their own
+    --levers [NAME ...] adds X-Cross @25% with other training settings (LEVERS; all when none is named), shown in a
+    table of their own
 
 and takes popularity, SASRec @100%, the untrained base and the LoRA @100% from bench/results/real_learning (the same
 split), running any of them that is missing. Every stage keeps its result files when it ends
@@ -69,6 +70,7 @@ CURVE = {f"{name}-{share}": (name, share) for share in (10, 50) for name in ("lo
 LEVERS = {
     "x-cross-25-lr1e-4": (BUDGET, {"lr": 1e-4}, {}),
     "x-cross-25-no-item-head": (BUDGET, {}, {"item_head": False}),  # cosine at the sources' fixed temperature
+    "x-cross-25-prior": (BUDGET, {}, {"train_prior": 1.0}),  # popularity as a fixed prior in training only
 }
 #: From bench/results/real_learning, on the same split: (its stage, the name the tables give it).
 SHARED = {"popularity": "popularity", "sasrec": "SASRec @100%", "base": "base, untrained", "lora": "target LoRA @100%"}
@@ -123,11 +125,11 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
     write_result(OUT / target, stage, summary, result, test)
 
 
-def run(targets: list[str], curve: bool, levers: bool) -> None:
+def run(targets: list[str], curve: bool, levers: list[str]) -> None:
     for target in targets:
         adapters = adapters_for(target)
         stages = [f"zero-shot-{s}" for s in SOURCES[target]] + ["uniform-merge", *TRAINED]
-        stages += list(CURVE) * curve + list(LEVERS) * levers
+        stages += list(CURVE) * curve + levers
         todo = [s for s in stages if not (OUT / target / f"{s}.json").is_file()]
         if not todo:
             log(f"[{target}] done already")
@@ -273,7 +275,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", choices=tuple(SOURCES), default=list(SOURCES))
     parser.add_argument("--curve", action="store_true", help="also the data-efficiency curve (10, 50, 100%%)")
-    parser.add_argument("--levers", action="store_true", help="also the levers measured on X-Cross (LEVERS)")
+    parser.add_argument(
+        "--levers", nargs="*", choices=list(LEVERS), help="also these levers on X-Cross (LEVERS; none named: all)"
+    )
     parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
     parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
     args = parser.parse_args()
@@ -282,7 +286,7 @@ def main() -> None:
     elif args.write_docs:
         write_docs("real_sources", table())
     else:
-        run(args.targets, args.curve, args.levers)
+        run(args.targets, args.curve, list(LEVERS) if args.levers == [] else args.levers or [])
 
 
 if __name__ == "__main__":

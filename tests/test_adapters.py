@@ -132,6 +132,22 @@ def test_the_item_head_starts_from_log_popularity_and_serves_only_its_own_catalo
     assert other.encoder.item_head.log_scale.item() == pytest.approx(-np.log(FAST_TEXT.temperature))
 
 
+def test_the_training_prior_adds_log_popularity_to_training_scores_only(small_split, tiny_bert) -> None:
+    text = replace(FAST_TEXT, train_prior=0.5)
+    model = lora_recommender(small_split.domain, tiny_bert, text=text, loop=LoopConfig(epochs=1, batch_size=16))
+    priors, loss = [], model._loss
+
+    def spy(encoder, batch, device):  # what the training loss adds to every score
+        priors.append(model._train_prior)
+        return loss(encoder, batch, device)
+
+    model._loss = spy
+    model.fit(small_split)
+    counts = np.bincount(np.concatenate(small_split.train), minlength=small_split.domain.n_items)
+    torch.testing.assert_close(priors[0], 0.5 * torch.log1p(torch.as_tensor(counts, dtype=torch.float32)))
+    assert model._train_prior is None  # only the training loss adds it: validation and tests score without it
+
+
 def test_an_adapter_saved_before_the_item_head_loads_without_one(small_split, tiny_bert, tmp_path) -> None:
     out = tmp_path / "older"
     trained, _ = train_adapter(small_split, out, base=tiny_bert, text=FAST_TEXT, loop=LoopConfig(epochs=1))

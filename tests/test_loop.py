@@ -154,13 +154,13 @@ def test_dropout_draws_from_the_runs_own_generator() -> None:
     assert type(quiet.layer[0]) is nn.Dropout  # the module's own dropout is back after training
 
 
-
 def test_a_trained_model_drops_nothing_when_it_is_tested_afterwards() -> None:
     model = Noisy()  # built in training mode, as a fresh model is
     fit_loop(model, [1.0, 2.0, 3.0, 4.0], _noisy_loss, LoopConfig(epochs=1, batch_size=2, lr=0.1))
     assert not any(m.training for m in model.modules())  # its own dropout is back in evaluation mode too
     x = torch.ones(3, 4)
     torch.testing.assert_close(model.layer(x), model.layer(x))  # no mask drawn: the same scores twice
+
 
 def test_a_batch_in_pieces_trains_as_the_whole_batch() -> None:
     config = LoopConfig(epochs=3, batch_size=4, lr=0.1)

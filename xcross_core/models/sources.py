@@ -137,7 +137,9 @@ def sources_text(adapters: Sequence[str | Path]) -> TextConfig:
 def _target_text(first: AdapterMetadata) -> TextConfig:
     # The sources fix how prompts and items become text; validation and the item head belong to the training at
     # hand (the target's).
-    own = {k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias")}
+    own = {
+        k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias", "train_prior")
+    }
     return replace(TextConfig(**first.text), **own)
 
 

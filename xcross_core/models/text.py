@@ -54,6 +54,10 @@ class TextConfig:
     # and lowered the ranking (docs/method.md).
     item_head: bool = True
     item_bias: bool = False
+    # Logit adjustment: in training only, every item's score gets this times its log(1 + purchases) in the training
+    # data, so the softmax's taste for popular items is met by a fixed prior instead of being learned into the
+    # prompts; validation and ranking score without it. 0 turns it off.
+    train_prior: float = 0.0
     # Validation cases for early stopping: every held-out validation user's last item, at most this many (a seeded
     # subset); the start and every epoch validate them all, so their number weighs on a run's time.
     valid_cases: int = 1000
@@ -141,6 +145,7 @@ class TextRecommender(Recommender):
         self.name = name
         self._items: torch.Tensor | None = None  # the item tower's catalogue, on the encoder's device
         self._title_tokens: np.ndarray | None = None  # tokens of each title, then of the separator
+        self._train_prior: torch.Tensor | None = None  # `config.train_prior` x log-popularity, while training
         self.trunk = trunk_for(encoder.model, encoder.info, tokenizer)  # shared frozen lower blocks, if any
         if self.config.item_head:  # on the encoder, so that training, saving and restoring epochs carry it
             encoder.item_head = ItemHead(domain.n_items, self.config.temperature)
@@ -258,6 +263,8 @@ class TextRecommender(Recommender):
         histories = [h for h, _ in batch]
         targets = torch.tensor([t for _, t in batch], device=device)
         logits = self.logits(self.encode_prompts(histories, encoder), encoder)
+        if self._train_prior is not None:
+            logits = logits + self._train_prior
         # Ranked as served: the items a user already bought are out of the ranking, so they are not negatives to
         # push away (on real logs the next purchase is often much like them); a repeat purchase's target stays in.
         bought = history_mask(histories, self.domain.n_items).to(device)
@@ -275,6 +282,7 @@ class TextRecommender(Recommender):
         if not any(p.requires_grad for p in self.encoder.parameters()):
             return FitReport()
         sequences = training_sequences(split)
+        counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *split.train]), minlength=self.domain.n_items)
         begin = None
         if self.config.item_head:
             head = self.encoder.item_head
@@ -283,23 +291,27 @@ class TextRecommender(Recommender):
                 head.bias.requires_grad_(True)
                 # The start stays the untrained model (no bias) for validation to fall back to; training starts from
                 # the training data's popularity.
-                train = np.concatenate([np.zeros(0, np.int64), *split.train])
-                counts = np.bincount(train, minlength=self.domain.n_items)
                 begin = lambda: head.start_from(counts)  # noqa: E731
         config = self.config
+        if config.train_prior:
+            prior = torch.log1p(torch.as_tensor(counts, dtype=torch.float32)).to(self.item_vectors().device)
+            self._train_prior = config.train_prior * prior
         valid = validation_set(split, config.valid_cases, config.min_valid_cases, self.loop.seed)
-        return fit_loop(
-            self.encoder,
-            sequences,
-            self._loss,
-            self.loop,
-            batcher=self.cut_batches,
-            pieces=self.pieces,
-            validate=(lambda: validation_cases(self, valid)) if len(valid) else None,
-            progress=progress,
-            cancel=cancel,
-            begin=begin,
-        )
+        try:
+            return fit_loop(
+                self.encoder,
+                sequences,
+                self._loss,
+                self.loop,
+                batcher=self.cut_batches,
+                pieces=self.pieces,
+                validate=(lambda: validation_cases(self, valid)) if len(valid) else None,
+                progress=progress,
+                cancel=cancel,
+                begin=begin,
+            )
+        finally:
+            self._train_prior = None  # ranking and validation score without it
 
     @property
     def trainable_parameters(self) -> int:
