@@ -151,7 +151,8 @@ else:
         )
         # Left empty, the name follows the current settings (a typed one is kept as it is).
         default_name = f"{target} {fraction * 100:.0f} pct {datetime.now():%Y-%m-%d %H.%M}"
-        name = st.text_input("Run name", placeholder=default_name).strip() or default_name
+        # A key of its own: the placeholder changes every minute, and a typed name must survive that.
+        name = st.text_input("Run name", placeholder=default_name, key="run-name").strip() or default_name
         params = dataset.params() | {
             "target": target,
             "adapters": list(sources),
