@@ -104,6 +104,8 @@ def _temperature(model: object) -> float | None:
 #: `--wide`: the models tested again, on this many test users (the split's own and users outside its draw).
 WIDE_TEST = 5000
 WIDE = ("popularity", "base", "lora")
+#: What makes the saved adapter the training `lora.json` reports.
+WIDE_SAME_FIT = ("losses", "valid_mrr", "best_epoch")
 
 
 def run_wide(categories: list[str]) -> None:
@@ -123,11 +125,11 @@ def wide_stage(split: Split, model_name: str) -> None:
     `lora.json` reports (the same losses, validation curve and kept epoch)."""
     started = time.perf_counter()
     folder = OUT / split.domain.name
-    kept = json.loads((folder / f"{model_name}.json").read_text()) if (folder / f"{model_name}.json").is_file() else {}
     if model_name == "lora":
         model = load_adapter(ADAPTERS / split.domain.name, split.domain)
-        fit = read_metadata(ADAPTERS / split.domain.name).fit
-        same = bool(kept) and all(fit[k] == kept["fit"][k] for k in ("losses", "valid_mrr", "best_epoch"))
+        fit, kept = read_metadata(ADAPTERS / split.domain.name).fit, folder / "lora.json"
+        reported = json.loads(kept.read_text())["fit"] if kept.is_file() else None
+        same = reported is not None and all(fit[k] == reported[k] for k in WIDE_SAME_FIT)
     else:
         model = make_model(model_name, split.domain, seed=SPLIT["seed"])
         model.fit(split)
