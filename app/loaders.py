@@ -1,29 +1,28 @@
 """Reading what the studio works on, cached across reruns: uploaded files, the current dataset and its
 domains, the adapter library and saved models. Caches are keyed by file modification times, so a changed
-file is read again. The library's messages name command-line options; `page_message` says them in the
-studio's own words."""
+file is read again. The library's messages name settings as data; `page_message` words them as the studio's
+controls."""
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from messages import error_text
+from messages import error_text, page_words
 from plain import md
-from state import SAMPLE_ADAPTERS, Dataset, current_dataset, uploads_folder, workspace
+from state import SAMPLE_ADAPTERS, Dataset, current_dataset, is_merged_upload, uploads_folder, workspace
 
+from xcross_core.data.advice import message_of
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
 from xcross_core.data.read import SUPPORTED_FORMATS
 from xcross_core.data.report import DataError
 from xcross_core.models.adapters import adapter_problems, list_adapters
-from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender
-from xcross_core.models.registry import make_model
+from xcross_core.models.registry import make_model, model_entry
 from xcross_core.paths import inside, safe_name
 
 
@@ -97,28 +96,15 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
-#: Command-line wording in the library's messages, and how the studio says it (the page's own controls).
-_PAGE_WORDS = (
-    (re.compile(r"--column theirs=ours"), "the Column names fields on the Data page"),
-    (re.compile(r"--column (\S+?)=(\w+)"), r"'\1' for \2"),
-    (re.compile(r"(for \w+) (?=')"), r"\1, "),  # a list of such pairs
-    (re.compile(r",? or pass --encoding \S+(?: \([^)]*\))?(?: if that is its encoding)?"), ""),
-    (re.compile(r"--encoding \S+"), "saving the file as UTF-8 first"),
-)
-
-
 def page_message(err: BaseException) -> str:
-    """A library error message as the studio says it: command-line options replaced by the page's controls.
-
-    A column mapping (`--column sku=item_id`) becomes the Column names fields, an encoding option the advice to
-    save the file as UTF-8; any option left over is pointed out as belonging to the command line.
-    """
-    text = error_text(err)
-    for pattern, words in _PAGE_WORDS:
-        text = pattern.sub(words, text)
-    if re.search(r"(?<![\w-])--[a-z]", text):
-        text += " (Options starting with -- are those of the `xcross` command line.)"
-    return text
+    """A library error as the studio says it: each setting its message names worded as the page's control
+    (`page_words`), and a setting the studio does not have (an encoding, the row limits) left out with its clause.
+    An error without such a message is shown as it is."""
+    message = message_of(err)
+    if message is None:
+        return error_text(err)
+    field = getattr(err, "field", None)  # a SpecError's setting, named before its problem
+    return f"{field} {message.worded(page_words)}" if field else message.worded(page_words)
 
 
 def show_data_error(err: BaseException, what: str) -> None:
@@ -139,9 +125,11 @@ def _load(
 def load_dataset(dataset: Dataset) -> LoadResult:
     """The dataset loaded and validated (cached by path, mapping and modification time). Raises DataError.
 
-    Uploaded files (those in the workspace) are held to the upload limit; bundled and dev data are not.
+    Uploaded files (those in the workspace) are held to the upload limit; bundled and dev data are not, nor is a
+    merge of uploads, each of which was (the row limit bounds what any file may cost).
     """
-    limit = max_upload_bytes() if inside(dataset.interactions, workspace().root) else None
+    uploaded = inside(dataset.interactions, workspace().root) and not is_merged_upload(dataset.interactions)
+    limit = max_upload_bytes() if uploaded else None
     stamps = stamp(dataset.interactions, dataset.items)
     try:
         return _load(dataset.interactions, dataset.items, dataset.columns, limit, stamps)
@@ -211,9 +199,10 @@ def adapter_label(row: pd.Series) -> str:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def _model(name: str, data_key: tuple, domain_name: str, _domain: DomainData) -> Recommender:
-    if name == "popularity":
-        return Popularity(_domain).fit_sequences(_domain.sequences())  # counted over every user of the domain
     model = make_model(name, _domain)
+    entry = model_entry(name)
+    if entry is not None and entry.fit_sequences is not None:
+        return entry.fit_sequences(model, _domain.sequences())  # counted over every user of the domain
     if hasattr(model, "encoder"):
         model.encoder.eval()
     return model

@@ -12,28 +12,31 @@ from typing import Any
 import streamlit as st
 from plain import md, plain
 
+from xcross_core.data.advice import Hint
 from xcross_core.data.report import DataError
 from xcross_core.jobs.verdicts import MIN_TEST_USERS, SAME_MARGIN
+from xcross_core.models.registry import model_entries, plan_entry
 from xcross_core.store import RunStateError
 
 #: Errors whose message is meant for the user; anything else is a bug and may show a traceback. OSError and
 #: sqlite3.Error are the workspace's: a full disk, a file in the way of a folder, a broken link.
 USER_ERRORS = (DataError, ValueError, KeyError, RunStateError, OSError, sqlite3.Error)
 
-#: Plain-language help for every metric, model name and term the result pages show.
+
+def model_glossary() -> dict[str, str]:
+    """Plain-language help of every registered model that has some, by the word the pages call it, in registry
+    order; read when asked, so a model registered later is explained too."""
+    return {e.word: e.glossary for e in model_entries() if e.glossary}
+
+
+#: Plain-language help for every metric, model name and term the result pages show (the models' from the registry).
 GLOSSARY = {
     "NDCG@10": "How high each test customer's actual next purchase ranks among the 10 recommendations: 1 when it "
     "is first, less the lower it is (1 / log2(rank + 1)), 0 when it is not in the top 10; averaged over customers.",
     "Hit@10": "The share of test customers whose actual next purchase is among the 10 recommendations.",
     "LoRA": "A small add-on (a low-rank adapter) that teaches the shared language model one product category; "
     "only the add-on trains, a small fraction of the model's size.",
-    "X-Cross": "Runs the source categories' adapters side by side and mixes them layer by layer, with weights that "
-    "depend on the customer; only the mixing trains, on the new category's customers.",
-    "target LoRA": "The new category's own adapter, trained on the same customers as X-Cross: the yardstick.",
-    "zero-shot": "A source category's adapter used on the new category as it is, with no training on it.",
-    "lora-full": "The new category's own adapter trained on all its training customers, not only the data budget: "
-    "what more of its data would buy.",
-    "popularity": "Recommends the items bought most often. Any model worth using should beat it.",
+    **model_glossary(),
     "kept its start": "Training ran, but no epoch beat the model's starting weights on the validation customers, "
     "so those were kept and nothing measurable was learned (X-Cross: its sources mixed equally; a LoRA: the base "
     "model).",
@@ -77,6 +80,29 @@ ANSWER_STYLE = {
 }
 
 
+#: The studio's control for each setting a library message may name (see `xcross_core.data.advice`), beyond the
+#: column names (`page_words`). A setting the studio does not offer (an encoding, the row and length limits, the
+#: minimum of users) has none: its clause is left out rather than point at something the page cannot set.
+PAGE_CONTROLS = {"max_users": "the Cap users setting"}
+
+
+def page_words(hint: Hint) -> str | None:
+    """A setting named in a library message, as the page's control: a column mapping as the Column names fields
+    on the Data page with the names to type there; None when the studio has no such control."""
+    if hint.option != "columns":
+        return PAGE_CONTROLS.get(hint.option)
+    named = ", ".join(_column_pair(value) for value in hint.values)
+    if hint.role == "given":
+        return f"the column name {named}" if named else "the column names"
+    return f"the Column names fields on the Data page ({'e.g.' if hint.role == 'example' else 'perhaps'} {named})"
+
+
+def _column_pair(value: str) -> str:
+    """'sku' for item_id, from the library's sku=item_id (their name, then ours)."""
+    theirs, sep, ours = value.rpartition("=")
+    return f"{theirs!r} for {ours}" if sep else value
+
+
 def error_text(err: BaseException) -> str:
     """An error's message in words: a KeyError's without its quotes, a file-system error as "path: reason"."""
     if isinstance(err, KeyError) and err.args:
@@ -118,7 +144,8 @@ def answered_pair(report: dict[str, Any]) -> str | None:
     if not isinstance(answer, dict) or "outcome" not in answer:
         return None
     tests = report.get("comparisons_vs_reference", {})
-    own = (m for m, info in report.get("models", {}).items() if info.get("key") == "lora" and m in tests)
+    models = report.get("models", {}).items()
+    own = (m for m, info in models if plan_entry(str(info.get("key"))).role == "yardstick" and m in tests)
     return next(own, None)
 
 
@@ -175,6 +202,7 @@ def answer_box(answer: dict[str, Any] | str) -> None:
 
 
 def glossary(terms: Iterable[str], label: str = "What these words mean") -> None:
-    """An expander explaining `terms` (keys of GLOSSARY) in plain language."""
+    """An expander explaining `terms` (keys of GLOSSARY, or words of registered models) in plain language."""
+    meanings = GLOSSARY | model_glossary()
     with st.expander(label, icon=":material/menu_book:"):
-        st.markdown("\n".join(f"- **{term}**: {GLOSSARY[term]}" for term in terms))
+        st.markdown("\n".join(f"- **{term}**: {meanings[term]}" for term in terms))

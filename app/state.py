@@ -20,8 +20,10 @@ from messages import error_text
 from plain import md
 
 from xcross_core.data.load import ColumnMap
+from xcross_core.data.merge import merge_files
 from xcross_core.data.output import atomic_file
-from xcross_core.paths import inside, real
+from xcross_core.data.report import DataError
+from xcross_core.paths import inside, real, safe_name
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace
 
@@ -78,10 +80,14 @@ def store() -> RunStore:
         st.stop()
 
 
-def uploads_folder() -> Path:
-    """The workspace's folder of uploaded files, created if missing. Raises ValueError when it is a link that leads
-    out of the workspace, NotADirectoryError when a file or a broken link has its name."""
-    folder = in_workspace(workspace().root / "uploads")
+#: The uploads' folder of merged uploads (see `uploaded_dataset`).
+MERGED = "merged"
+
+
+def uploads_folder(subfolder: str = "") -> Path:
+    """The workspace's folder of uploaded files (or its `subfolder`), created if missing. Raises ValueError when it
+    is a link that leads out of the workspace, NotADirectoryError when a file or a broken link has its name."""
+    folder = in_workspace(workspace().root / "uploads" / subfolder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -114,6 +120,57 @@ class Dataset:
         """The dataset a run was started on, from its parameters."""
         columns = tuple(sorted((params.get("columns") or {}).items()))
         return cls(label, str(params["interactions"]), params.get("items"), columns)
+
+
+def uploaded_dataset(files: list[tuple[str, Path]], item_files: list[tuple[str, Path]]) -> tuple[Dataset, list[str]]:
+    """The dataset of saved uploads, each (the name it was uploaded as, where it was saved), and what the page should
+    say about it. Several files of a kind (one per product category) are merged into one (`merge_files`) in the
+    uploads' folder MERGED: interaction files with each row's domain from the files' domain column, else from each
+    file's name; item files as they are. Raises DataError naming the file when they cannot be merged."""
+    notes: list[str] = []
+    interactions = _merged(files, notes, domains_from_names=True)
+    items = _merged(item_files, notes, domains_from_names=False) if item_files else None
+    label = "Upload: " + " + ".join(path.name for _, path in files)
+    return Dataset(label, str(interactions), items and str(items)), notes
+
+
+def _merged(files: list[tuple[str, Path]], notes: list[str], *, domains_from_names: bool) -> Path:
+    """The one saved file of `files`, or their merge under a new name in the uploads folder; `notes` gets what was
+    done."""
+    if len(files) == 1:
+        return files[0][1]
+    names, paths = [Path(name).name for name, _ in files], [path for _, path in files]
+    stems = "-".join(Path(name).stem for name in names)
+    out = _new_upload(f"merged-{stems if len(stems) <= 60 else f'{len(files)}-files'}")
+    try:
+        merged = merge_files(paths, out, names=names, domains_from_names=domains_from_names)
+    except BaseException:
+        out.unlink(missing_ok=True)  # the name was claimed for this merge only
+        raise
+    for part in merged.files:
+        where = f"rows {part.first_row:,} to {part.first_row + part.rows - 1:,}"
+        domain = f"domain {part.named_domain!r}, from its name" if part.named_domain else "domains from its own column"
+        notes.append(f"{part.file}: {part.rows:,} rows, {where} of {out.name}; {domain}.")
+    return out
+
+
+def is_merged_upload(path: str) -> bool:
+    """Whether `path` is a merge of uploads: made of files each held to the upload limit, not itself one."""
+    return inside(path, workspace().root / "uploads" / MERGED)
+
+
+def _new_upload(stem: str) -> Path:
+    """A new, empty file `stem.csv` (or `stem-2.csv`, ...) in the merged uploads' folder, created so that no other
+    session takes its name."""
+    folder = uploads_folder(MERGED)
+    for n in range(1, 1000):
+        path = folder / safe_name(f"{stem}.csv" if n == 1 else f"{stem}-{n}.csv")
+        try:
+            path.open("xb").close()
+        except FileExistsError:
+            continue
+        return path
+    raise DataError(f"{stem}.csv: too many merged files of that name; upload the files under other names")
 
 
 def sample_dataset() -> Dataset:

@@ -61,6 +61,65 @@ def test_a_failed_upload_keeps_the_working_dataset_until_its_columns_are_mapped(
     assert "Now using **Upload: shop.csv**." in texts(at.success)
 
 
+def _category(prefix: str, users: int, domain: str | None = None) -> bytes:
+    """A category's purchase log as CSV: three purchases per user; a domain column when `domain` is given."""
+    header = "user_id,item_id,timestamp,title" + (",domain" if domain else "")
+    rows = [
+        f"{prefix}{u},{prefix}-i{i},2022-01-0{i + 1},Item {i}" + (f",{domain}" if domain else "")
+        for u in range(users)
+        for i in range(3)
+    ]
+    return "\n".join([header, *rows, ""]).encode()
+
+
+def test_the_data_page_merges_one_file_per_category(studio) -> None:
+    at = open_page("views/data.py")
+    at.radio[0].set_value("upload").run()
+    assert "from each file's name (beauty.csv gives the domain beauty)" in texts(at.caption)
+    files = [("beauty.csv", _category("b", 6), "text/csv"), ("toys.csv", _category("t", 5), "text/csv")]
+    at.file_uploader[0].set_value(files).run()
+    button(at, "Use these files").click().run()
+    assert_clean(at)
+    assert not at.error
+    dataset = at.session_state["dataset"]
+    assert dataset.label == "Upload: beauty.csv + toys.csv"
+    assert Path(dataset.interactions) == studio / "uploads" / "merged" / "merged-beauty-toys.csv"
+    notes = texts(at.info)
+    assert "beauty.csv: 18 rows, rows 1 to 18 of merged-beauty-toys.csv; domain 'beauty', from its name." in notes
+    assert "toys.csv: 15 rows, rows 19 to 33 of merged-beauty-toys.csv; domain 'toys', from its name." in notes
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Status"], metrics["Domains usable"], metrics["Purchases kept"]) == ("OK", "2 of 2", "33")
+
+    # Files that do not fit together are refused, naming the file and why; the merged dataset stays in use.
+    files = [("games.csv", _category("g", 6), "text/csv"), ("sports.csv", _category("s", 6, "Sports"), "text/csv")]
+    at.file_uploader[0].set_value(files).run()
+    button(at, "Use these files").click().run()
+    assert_clean(at)
+    assert "These files cannot be merged: games.csv has no 'domain' column, but sports.csv has one" in texts(at.error)
+    assert "--" not in texts(at.error)
+    assert at.session_state["dataset"] == dataset
+    assert not list((studio / "uploads" / "merged").glob("merged-games*"))  # nothing half-merged is left
+
+
+def test_a_merge_of_uploads_is_not_held_to_the_limit_of_one_upload(studio) -> None:
+    from streamlit import config
+
+    limit = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 1)  # MB: each file is under it, their merge is not
+    try:
+        files = [(f"{name}.csv", _category(name[0], 8_000), "text/csv") for name in ("beauty", "toys")]
+        assert all(0.5 * 2**20 < len(data) < 2**20 for _, data, _ in files)
+        at = open_page("views/data.py")
+        at.radio[0].set_value("upload").run()
+        at.file_uploader[0].set_value(files).run()
+        button(at, "Use these files").click().run()
+    finally:
+        config.set_option("server.maxUploadSize", limit)
+    assert_clean(at)
+    assert not at.error
+    assert {m.label: m.value for m in at.metric}["Purchases kept"] == "48,000"
+
+
 def test_an_upload_under_a_taken_name_is_saved_beside_it(studio) -> None:
     import loaders
 
@@ -133,22 +192,50 @@ def test_weights_and_comparison_exports_are_spreadsheet_safe() -> None:
     assert rows[2] == ["u1", "Sports", "-0.5"]  # numbers stay numbers
 
 
-def test_page_message_speaks_of_the_page_not_of_flags() -> None:
+def test_page_message_speaks_of_the_page_not_of_flags(tmp_path) -> None:
+    """The library's errors carry the settings they name as data: the page words them as its own controls, and
+    leaves out advice on a setting it does not have, without rewriting any text."""
     from loaders import page_message
 
+    from xcross_core.data.advice import Hint, Message
+    from xcross_core.data.load import ColumnMap, load_interactions
     from xcross_core.data.report import DataError
+    from xcross_core.jobs.spec import SpecError
 
-    missing = (
-        "shop.csv is missing required column timestamp. Its columns are: 'user_id', 'date'. Map your column names "
-        "to ours with --column theirs=ours (e.g. --column date=timestamp)."
+    def refused(name: str, **settings) -> DataError:
+        with pytest.raises(DataError) as info:
+            load_interactions(BAD / name, **settings)
+        return info.value
+
+    columns = page_message(refused("missing_column.csv"))
+    assert columns == (
+        "missing_column.csv is missing required column timestamp. Its columns are: 'user_id', 'item_id', 'domain', "
+        "'title'. Map your column names to ours with the Column names fields on the Data page (e.g. 'date' for "
+        "timestamp)."
     )
-    columns = page_message(DataError(missing))
-    assert "--" not in columns and "the Column names fields" in columns and "(e.g. 'date' for timestamp)" in columns
-    latin = "x.csv is not valid UTF-8: line 4. Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if "
-    encoding = page_message(DataError(latin + "that is its encoding."))
-    assert encoding.endswith("Re-save the file as UTF-8.") and "--encoding" not in encoding
-    other = page_message(DataError("too big; raise the limit with --max-rows"))
-    assert other.endswith("(Options starting with -- are those of the `xcross` command line.)")
+    guessed = page_message(refused("wrong_columns.csv"))
+    assert "(perhaps 'userId' for user_id, 'itemId' for item_id, 'time' for timestamp)" in guessed
+    absent = page_message(refused("missing_column.csv", columns=ColumnMap(timestamp="date")))
+    assert absent.startswith("the column name 'date' for timestamp: there is no column 'date' in missing_column.csv")
+    encoding = page_message(refused("latin1.csv"))
+    assert encoding.endswith("Re-save the file as UTF-8.") and encoding.startswith("latin1.csv is not valid UTF-8")
+    limit = page_message(refused("max_rows.csv", max_rows=5))
+    assert limit.endswith("reading it could exhaust memory. Use a sample of it.")
+    for shown in (columns, guessed, absent, encoding, limit):
+        assert "--" not in shown and "raise the limit" not in shown
+    plain = "a message without settings, e.g. from the studio itself"
+    assert page_message(DataError(plain)) == plain
+    # A job's setting: named as the run's control where the page has one, left out where it has none.
+    split = Message(
+        "no users to test on (6 users",
+        Hint("max_users", ", 4 kept by {}", role="given"),
+        "): it needs more users",
+        Hint("test_share", ", or a larger {}"),
+    )
+    assert (
+        page_message(SpecError(None, split))
+        == "no users to test on (6 users, 4 kept by the Cap users setting): it needs more users"
+    )
 
 
 def test_plain_shows_markdown_as_written() -> None:

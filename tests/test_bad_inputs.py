@@ -137,25 +137,24 @@ QUOTING = (
     "A value that contains a comma, a double quote or a line break must be in double quotes, and a double quote "
     'inside it written twice ("").'
 )
+#: Why each file cannot be used: the message without the advice on a setting, which each front end words
+#: itself (the command line as its options, FATAL_CLI; the studio as its controls), and says alike otherwise.
 FATAL = {
     "empty.csv": "empty.csv is empty (0 bytes)",
     "header_only.csv": f"header_only.csv has no data rows (its header: {HEADER})",
     "binary_garbage.csv": "binary_garbage.csv does not look like a text file (it holds binary data)",
     "latin1.csv": (
         "latin1.csv is not valid UTF-8: line 4 has byte 0xE9 (near 'u0,b2,2022-01-03,Books,Caf\ufffd'). "
-        "Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if that is its encoding."
+        "Re-save the file as UTF-8."
     ),
     "wrong_columns.csv": (
         "wrong_columns.csv is missing required columns user_id, item_id, timestamp, domain, title. "
-        "Its columns are: 'userId', 'itemId', 'time', 'category', 'name'. Map your column names to ours with "
-        "--column theirs=ours (perhaps --column userId=user_id --column itemId=item_id --column time=timestamp); "
-        "or add a domain column naming each row's product category; "
-        "or give an item file with item_id and title."
+        "Its columns are: 'userId', 'itemId', 'time', 'category', 'name'. Map your column names to ours; "
+        "or add a domain column naming each row's product category; or give an item file with item_id and title."
     ),
     "missing_column.csv": (
         "missing_column.csv is missing required column timestamp. "
-        "Its columns are: 'user_id', 'item_id', 'domain', 'title'. "
-        "Map your column names to ours with --column theirs=ours (e.g. --column date=timestamp)."
+        "Its columns are: 'user_id', 'item_id', 'domain', 'title'. Map your column names to ours."
     ),
     "duplicate_columns.csv": (
         "duplicate_columns.csv names column 'user_id' more than once (columns 1, 6); give each column its own "
@@ -212,7 +211,7 @@ FATAL = {
         "no_extension: unsupported file type (no extension); supported formats are .csv, .tsv, .parquet, .jsonl, "
         ".ndjson (.tsv is tab-separated; .jsonl/.ndjson hold one JSON object per line)"
     ),
-    "utf16.csv": "utf16.csv is UTF-16 text; re-save it as UTF-8, or pass --encoding utf-16",
+    "utf16.csv": "utf16.csv is UTF-16 text; re-save it as UTF-8",
     "semicolon.csv": (
         "semicolon.csv seems to be separated by ';', not a comma: its header reads "
         "'user_id;item_id;timestamp;domain;title'. Save it with a comma as separator."
@@ -243,13 +242,10 @@ FATAL = {
         f"the next comma. {QUOTING}"
     ),
     "header_and_blank_lines.csv": f"header_and_blank_lines.csv has no data rows (its header: {HEADER})",
-    "utf16_no_bom.csv": (
-        "utf16_no_bom.csv looks like UTF-16 text without a byte-order mark; re-save it as UTF-8, or pass --encoding "
-        "utf-16-le"
-    ),
+    "utf16_no_bom.csv": "utf16_no_bom.csv looks like UTF-16 text without a byte-order mark; re-save it as UTF-8",
     "cp1252.csv": (
         "cp1252.csv is not valid UTF-8: line 2 has byte 0x92 (near 'u0,b0,2022-01-01,Books,Title\ufffds 0'). "
-        "Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if that is its encoding."
+        "Re-save the file as UTF-8."
     ),
     "deep_nesting.jsonl": (
         "deep_nesting.jsonl is not valid JSON Lines: line 3 nests lists or objects too deeply to read"
@@ -261,17 +257,49 @@ FATAL = {
 }
 
 
+#: What the command line says for the files of FATAL whose message names a setting (as its option).
+FATAL_CLI = {
+    "latin1.csv": (
+        "latin1.csv is not valid UTF-8: line 4 has byte 0xE9 (near 'u0,b2,2022-01-03,Books,Caf\ufffd'). "
+        "Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if that is its encoding."
+    ),
+    "wrong_columns.csv": (
+        "wrong_columns.csv is missing required columns user_id, item_id, timestamp, domain, title. "
+        "Its columns are: 'userId', 'itemId', 'time', 'category', 'name'. Map your column names to ours with "
+        "--column theirs=ours (perhaps --column userId=user_id --column itemId=item_id --column time=timestamp); "
+        "or add a domain column naming each row's product category; "
+        "or give an item file with item_id and title."
+    ),
+    "missing_column.csv": (
+        "missing_column.csv is missing required column timestamp. "
+        "Its columns are: 'user_id', 'item_id', 'domain', 'title'. "
+        "Map your column names to ours with --column theirs=ours (e.g. --column date=timestamp)."
+    ),
+    "utf16.csv": "utf16.csv is UTF-16 text; re-save it as UTF-8, or pass --encoding utf-16",
+    "utf16_no_bom.csv": (
+        "utf16_no_bom.csv looks like UTF-16 text without a byte-order mark; re-save it as UTF-8, or pass --encoding "
+        "utf-16-le"
+    ),
+    "cp1252.csv": (
+        "cp1252.csv is not valid UTF-8: line 2 has byte 0x92 (near 'u0,b0,2022-01-01,Books,Title\ufffds 0'). "
+        "Re-save the file as UTF-8, or pass --encoding latin-1 (or cp1252) if that is its encoding."
+    ),
+}
+
+
 @pytest.mark.parametrize("name", sorted(FATAL))
 def test_unusable_file_raises_data_error_and_validate_exits_2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(DataError) as info:
         load(name)
     assert type(info.value) is DataError
-    assert str(info.value) == FATAL[name]
+    assert (info.value.file, info.value.reason) == (name, FATAL[name])
+    assert bool(info.value.options) == (name in FATAL_CLI)
+    assert "--" not in str(info.value)  # the library's own words name no command-line option
     # Refused before any row was read, except when every row was read and none could be used: then the report
     # comes with the error, so that the dropped rows can still be downloaded.
     assert (info.value.report is None) == (name != "all_rows_invalid.csv")
     code, out, err = validate(capsys, CORPUS / name)
-    assert (code, out, err) == (2, "", f"error: {FATAL[name]}\n")
+    assert (code, out, err) == (2, "", f"error: {FATAL_CLI.get(name, FATAL[name])}\n")
 
 
 def test_wrong_columns_hints_can_be_followed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,7 +508,7 @@ def test_formula_like_values_are_kept_as_data(capsys: pytest.CaptureFixture[str]
     assert (code, err) == (2, not_usable(report.errors[0])) and "row 11: negative timestamp '-2'" in out
     dropped_out = tmp_path / "cli-dropped.csv"
     code, out, err = validate(capsys, CORPUS / "formula_injection.csv", "--drop-invalid", "--dropped-out", dropped_out)
-    assert (code, err) == (0, "--drop-invalid: dropped 1 row with errors from formula_injection.csv (row 11)\n")
+    assert (code, err) == (0, "dropped 1 row with errors from formula_injection.csv (row 11)\n")
     pd.testing.assert_frame_equal(read_back(dropped_out), written)
 
 
@@ -579,7 +607,7 @@ def test_a_bad_row_is_named_by_its_true_row_and_cause(name: str, capsys: pytest.
     code, out, err = validate(capsys, CORPUS / name)
     assert (code, err) == (2, warnings + not_usable(error)) and f"  - {error}\n" in out
     code, out, err = validate(capsys, CORPUS / name, "--drop-invalid")
-    assert (code, err) == (0, warnings + f"--drop-invalid: dropped 1 row with errors from {name} (row {row})\n")
+    assert (code, err) == (0, warnings + f"dropped 1 row with errors from {name} (row {row})\n")
 
 
 def test_a_nul_in_one_value_is_not_a_binary_file() -> None:
@@ -645,7 +673,7 @@ def test_utf16_without_a_byte_order_mark_reads_with_its_encoding(capsys: pytest.
 
 def test_cp1252_read_as_latin1_names_the_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
     result = load("cp1252.csv", encoding="latin-1")
-    hint = "title holds the control character U+0092 (cp1252 text read as latin-1? try --encoding cp1252)"
+    hint = "title holds the control character U+0092 (cp1252 text read as latin-1? try the encoding cp1252)"
     assert reasons(result) == dict.fromkeys(range(1, 19, 3), hint)
     result = load("cp1252.csv", encoding="cp1252")
     assert result.report.ok and result.interactions.items.set_index("item_id")["title"]["b0"] == "Title\u2019s 0"
@@ -654,6 +682,7 @@ def test_cp1252_read_as_latin1_names_the_control_characters(capsys: pytest.Captu
 # --- the length of one value: a documented limit, checked while reading --------------------------------------
 
 TOO_LONG = "; if it is meant to be this long, raise the limit with --max-field-chars"
+LIBRARY_TOO_LONG = "; if it is meant to be this long, raise the limit with max_field_chars"  # for a script
 
 
 @pytest.mark.parametrize(
@@ -688,7 +717,8 @@ def test_a_value_over_the_length_limit_is_refused_naming_its_row(
 ) -> None:
     with pytest.raises(DataError) as info:
         load(name, max_field_chars=limit)
-    assert str(info.value) == message
+    assert str(info.value) == message.replace(TOO_LONG, LIBRARY_TOO_LONG)
+    assert info.value.options == ("max_field_chars",) and info.value.file == name
     code, out, err = validate(capsys, CORPUS / name, "--max-field-chars", str(limit))
     assert (code, out, err) == (2, "", f"error: {message}\n")
     longest = len(GENERATOR.LONG_TITLE if name == "long_title.csv" else GENERATOR.LONG_VALUE)
@@ -728,16 +758,16 @@ def test_a_bad_row_of_another_domain_does_not_stop_a_job(tmp_path: Path, capsys:
     [
         (
             ["validate", CORPUS / "max_rows.csv"],
-            "--drop-invalid: max_rows.csv has no rows with errors; nothing dropped",
+            "max_rows.csv has no rows with errors; nothing dropped",
         ),
-        (["validate", OTHER], "--drop-invalid: dropped 1 row with errors from other_domain_error.csv (row 20)"),
+        (["validate", OTHER], "dropped 1 row with errors from other_domain_error.csv (row 20)"),
         (
             ["recommend", "popularity", OTHER, "--domain", "Books", "--out", "{tmp}/recs.csv"],
-            "--drop-invalid: other_domain_error.csv has no rows with errors in domain 'Books'; nothing dropped",
+            "other_domain_error.csv has no rows with errors in domain 'Books'; nothing dropped",
         ),
         (
             ["recommend", "popularity", OTHER, "--domain", "Games", "--out", "{tmp}/recs.csv"],
-            "--drop-invalid: dropped 1 row with errors from other_domain_error.csv (row 20)",
+            "dropped 1 row with errors from other_domain_error.csv (row 20)",
         ),
     ],
     ids=["validate, nothing to drop", "validate", "recommend, errors elsewhere", "recommend"],
@@ -748,7 +778,7 @@ def test_drop_invalid_prints_one_summary_line(
     code = main([str(a).replace("{tmp}", str(tmp_path)) for a in [*argv, "--drop-invalid"]])
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert [line for line in err.splitlines() if "--drop-invalid" in line] == [summary]
+    assert [line for line in err.splitlines() if not line.startswith("warning: ")] == [summary]
 
 
 def test_see_the_errors_above_only_when_there_are_errors_above(capsys: pytest.CaptureFixture[str]) -> None:
@@ -955,7 +985,7 @@ def test_a_csv_over_the_row_limit_is_refused_in_bounded_memory(tmp_path: Path) -
     size = path.stat().st_size
     peak, message = _traced_peak(lambda: load_interactions(path, max_rows=1_000))
     assert message.startswith("big.csv has more than 1,000 data rows, over the limit of 1,000: reading it could")
-    assert "--max-rows" in message
+    assert message.endswith("Use a sample of it, or raise the limit with max_rows if this machine has the memory.")
     assert size > 10_000_000 and peak < 3_000_000  # reading it would hold all of its bytes, twice
 
 
@@ -997,13 +1027,14 @@ def test_a_huge_value_is_refused_while_reading_in_bounded_memory(
     path.write_text(SHOP_TEXT + f"u9,b9,2022-01-09,Books,{value}\n", encoding="utf-8")
     size = path.stat().st_size
     peak, message = _traced_peak(lambda: load_interactions(path))
-    assert message == (
+    refused = (
         "huge.csv data row 19 holds a value longer than 100,000 characters, the limit (perhaps a double quote that "
-        "is never closed); if it is meant to be this long, raise the limit with --max-field-chars"
+        "is never closed)"
     )
+    assert message == refused + LIBRARY_TOO_LONG
     assert size > 19_000_000 and peak < (size // 20 if quoted else 3 * size)
     code, out, err = validate(capsys, path)
-    assert (code, out, err) == (2, "", f"error: {message}\n")
+    assert (code, out, err) == (2, "", f"error: {refused}{TOO_LONG}\n")
 
 
 def test_a_huge_json_value_is_refused_in_bounded_memory(tmp_path: Path) -> None:
@@ -1044,6 +1075,6 @@ def test_a_small_parquet_file_of_many_rows_is_refused_from_its_metadata(tmp_path
     message, grew_mb = done.stdout.splitlines()
     assert message == (
         f"many.parquet has {n:,} data rows, over the limit of {MAX_ROWS:,}: reading it could exhaust memory. "
-        "Use a sample of it, or raise the limit with --max-rows if this machine has the memory."
+        "Use a sample of it, or raise the limit with max_rows if this machine has the memory."
     )
     assert float(grew_mb) < 50  # the metadata only: reading the rows would take far more

@@ -214,7 +214,7 @@ def test_loading_a_hub_id_without_download_opens_no_connection(monkeypatch: pyte
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    with pytest.raises(BaseModelError, match="pass --download to fetch it"):
+    with pytest.raises(BaseModelError, match="pass download=True to fetch it"):
         load_base("nobody/no-such-model")
     assert attempts == []
 
@@ -343,7 +343,7 @@ def test_validate_drop_invalid_writes_the_dropped_rows(tmp_path: Path, capsys: p
         capsys, "validate", bad_timestamp_file(tmp_path), "--drop-invalid", "--dropped-out", dropped_path
     )
     assert code == 0, err
-    assert err == "--drop-invalid: dropped 2 rows with errors from stamps.csv (rows 3, 7)\n"
+    assert err == "dropped 2 rows with errors from stamps.csv (rows 3, 7)\n"
     assert "Rows with problems: 2" in out
     assert report_counts(out) == {"Books": {"users": 6, "items": 3, "interactions": 6 * 3 - 2}}
     dropped = pd.read_csv(dropped_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")

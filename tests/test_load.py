@@ -169,7 +169,8 @@ def test_missing_columns_are_named_with_the_files_columns(tmp_path):
     for missing in ("user_id", "item_id", "timestamp", "domain", "title"):
         assert missing in message
     assert "'customer', 'Item_ID', 'when'" in message
-    assert "--column Item_ID=item_id" in message and "add a domain column" in message
+    assert "perhaps Item_ID=item_id" in message and "add a domain column" in message
+    assert info.value.options == ("columns",) and info.value.file == "log.csv"
 
 
 @pytest.mark.parametrize("product", ["asin", "parent_asin", "sku", "product_id", "ProductID", "article_number"])
@@ -178,12 +179,12 @@ def test_a_product_id_column_is_never_guessed_as_the_domain(tmp_path, product):
     write_csv(tmp_path / "log.csv", [["u", "i", "i", "1", "t"]], ["user_id", "item_id", product, "timestamp", "title"])
     with pytest.raises(DataError) as info:
         load_interactions(tmp_path / "log.csv")
-    assert f"--column {product}=domain" not in str(info.value) and "add a domain column" in str(info.value)
+    assert f"{product}=domain" not in str(info.value) and "add a domain column" in str(info.value)
     # Without an item_id column, the product id is the guess for it.
     write_csv(
         tmp_path / "log.csv", [["u", "i", "1", "t", "Toys"]], ["user_id", product, "timestamp", "title", "domain"]
     )
-    with pytest.raises(DataError, match=f"perhaps --column {product}=item_id"):
+    with pytest.raises(DataError, match=f"perhaps {product}=item_id"):
         load_interactions(tmp_path / "log.csv")
 
 
@@ -423,7 +424,8 @@ def test_latin1_bytes_name_the_line(tmp_path):
         load_interactions(path)
     message = str(info.value)
     assert "log.csv is not valid UTF-8: line 4 has byte 0xE9" in message
-    assert "--encoding latin-1" in message
+    assert "or pass encoding=latin-1 (or cp1252)" in message
+    assert (info.value.file, info.value.rows, info.value.options) == ("log.csv", (4,), ("encoding",))
     result = load_interactions(path, encoding="latin-1")
     assert "Café crème" in result.interactions.items["title"].tolist()
 

@@ -1,7 +1,9 @@
 """Data: choose the purchase log, map its columns, read the validation report, browse a domain.
 
-An upload becomes the working dataset only once it loads: until then it is pending, its problem is shown with
-the column-name fields to fix it, and every page keeps using the dataset that worked.
+An upload may be several files, one per product category: they are merged into one dataset (`merge_files`), and
+the page says which rows came from which file and where each file's domain came from. An upload becomes the
+working dataset only once it loads: until then it is pending, its problem is shown with the column-name fields
+to fix it, and every page keeps using the dataset that worked.
 """
 
 from pathlib import Path
@@ -10,7 +12,7 @@ import streamlit as st
 from frames import MISSING, domain_table, dropped_csv, dropped_summary, history_frame
 from loaders import domain_data, load_dataset, max_upload_bytes, save_upload, show_data_error, usable_domains
 from plain import md, plain
-from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset
+from state import Dataset, current_dataset, dev_datasets, sample_dataset, set_dataset, uploaded_dataset
 
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.report import DataError
@@ -39,30 +41,41 @@ picked = st.radio(
 )
 if picked == "upload":
     limit_mb = max_upload_bytes() // 2**20
-    st.caption(f"CSV, TSV, Parquet or JSON Lines, one row per purchase; up to {limit_mb} MB per file.")
+    st.caption(
+        f"CSV, TSV, Parquet or JSON Lines, one row per purchase; up to {limit_mb} MB per file. Several files (one per "
+        "product category) are merged into one dataset: each row's domain comes from the files' domain column, or, "
+        "when they have none, from each file's name (beauty.csv gives the domain beauty)."
+    )
     left, right = st.columns(2)
     types = ["csv", "tsv", "parquet", "jsonl", "ndjson"]
-    main = left.file_uploader("Interactions file (user_id, item_id, timestamp, domain, title)", type=types)
-    items = right.file_uploader("Item file (optional: item_id, title, other text columns)", type=types)
-    if st.button("Use these files", type="primary", disabled=main is None):
+    files = left.file_uploader(
+        "Interactions files (user_id, item_id, timestamp, domain, title)", type=types, accept_multiple_files=True
+    )
+    item_files = right.file_uploader(
+        "Item files (optional: item_id, title, other text columns)", type=types, accept_multiple_files=True
+    )
+    if st.button("Use these files", type="primary", disabled=not files):
         try:
-            path = save_upload(main.name, main.getvalue())
-            items_path = save_upload(items.name, items.getvalue()) if items is not None else None
+            saved = [(f.name, save_upload(f.name, f.getvalue())) for f in [*files, *item_files]]
         except ValueError as err:
             show_data_error(err, "Upload refused")
         except OSError as err:  # the workspace's side: a full disk, a file in the way of the uploads folder
             show_data_error(err, "The upload could not be saved")
         else:
-            uploaded = [(main.name, path), *([(items.name, items_path)] if items is not None else [])]
-            st.session_state["upload_notes"] = [
-                f"An earlier upload is called {safe_name(Path(given).name)}, so this file was saved as {saved.name}."
-                for given, saved in uploaded
-                if saved.name != safe_name(Path(given).name)
-            ]
-            st.session_state["pending_upload"] = Dataset(
-                f"Upload: {path.name}", str(path), items_path and str(items_path)
-            )
-            st.rerun()
+            try:
+                dataset, merge_notes = uploaded_dataset(saved[: len(files)], saved[len(files) :])
+            except DataError as err:
+                show_data_error(err, "These files cannot be merged")
+            except OSError as err:
+                show_data_error(err, "The merged file could not be saved")
+            else:
+                st.session_state["upload_notes"] = [
+                    f"An earlier upload is called {safe_name(Path(given).name)}, so this file was saved as {path.name}."
+                    for given, path in saved
+                    if path.name != safe_name(Path(given).name)
+                ] + merge_notes
+                st.session_state["pending_upload"] = dataset
+                st.rerun()
     for note in st.session_state.pop("upload_notes", []):
         st.info(plain(note))
 else:

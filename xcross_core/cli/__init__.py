@@ -135,10 +135,8 @@ def _run(args: argparse.Namespace) -> int:
     handler = getattr(commands, "cmd_" + COMMANDS[args.command].module)
     try:
         return handler(args)
-    except SpecError as err:
+    except (SpecError, DataError, BaseModelError, ArtifactError) as err:
         return _error(describe(err, args.spec, args.positional), EXIT_BAD_INPUT)
-    except (DataError, BaseModelError, ArtifactError) as err:
-        return _error(str(err), EXIT_BAD_INPUT)
     except OutputError as err:
         return _error(str(err), EXIT_FAILED)
     except (KeyboardInterrupt, Cancelled):

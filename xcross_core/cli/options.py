@@ -15,8 +15,9 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from xcross_core.data.advice import Hint, Wording, message_of
 from xcross_core.data.load import ColumnMap
-from xcross_core.jobs.spec import Spec, SpecError, field_hint, unwrap_optional
+from xcross_core.jobs.spec import Spec, SpecError, field_hint, help_text, unwrap_optional
 
 
 def add_command(
@@ -37,7 +38,7 @@ def add_command(
 
 
 def spec_from_args(spec: type[Spec], args: argparse.Namespace) -> Spec:
-    """The spec of the parsed `args` (its fields only); raises SpecError, or DataError for a bad --column."""
+    """The spec of the parsed `args` (its fields only); raises SpecError, or DataError for a bad column pair."""
     values = {}
     for f in fields(spec):
         value = getattr(args, f.name)
@@ -47,14 +48,41 @@ def spec_from_args(spec: type[Spec], args: argparse.Namespace) -> Spec:
     return spec(**values)
 
 
-def describe(err: SpecError, spec: type[Spec], positional: Sequence[str]) -> str:
-    """`err` in the CLI's words: the field named as the option (or positional argument) that sets it."""
-    if err.field is None:
-        return err.problem
+def describe(err: Exception, spec: type[Spec], positional: Sequence[str]) -> str:
+    """`err` (a SpecError, or a library error carrying a `Message`) in the CLI's words: each setting named as the
+    option (or positional argument) that sets it."""
+    message = message_of(err)
+    if not isinstance(err, SpecError):
+        return message.worded(cli_words(spec)) if message is not None else str(err)
+    problem = message.worded(cli_words(spec)) if message is not None else err.problem
     by_name = {f.name: f for f in fields(spec)}
+    if err.field is None:
+        return problem
     if err.field not in by_name or err.field in positional:
-        return str(err)
-    return f"{_flag(by_name[err.field])} {err.problem}"
+        return f"{err.field} {problem}"
+    return f"{_flag(by_name[err.field])} {problem}"
+
+
+def cli_words(spec: type[Spec]) -> Wording:
+    """How the command line names a message's settings (`Hint`s): as the options of `spec`'s command, with their
+    values; a setting the command does not have is left out."""
+    by_name = {f.name: f for f in fields(spec)}
+
+    def words(hint: Hint) -> str | None:
+        if hint.option not in by_name:
+            return None
+        flag = _flag(by_name[hint.option])
+        kind = unwrap_optional(field_hint(spec, hint.option))
+        if kind is bool or not hint.values:  # a switch takes no value
+            return flag
+        if hint.role == "given":
+            return f"{flag} {' '.join(hint.values)}"
+        if typing.get_origin(kind) is dict:  # the column map: THEIRS=OURS pairs, given together
+            pairs = " ".join(f"{flag} {value}" for value in hint.values)
+            return f"{flag} theirs=ours ({'e.g.' if hint.role == 'example' else 'perhaps'} {pairs})"
+        return f"{flag} {hint.values[0]}" + "".join(f" (or {value})" for value in hint.values[1:])
+
+    return words
 
 
 def _own_fields_first(spec: type[Spec]) -> list[Field[Any]]:
@@ -77,7 +105,7 @@ def _default(f: Field[Any]) -> Any:
 
 
 def _help(f: Field[Any], default: Any, shown: bool) -> str:
-    text = f.metadata.get("help", "")
+    text = help_text(f)
     if shown and default not in (None, False, (), {}):
         value = " ".join(map(str, default)) if isinstance(default, tuple) else default
         text += f" (default: {value})"

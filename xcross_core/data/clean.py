@@ -114,7 +114,7 @@ def _describe(character: str) -> str:
     """'the control character U+0000' or 'an invisible character U+200B (ZERO WIDTH SPACE)'."""
     code = f"U+{ord(character):04X}"
     if 0x80 <= ord(character) <= 0x9F:  # as cp1252 text decoded as latin-1 holds in place of quotes and dashes
-        return f"the control character {code} (cp1252 text read as latin-1? try --encoding cp1252)"
+        return f"the control character {code} (cp1252 text read as latin-1? try the encoding cp1252)"
     if unicodedata.category(character) == "Cc":  # control characters have no name in unicodedata
         return f"the control character {code}"
     return f"an invisible character {code} ({unicodedata.name(character, 'unnamed')})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+from xcross_core.data.advice import Hint
 from xcross_core.data.report import DataError
 
 _HEAD = 4096  # bytes looked at to tell a text file from another kind
@@ -26,23 +27,24 @@ def file_head(path: Path) -> bytes:
 def refuse_binary(head: bytes, name: str) -> None:
     """Recognise files that are not text at all from their first bytes (`file_head`), and say what they are."""
     if head.startswith(b"PAR1"):
-        raise DataError(f"{name} is a Parquet file; give it the .parquet extension")
+        raise DataError(f"{name} is a Parquet file; give it the .parquet extension", file=name)
     if head.startswith(b"\x1f\x8b"):
-        raise DataError(f"{name} is gzip-compressed; decompress it first")
+        raise DataError(f"{name} is gzip-compressed; decompress it first", file=name)
     if head.startswith(b"PK\x03\x04"):
-        raise DataError(f"{name} is a ZIP archive (an Excel workbook?); export or save it as CSV")
+        raise DataError(f"{name} is a ZIP archive (an Excel workbook?); export or save it as CSV", file=name)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{name} is UTF-16 text; re-save it as UTF-8, or pass --encoding utf-16")
+        raise DataError(f"{name} is UTF-16 text; re-save it as UTF-8", _read_as("utf-16"), file=name)
     # UTF-16 without a byte-order mark: Latin text has a NUL in every other byte, and almost none in the rest.
     even, odd = head[0::2], head[1::2]
     for zeros, other, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
         if zeros.count(0) > len(zeros) // 2 and other.count(0) <= len(other) // 10:
             raise DataError(
-                f"{name} looks like UTF-16 text without a byte-order mark; re-save it as UTF-8, or pass "
-                f"--encoding {codec}"
+                f"{name} looks like UTF-16 text without a byte-order mark; re-save it as UTF-8",
+                _read_as(codec),
+                file=name,
             )
     if sum(head.count(b) for b in _CONTROL_BYTES) > len(head) // 10:
-        raise DataError(f"{name} does not look like a text file (it holds binary data)")
+        raise DataError(f"{name} does not look like a text file (it holds binary data)", file=name)
 
 
 def codec_of(encoding: str | None) -> str:
@@ -89,8 +91,13 @@ def _undecodable(name: str, encoding: str | None, exc: UnicodeDecodeError, line:
     near = data[start : exc.start + 20].decode(codec_of(encoding), errors="replace").splitlines()[0][:60]
     where = f"line {line} has byte 0x{data[exc.start]:02X} (near {near!r})"
     if encoding is None:
+        guess = _read_as("latin-1", "cp1252", text=", or pass {} if that is its encoding")
         return DataError(
-            f"{name} is not valid UTF-8: {where}. Re-save the file as UTF-8, or pass "
-            "--encoding latin-1 (or cp1252) if that is its encoding."
+            f"{name} is not valid UTF-8: {where}. Re-save the file as UTF-8", guess, ".", file=name, rows=[line]
         )
-    return DataError(f"{name} cannot be read as {encoding}: {where}")
+    return DataError(f"{name} cannot be read as {encoding}: {where}", file=name, rows=[line])
+
+
+def _read_as(*codecs: str, text: str = ", or pass {}") -> Hint:
+    """The advice to read a file with another encoding (the first of `codecs`, or one of the others)."""
+    return Hint("encoding", text, codecs)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xcross_core.data.advice import Hint
 from xcross_core.data.catalogue import build_catalogue, build_items, item_titles
 from xcross_core.data.clean import (
     OUR_COLUMNS,
@@ -53,6 +54,8 @@ _PRODUCT_ID = re.compile(
     r"(?i)^(parent[\s_-]?)?(asin|sku|isbn(1[03])?|upc|ean(13)?|gtin(1[234])?|mpn)$"
     r"|(item|product|prod|article|asin|sku)[\s_-]?(id|no|nr|number|code|key)s?$"
 )
+#: The column map, where a message is about it as a whole.
+_COLUMNS = Hint("columns", "{}: ", role="given")
 #: A name a user's file might give each of our columns, for the example in a missing-column message.
 _EXAMPLE_NAMES = {"user_id": "customer", "item_id": "sku", "timestamp": "date", "domain": "category", "title": "name"}
 
@@ -78,16 +81,18 @@ class ColumnMap:
         for pair in pairs:
             theirs, sep, ours = (part.strip() for part in pair.partition("="))
             if not sep or not theirs or not ours:
-                raise DataError(f"--column {pair!r} should look like theirs=ours, e.g. customer=user_id")
+                given = Hint("columns", "{} ", (repr(pair),), "given")
+                raise DataError(given, "should look like theirs=ours, e.g. customer=user_id")
             if ours not in ours_names:
-                raise DataError(f"--column {pair!r}: {ours!r} is not one of our columns ({', '.join(ours_names)})")
+                given = Hint("columns", "{}: ", (repr(pair),), "given")
+                raise DataError(given, f"{ours!r} is not one of our columns ({', '.join(ours_names)})")
             if mapping.get(ours, theirs) != theirs:
-                raise DataError(f"--column: {ours} is mapped twice ({mapping[ours]!r} and {theirs!r})")
+                raise DataError(_COLUMNS, f"{ours} is mapped twice ({mapping[ours]!r} and {theirs!r})")
             mapping[ours] = theirs
         sources = list(mapping.values())
         twice = sorted({name for name in sources if sources.count(name) > 1})
         if twice:
-            raise DataError(f"--column: {', '.join(map(repr, twice))} is mapped to more than one column")
+            raise DataError(_COLUMNS, f"{', '.join(map(repr, twice))} is mapped to more than one column")
         return cls(**mapping)
 
     def renames(self) -> dict[str, str]:
@@ -199,7 +204,9 @@ def load_interactions(
     )
     if clean.empty:
         reasons = "; ".join((row_errors + row_warnings)[:8])
-        raise DataError(f"{name}: no usable rows; each of its {len(frame)} rows has a problem: {reasons}", report)
+        raise DataError(
+            f"{name}: no usable rows; each of its {len(frame)} rows has a problem: {reasons}", file=name, report=report
+        )
 
     clean = clean.sort_values(["domain", "user_id", "timestamp", "row"], kind="stable")
     clean = clean[list(INTERACTION_COLUMNS)].reset_index(drop=True)
@@ -214,7 +221,8 @@ def _refuse_absent_mapped(columns: ColumnMap, headers: dict[str, list[str]]) -> 
         if not any(theirs in names for names in headers.values()):
             files = " or ".join(headers)
             found = "; ".join(f"{file}: {', '.join(map(repr, names[:30]))}" for file, names in headers.items())
-            raise DataError(f"--column {theirs}={ours}: there is no column {theirs!r} in {files} (columns: {found})")
+            given = Hint("columns", "{}: ", (f"{theirs}={ours}",), "given")
+            raise DataError(given, f"there is no column {theirs!r} in {files} (columns: {found})")
 
 
 def _apply_columns(
@@ -233,7 +241,7 @@ def _apply_columns(
     described = []
     hints = []
     # A hint never names a column twice, nor one that already serves as one of ours: following the
-    # hints must give a valid --column list.
+    # hints must give a valid column map.
     taken = {c for c in original if c in OUR_COLUMNS} | set(renames)
     lowered = {str(c).lower(): c for c in original}
     for ours in missing:
@@ -246,20 +254,24 @@ def _apply_columns(
         guess = lowered.get(ours.lower()) or (close[0] if close else None) or (ids[0] if ids else None)
         if guess is not None and guess not in taken:
             taken.add(guess)
-            hints.append(f"--column {guess}={ours}")
+            hints.append(f"{guess}={ours}")
     shown = ", ".join(map(repr, original[:30])) + (f" and {len(original) - 30} more" if len(original) > 30 else "")
     message = f"{name} is missing required column{'s' if len(missing) > 1 else ''} {', '.join(described)}. "
     message += f"Its columns are: {shown}. "
-    message += "Map your column names to ours with --column theirs=ours"
-    example = f"--column {_EXAMPLE_NAMES[missing[0]]}={missing[0]}"
-    message += f" (perhaps {' '.join(hints)})" if hints else f" (e.g. {example})"
+    message += "Map your column names to ours"
+    example = (f"{_EXAMPLE_NAMES[missing[0]]}={missing[0]}",)
+    mapping = (
+        Hint("columns", " with {}", tuple(hints), "suggested")
+        if hints
+        else Hint("columns", " with {}", example, "example")
+    )
     extras = []
     if "domain" in missing:
         extras.append("add a domain column naming each row's product category")
     if "title" in missing and not has_items_file:
         extras.append("give an item file with item_id and title")
-    message += "; or " + "; or ".join(extras) if extras else ""
-    raise DataError(message + ".")
+    after = "; or " + "; or ".join(extras) if extras else ""
+    raise DataError(message, mapping, after + ".", file=name)
 
 
 def _domain_stats(

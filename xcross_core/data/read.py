@@ -21,18 +21,17 @@ is too long to be a value within the limit; every value is checked exactly once 
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from xcross_core.data.encoding import codec_of, decode, decoding_error, file_head, refuse_binary
+from xcross_core.data.jsonl import check_json_lines, parse_jsonl
 from xcross_core.data.report import DataError
-from xcross_core.data.scan import scan_csv
+from xcross_core.data.scan import LONGER_VALUES, scan_csv, too_many_rows
 
 #: File extensions we read, and the separator of the text ones (None: JSON Lines).
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
@@ -46,10 +45,6 @@ MAX_ROWS = 2_000_000
 #: value is most often a quote that was never closed, swallowing the rest of the file, and one of 200 MB took
 #: ten times that in memory to read. `--max-field-chars` (CLI) and `max_field_chars` (library) change it.
 MAX_FIELD_CHARS = 100_000
-_CHUNK = 1 << 18  # bytes per read when streaming a JSON Lines file
-#: A JSON string holds a character in at most 12 bytes (a surrogate pair of \u escapes): a longer run of bytes
-#: without a double quote cannot be one value within the limit.
-_JSON_BYTES_PER_CHAR = 12
 
 
 @dataclass
@@ -87,15 +82,16 @@ def read_table(
         raise DataError(
             f"{name}: unsupported file type {suffix or '(no extension)'}; supported formats are "
             f"{', '.join(SUPPORTED_FORMATS)} (.tsv is tab-separated; .jsonl/.ndjson hold one JSON object "
-            "per line)"
+            "per line)",
+            file=name,
         )
     if not path.is_file():
-        raise DataError(f"{name}: no such file ({path})")
+        raise DataError(f"{name}: no such file ({path})", file=name)
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise DataError(f"{name} is {_size(size)}, over the limit of {_size(max_bytes)}")
+        raise DataError(f"{name} is {_size(size)}, over the limit of {_size(max_bytes)}", file=name)
     if size == 0:
-        raise DataError(f"{name} is empty (0 bytes)")
+        raise DataError(f"{name} is empty (0 bytes)", file=name)
     separator = _TEXT_FORMATS.get(suffix)
     if suffix == ".parquet":
         frame = _read_parquet(path, max_rows)
@@ -110,19 +106,12 @@ def read_table(
     frame = table.frame
     if frame.empty:
         header = f" (its header: {', '.join(map(str, frame.columns))})" if len(frame.columns) else ""
-        raise DataError(f"{name} has no data rows{header}")
+        raise DataError(f"{name} has no data rows{header}", file=name)
     if max_field_chars is not None and separator is None:  # the scan of a CSV/TSV file has checked its values
         _refuse_long_values(table, name, "data row" if suffix == ".parquet" else "line", max_field_chars)
     frame.columns = [str(column).strip() for column in frame.columns]
     table.frame = frame.reset_index(drop=True)
     return table
-
-
-def _too_many_rows(name: str, rows: str, max_rows: int) -> DataError:
-    return DataError(
-        f"{name} has {rows} data rows, over the limit of {max_rows:,}: reading it could exhaust memory. "
-        "Use a sample of it, or raise the limit with --max-rows if this machine has the memory."
-    )
 
 
 def _refuse_long_values(table: Table, name: str, unit: str, limit: int) -> None:
@@ -134,57 +123,11 @@ def _refuse_long_values(table: Table, name: str, unit: str, limit: int) -> None:
             n = len(table.frame[column].iloc[first])
             raise DataError(
                 f"{name} {unit} {table.rows[first]}: {str(column).strip()!r} holds {n:,} characters, over the "
-                f"limit of {limit:,}; if it is meant to be this long, raise the limit with --max-field-chars"
+                f"limit of {limit:,}",
+                LONGER_VALUES,
+                file=name,
+                rows=[table.rows[first]],
             )
-
-
-def _check_json_lines(path: Path, max_rows: int | None, max_field_chars: int | None) -> None:
-    """Refuse a JSON Lines file with more than `max_rows` records, or with a value too long for
-    `max_field_chars`, reading 256 KiB at a time.
-
-    Line breaks bound the records from above (blank lines take lines too); only when they exceed the limit are
-    the records counted, up to it. A value is taken to be a run of bytes without a double quote or line break (an
-    escaped quote splits one, so this misses some; `_refuse_long_values` checks every value once read).
-    """
-    longest = None if max_field_chars is None else _JSON_BYTES_PER_CHAR * max_field_chars
-    lines, offset, last, tail = 0, 0, -1, b""
-    with path.open("rb") as f:
-        while (chunk := f.read(_CHUNK)) and (max_rows is None or lines <= max_rows):
-            if longest is not None:
-                end, last = _long_run(chunk, offset, last, longest)
-                if end is not None:
-                    line = lines + chunk.count(b"\n", 0, end) + 1
-                    raise DataError(
-                        f"{path.name} line {line} holds a value longer than {max_field_chars:,} characters, the "
-                        "limit; if it is meant to be this long, raise the limit with --max-field-chars"
-                    )
-                offset += len(chunk)
-            lines += chunk.count(b"\n")
-            tail = chunk[-1:]
-    lines += tail not in (b"", b"\n")  # a last line without a line break
-    if max_rows is None or lines <= max_rows:
-        return
-    if _count_json_records(path, stop_after=max_rows) > max_rows:
-        raise _too_many_rows(path.name, f"more than {max_rows:,}", max_rows)
-
-
-def _long_run(chunk: bytes, offset: int, last: int, longest: int) -> tuple[int | None, int]:
-    """Where in `chunk` (starting at byte `offset` of its file) a run of more than `longest` bytes without a
-    double quote or line break ends (None: none does), and the file position of the last such mark, given the
-    one before the chunk (`last`). A run still open at the chunk's end counts as ending there."""
-    buffer = np.frombuffer(chunk, dtype=np.uint8)
-    marks = offset + np.flatnonzero((buffer == ord('"')) | (buffer == ord("\n")))
-    ends = np.append(marks, offset + len(chunk))
-    too_long = np.flatnonzero(np.diff(ends, prepend=last) - 1 > longest)
-    end = int(ends[too_long[0]]) - offset if len(too_long) else None
-    return end, int(marks[-1]) if len(marks) else last
-
-
-def _count_json_records(path: Path, stop_after: int) -> int:
-    """Non-blank lines of a JSON Lines file, counted while streaming and stopping once there are more than
-    `stop_after` (lines are read as bytes: counting needs no decoding)."""
-    with path.open("rb") as f:
-        return sum(1 for _ in islice((line for line in f if line.strip()), stop_after + 1))
 
 
 def _refuse_repeated_names(names: list[str], name: str) -> None:
@@ -197,7 +140,8 @@ def _refuse_repeated_names(names: list[str], name: str) -> None:
         more = f" (also {', '.join(map(repr, repeated[1:]))})" if len(repeated) > 1 else ""
         raise DataError(
             f"{name} names column {first!r} more than once (columns {', '.join(map(str, where))}){more}; "
-            "give each column its own name, or remove the copies"
+            "give each column its own name, or remove the copies",
+            file=name,
         )
 
 
@@ -213,7 +157,7 @@ def _read_csv(
     except UnicodeDecodeError:
         raise decoding_error(path, encoding) from None
     if max_rows is not None and np.count_nonzero(scan.fields) > max_rows:
-        raise _too_many_rows(name, f"more than {max_rows:,}", max_rows)
+        raise too_many_rows(name, f"more than {max_rows:,}", max_rows)
     _refuse_repeated_names(scan.header, name)
     _refuse_other_separator(scan.header, name, separator)
     width = len(scan.header)
@@ -234,7 +178,7 @@ def _read_csv(
         na_filter=False,
     ).iloc[scan.leading + 1 :]
     if len(frame) != len(scan.fields):
-        raise DataError(f"{name} could not be read: its records were counted differently by two readings")
+        raise DataError(f"{name} could not be read: its records were counted differently by two readings", file=name)
     filled = scan.fields > 0
     frame = frame[filled]
     frame.columns = [column if column.strip() else f"Unnamed: {i}" for i, column in enumerate(scan.header)]
@@ -253,7 +197,8 @@ def _refuse_other_separator(header: list[str], name: str, separator: str) -> Non
         raise DataError(
             f"{name} seems to be separated by {found[0]!r}, not {mark}: its header reads "
             f"{header[0][:80]!r}. Save it with {mark} as separator"
-            + (" (or name it .tsv if it is tab-separated)." if found[0] == "\t" else ".")
+            + (" (or name it .tsv if it is tab-separated)." if found[0] == "\t" else "."),
+            file=name,
         )
 
 
@@ -281,79 +226,13 @@ def _mark_bad_rows(table: Table, header: list[str], fields: np.ndarray, text: st
 
 
 def _read_jsonl(path: Path, encoding: str | None, max_rows: int | None, max_field_chars: int | None) -> Table:
-    """A JSON Lines file, its rows and value lengths checked first while streaming (`_check_json_lines`)."""
-    _check_json_lines(path, max_rows, max_field_chars)
+    """A JSON Lines file, its rows and value lengths checked first while streaming (`check_json_lines`)."""
+    check_json_lines(path, max_rows, max_field_chars)
     text = decode(path.read_bytes(), path.name, encoding)
     if not text.strip():
-        raise DataError(f"{path.name} is empty (it holds only whitespace)")
-    frame, rows = _parse_jsonl(text, path.name)
-    return Table.sound(frame, rows)
-
-
-def _parse_jsonl(text: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """JSON Lines (one object per line) to a frame of strings; rows are the objects' line numbers."""
-    lines = pd.Series(text.split("\n"), dtype="str").str.strip()
-    filled = lines.ne("").to_numpy()
-    rows = np.flatnonzero(filled) + 1  # pandas skips blank lines
-    # Every line must hold one object: pandas reads a line holding an array or a scalar into odd columns.
-    objects = (lines.str.startswith("{") & lines.str.endswith("}")).to_numpy()
-    if not objects[filled].all():
-        raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
-    try:
-        frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, **_JSON_OPTIONS)
-    except (ValueError, TypeError, RecursionError):  # RecursionError: lists or objects nested thousands deep
-        raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}") from None
-    if len(rows) != len(frame) or not all(isinstance(column, str) for column in frame.columns):
-        raise DataError(f"{name} is not valid JSON Lines: {_first_bad_json_line(text)}")
-    for column in frame.columns:
-        _refuse_nested(frame[column], rows, name)
-    return frame.apply(_as_text), rows.astype(np.int64)
-
-
-def _refuse_nested(values: pd.Series, rows: np.ndarray, name: str) -> None:
-    """Refuse a JSON Lines column holding an object or a list on some line: it has no one text to stand for."""
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("mixed", "mixed-integer"):
-        return  # plain text, numbers or booleans throughout (the common case, checked without a loop)
-    nested = values.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
-    if nested.any():
-        first, more = int(np.argmax(nested)), int(nested.sum()) - 1
-        kind = "an object" if isinstance(values.iloc[first], dict) else "a list"
-        others = f" (and on {more:,} more line{'s' if more > 1 else ''})" if more else ""
-        raise DataError(
-            f"{name} line {rows[first]}: {values.name!r} holds {kind}{others}; each value must be text, a number "
-            "or true/false. Flatten nested values into columns of their own."
-        )
-
-
-# pandas < 3 turns columns named like "timestamp" into dates unless told not to.
-_JSON_OPTIONS = {"convert_dates": False} if int(pd.__version__.split(".")[0]) < 3 else {}
-
-
-def _first_bad_json_line(text: str) -> str:
-    """Where JSON Lines parsing fails. Only called on failure, so a Python loop is fine here."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line, parse_int=_int64)
-        except json.JSONDecodeError as exc:
-            return f"line {number}: {exc.msg} (column {exc.colno})"
-        except RecursionError:
-            return f"line {number} nests lists or objects too deeply to read"
-        except OverflowError as exc:
-            return f"line {number} holds the number {exc}, too large to read; write it as text, in double quotes"
-        if not isinstance(value, dict):
-            return f"line {number} is not a JSON object ({type(value).__name__})"
-    return "each line must be one JSON object"
-
-
-def _int64(digits: str) -> int:
-    """A JSON integer, as pandas reads it: one beyond 64 bits raises OverflowError (the reader's "Value is too
-    big!")."""
-    value = int(digits)
-    if not -(2**63) <= value < 2**64:
-        raise OverflowError(digits)
-    return value
+        raise DataError(f"{path.name} is empty (it holds only whitespace)", file=path.name)
+    frame, rows = parse_jsonl(text, path.name)
+    return Table.sound(frame.apply(_as_text), rows)
 
 
 def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
@@ -365,12 +244,14 @@ def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
             schema, n_rows = parquet.schema_arrow, parquet.metadata.num_rows
             _check_parquet_schema(schema, path.name)
             if max_rows is not None and n_rows > max_rows:
-                raise _too_many_rows(path.name, f"{n_rows:,}", max_rows)
+                raise too_many_rows(path.name, f"{n_rows:,}", max_rows)
             frame = parquet.read().to_pandas()
     except DataError:
         raise
     except Exception as exc:  # pyarrow raises many types for a damaged or foreign file
-        raise DataError(f"{path.name} could not be read as Parquet ({str(exc).splitlines()[0]})") from None
+        raise DataError(
+            f"{path.name} could not be read as Parquet ({str(exc).splitlines()[0]})", file=path.name
+        ) from None
     return frame.apply(_as_text) if len(frame.columns) else frame
 
 
@@ -391,7 +272,8 @@ def _check_parquet_schema(schema: object, name: str) -> None:
             continue
         raise DataError(
             f"{name}: column {field.name!r} holds {held} (Parquet type {kind}); each value must be one text, "
-            "number or date. Flatten it into columns of their own, or drop it before saving."
+            "number or date. Flatten it into columns of their own, or drop it before saving.",
+            file=name,
         )
 
 

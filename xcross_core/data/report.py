@@ -7,6 +7,7 @@ is not counted), so a user can find them in a spreadsheet.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xcross_core.data.advice import Hint, Message
 from xcross_core.data.output import atomic_file
 
 #: Columns of `ValidationReport.dropped`: where the row was, why it was dropped, and its original values.
@@ -109,7 +111,7 @@ def summarise_dropped(dropped: pd.DataFrame) -> tuple[list[str], list[str]]:
     """One message per (file, check): how many rows, the first row numbers and an example reason.
 
     Returns (errors, warnings) by the rows' severity. Rows with warnings are always left out, so their messages
-    say "dropped"; rows with errors only when the user accepts it (`--drop-invalid`), so theirs do not.
+    say "dropped"; rows with errors only when the user accepts it (`drop_invalid`), so theirs do not.
     """
     errors: list[str] = []
     warnings: list[str] = []
@@ -216,13 +218,44 @@ class ValidationReport:
 class DataError(ValueError):
     """A file cannot be used at all. The message is for the user: it names the file, rows and reason.
 
-    When every row was read but none can be used, `report` holds the full report (dropped rows
+    The message is a `Message` (see `advice.py`): its parts, the `file` and `rows` it is about, and the settings
+    (`options`) that would get round the problem, which each front end words in its own way (`str()` gives the
+    library's). When every row was read but none can be used, `report` holds the full report (dropped rows
     included), so that the user can still download what went wrong.
     """
 
-    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
+    def __init__(
+        self,
+        *parts: str | Hint,
+        file: str | None = None,
+        rows: Sequence[int] = (),
+        report: ValidationReport | None = None,
+    ) -> None:
+        message = (
+            parts[0] if len(parts) == 1 and isinstance(parts[0], Message) else Message(*parts, file=file, rows=rows)
+        )
         super().__init__(message)
-        self.report = report
+        self.message, self.report = message, report
+
+    @property
+    def file(self) -> str | None:
+        """The file the problem is in, when it is one file's."""
+        return self.message.file
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        """The data rows (or, for a problem found while reading lines, the lines) the message names."""
+        return self.message.rows
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Neutral keys of the settings the message points to (e.g. "columns", "encoding", "max_rows")."""
+        return self.message.options
+
+    @property
+    def reason(self) -> str:
+        """What is wrong, without the clauses that name a setting."""
+        return self.message.reason
 
 
 _FORMAT_NAMES = {

@@ -20,7 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from xcross_core.data.advice import Hint
 from xcross_core.data.report import DataError
+
+#: The advice for a value over the length limit, when it is meant to be that long.
+LONGER_VALUES = Hint("max_field_chars", "; if it is meant to be this long, raise the limit with {}")
 
 _BATCH = 1 << 16  # records per step, between which the row limit is checked
 _C_LONG_MAX = 2**31 - 1  # the largest field size limit `csv` takes on every platform
@@ -63,10 +67,10 @@ def scan_csv(path: Path, separator: str, codec: str, *, stop_after: int | None, 
                     break
                 rows += sum(map(bool, fields[done:]))
         except csv.Error as exc:
-            where = "the header" if header is None else f"data row {rows + sum(map(bool, fields[done:])) + 1}"
-            raise _malformed(name, where, str(exc), separator, max_field_chars) from None
+            row = None if header is None else rows + sum(map(bool, fields[done:])) + 1
+            raise _malformed(name, row, str(exc), separator, max_field_chars) from None
     if header is None:
-        raise DataError(f"{name} is empty (it holds only whitespace)")
+        raise DataError(f"{name} is empty (it holds only whitespace)", file=name)
     header[0] = header[0].removeprefix("\ufeff")  # a byte-order mark that an explicit encoding left in place
     return CsvScan(header, leading, np.asarray(fields, dtype=np.int64))
 
@@ -78,13 +82,17 @@ def _width(record: list[str]) -> int:
     return len(record)
 
 
-def _malformed(name: str, where: str, problem: str, separator: str, max_field_chars: int | None) -> DataError:
-    """The user's words for the `csv` module's error `problem` at `where`."""
+def _malformed(name: str, row: int | None, problem: str, separator: str, max_field_chars: int | None) -> DataError:
+    """The user's words for the `csv` module's error `problem` at data row `row` (None: in the header)."""
+    where, rows = ("the header", []) if row is None else (f"data row {row}", [row])
     kind, mark = ("TSV", "tab") if separator == "\t" else ("CSV", "comma")
     if problem.startswith("field larger than field limit"):
         return DataError(
             f"{name} {where} holds a value longer than {max_field_chars:,} characters, the limit (perhaps a double "
-            "quote that is never closed); if it is meant to be this long, raise the limit with --max-field-chars"
+            "quote that is never closed)",
+            LONGER_VALUES,
+            file=name,
+            rows=rows,
         )
     if problem == "unexpected end of data":
         cause = "a quoted value that starts there is never closed"
@@ -92,7 +100,20 @@ def _malformed(name: str, where: str, problem: str, separator: str, max_field_ch
         cause = f"a quoted value is followed by more text before the next {mark}"
     return DataError(
         f"{name} is not a well-formed {kind} file: {where}: {cause}. A value that contains a {mark}, a double "
-        'quote or a line break must be in double quotes, and a double quote inside it written twice ("").'
+        'quote or a line break must be in double quotes, and a double quote inside it written twice ("").',
+        file=name,
+        rows=rows,
+    )
+
+
+def too_many_rows(name: str, rows: str, max_rows: int) -> DataError:
+    """The error for a file with more data rows than the limit: `rows` says how many (or "more than ...")."""
+    return DataError(
+        f"{name} has {rows} data rows, over the limit of {max_rows:,}: reading it could exhaust memory. "
+        "Use a sample of it",
+        Hint("max_rows", ", or raise the limit with {} if this machine has the memory"),
+        ".",
+        file=name,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from xcross_core.data.advice import Hint, Message
 from xcross_core.data.output import atomic_file
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.evaluation.metrics import METRICS
@@ -25,13 +26,15 @@ class EvaluateSpec(DataSpec, SplitSpec, ModelSpec):
     """Train and evaluate models on one split of a domain."""
 
     model: str = option(
-        f"model to evaluate: {', '.join(model_names(sources=False))}, with adapters "
-        f"{', '.join(model_names(sources=True))}, an adapter folder or an X-Cross run folder"
+        lambda: (
+            f"model to evaluate: {', '.join(model_names(sources=False))}, with adapters "
+            f"{', '.join(model_names(sources=True))}, an adapter folder or an X-Cross run folder"
+        )
     )
     domain: str = option("domain to evaluate on")
     against: tuple[str, ...] = option("more models on the same split, each paired-tested against the model", ())
     adapters: tuple[Path, ...] = option(
-        f"source adapter folders for the models that combine them: {', '.join(model_names(sources=True))}", ()
+        lambda: f"source adapter folders for the models that combine them: {', '.join(model_names(sources=True))}", ()
     )
     out: Path | None = option("metrics JSON", None, required=True)
     per_user: Path | None = option("also write per-user metrics to this CSV", None)
@@ -59,7 +62,8 @@ class EvaluateSpec(DataSpec, SplitSpec, ModelSpec):
         check_output_file("out", self.out, self.inputs())
         check_output_file("per_user", self.per_user, self.inputs())
         if self.out is not None and self.per_user is not None and self.out.absolute() == self.per_user.absolute():
-            raise SpecError("per_user", f"{self.per_user} is also the metrics file (--out); name another file")
+            also = Message(f"{self.per_user} is also the metrics file", Hint("out", " ({})"), "; name another file")
+            raise SpecError("per_user", also)
 
 
 @dataclass(frozen=True)

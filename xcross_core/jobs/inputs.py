@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from xcross_core.data.advice import Hint, Message
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
@@ -138,11 +139,13 @@ class ModelSpec(Spec):
         if self.base in (None, "", DEFAULT_BASE, "default") or self.download or Path(self.base).expanduser().exists():
             return
         if not _in_hub_cache(self.base):
-            raise SpecError(
-                "base",
-                f"{self.base!r} is not a local model folder, nor a model in the Hugging Face cache; pass --download "
-                "to fetch it from the hub (needs network), or name a local folder",
+            fetch = Hint("download", "pass {} to fetch it from the hub (needs network), or ", ("True",))
+            problem = Message(
+                f"{self.base!r} is not a local model folder, nor a model in the Hugging Face cache; ",
+                fetch,
+                "name a local folder",
             )
+            raise SpecError("base", problem)
 
 
 def _in_hub_cache(model_id: str) -> bool:
@@ -160,19 +163,23 @@ def check_split(split: Split, max_users: int | None, *, tested: bool = True, ord
     scored on nobody has no result to show (an untrained model, or NaN metrics). With `ordered` (a model
     that learns what follows what), a training user needs 2 or more purchases in the split."""
     domain = split.domain
-    users = f"{domain.n_users:,} user{'s' if domain.n_users != 1 else ''}"
+    users: tuple[str | Hint, ...] = (f"{domain.n_users:,} user{'s' if domain.n_users != 1 else ''}",)
     if max_users is not None and max_users < domain.n_users:
-        users += f", {max_users:,} kept by --max-users"
+        users += (Hint("max_users", f", {max_users:,} kept by {{}}", role="given"),)
     least = 2 if ordered else 1
     if not any(len(sequence) >= least for sequence in split.train):
         some = " with 2 or more purchases" if ordered else ""
-        raise SpecError(None, f"domain {domain.name!r} leaves no users{some} to train on in this split ({users})")
-    if tested and not len(split.test):
         raise SpecError(
-            None,
-            f"domain {domain.name!r} leaves no users to test on in this split ({users}; a test user needs at "
-            "least 2 purchases): it needs more users, or a larger --test-share",
+            None, Message(f"domain {domain.name!r} leaves no users{some} to train on in this split (", *users, ")")
         )
+    if tested and not len(split.test):
+        problem = Message(
+            f"domain {domain.name!r} leaves no users to test on in this split (",
+            *users,
+            "; a test user needs at least 2 purchases): it needs more users",
+            Hint("test_share", ", or a larger {}"),
+        )
+        raise SpecError(None, problem)
 
 
 def existing_file(name: str, path: Path) -> None:
@@ -234,8 +241,11 @@ def load_data(
     if strict and concerned.any() and not spec.drop_invalid:
         rows, them = ("these rows", "them") if concerned.sum() > 1 else ("this row", "it")
         raise DataError(
-            f"{_described(errors[concerned], where)}. Fix {rows}, or pass --drop-invalid to continue without {them} "
-            f"(--dropped-out FILE lists {them})."
+            f"{_described(errors[concerned], where)}. Fix {rows}",
+            Hint("drop_invalid", f", or pass {{}} to continue without {them}", ("True",)),
+            Hint("dropped_out", f" ({{}} lists {them})", ("FILE",)),
+            ".",
+            rows=np.sort(errors.loc[concerned, "row"].to_numpy()),
         )
     for message in report.warnings:
         hooks.say(f"warning: {message}")
@@ -262,13 +272,13 @@ def _described(errors: pd.DataFrame, where: pd.Series) -> str:
 
 
 def _drop_summary(dropped: pd.DataFrame, name: str, domain: str | None) -> str:
-    """The one line `--drop-invalid` prints for file `name`: the rows with errors dropped, or that there were none."""
+    """The one line `drop_invalid` says for file `name`: the rows with errors dropped, or that there were none."""
     if dropped.empty:
         scope = f" in domain {domain!r}" if domain is not None else ""
-        return f"--drop-invalid: {name} has no rows with errors{scope}; nothing dropped"
+        return f"{name} has no rows with errors{scope}; nothing dropped"
     n = len(dropped)
     rows = format_rows(np.sort(dropped["row"].to_numpy()))
-    return f"--drop-invalid: dropped {n:,} row{'s' if n > 1 else ''} with errors from {name} ({rows})"
+    return f"dropped {n:,} row{'s' if n > 1 else ''} with errors from {name} ({rows})"
 
 
 def domain_of(result: LoadResult, name: str, *, usable: bool = True) -> DomainData:
@@ -280,7 +290,9 @@ def domain_of(result: LoadResult, name: str, *, usable: bool = True) -> DomainDa
         raise SpecError(None, err.args[0]) from None
     stats = result.report.domains.set_index("domain")
     if usable and name in stats.index and not stats.loc[name, "usable"]:
-        raise SpecError(
-            None, f"domain {name!r} cannot be trained or evaluated on: {stats.loc[name, 'note']} (see --min-users)"
+        problem = Message(
+            f"domain {name!r} cannot be trained or evaluated on: {stats.loc[name, 'note']}",
+            Hint("min_users", " (see {})"),
         )
+        raise SpecError(None, problem)
     return domain

@@ -34,7 +34,9 @@ class SpecError(ValueError):
         self.field, self.problem = field, problem
 
 
-def option(help: str, default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **rules: Any) -> Any:
+def option(
+    help: str | Callable[[], str], default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING, **rules: Any
+) -> Any:
     """A spec field with its help text, its default (or a default `factory`), and rules checked on every spec.
 
     Rules: `minimum` and `maximum` (inclusive), `positive` (above 0), `bounds` (an interval such as "(0, 1]"),
@@ -43,6 +45,13 @@ def option(help: str, default: Any = MISSING, *, factory: Callable[[], Any] | An
     field's), `metavar`, and `required` (the CLI asks for it although the spec can do without, e.g. an output).
     """
     return field(default=default, default_factory=factory, metadata={"help": help, **rules})
+
+
+def help_text(f: Field[Any]) -> str:
+    """Field `f`'s help text. A help given as a function is read now, so a text that lists what is registered (the
+    models) lists what was registered after the spec was defined too."""
+    text = f.metadata.get("help", "")
+    return text() if callable(text) else text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +104,7 @@ class Spec:
         """The help text of field `name` (what the CLI's --help and the studio show)."""
         for f in fields(cls):
             if f.name == name:
-                return f.metadata.get("help", "")
+                return help_text(f)
         raise KeyError(f"{cls.__name__} has no field {name!r}")
 
 

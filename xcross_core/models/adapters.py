@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xcross_core.data.advice import Hint, Message
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import Split
 from xcross_core.models.artifacts import ArtifactError, dataclass_from, read_json, tensor_header
@@ -111,7 +112,10 @@ def lora_recommender(
     targets = lora.targets or info.lora_targets
     if not targets:
         raise BaseModelError(
-            f"no default LoRA targets for architecture {info.model_type!r}; name them with --lora-targets"
+            Message(
+                f"no default LoRA targets for architecture {info.model_type!r}",
+                Hint("lora_targets", "; name them with {}"),
+            )
         )
     if lora.top_layers is not None and lora.top_layers < info.num_layers:
         targets = top_layer_modules(model, info, tuple(targets), lora.top_layers)
