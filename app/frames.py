@@ -13,9 +13,8 @@ from runs import read_run
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import LoadResult
 from xcross_core.data.report import CHECKS, spreadsheet_safe
-from xcross_core.jobs.poc import POC_BASELINES
 from xcross_core.jobs.verdicts import kept_start
-from xcross_core.models.registry import model_entry
+from xcross_core.models.registry import model_entries, plan_entry
 from xcross_core.store import Run
 
 #: What a table shows in a cell that has no value (st.dataframe's placeholder, the HTML report's na_rep).
@@ -84,12 +83,18 @@ OLD_DIFFERENCE = "Δ NDCG@10 (model − reference)"
 
 def model_help(key: str) -> str:
     """What the model of results.json's `key` is, in plain words (a path is a source adapter applied alone)."""
-    if key == "lora":
-        return "the target's own LoRA adapter, trained on the same users as X-Cross (the yardstick)"
-    entry = model_entry(key)
-    if entry is not None:
-        return entry.help
-    return POC_BASELINES.get(key) or "one source adapter alone, applied to the target as it is (zero-shot)"
+    entry = plan_entry(key)
+    return entry.poc_help or entry.help
+
+
+def ready_models() -> dict[str, str]:
+    """The registered models that rank without a split (Try it's list), by name, with the title the page shows."""
+    return {e.name: e.title or e.name for e in model_entries() if e.ready}
+
+
+def ready_defaults() -> list[str]:
+    """The ready models Try it ticks first: those a proof of concept runs by default too (popularity)."""
+    return [e.name for e in model_entries() if e.ready and e.baseline == "default"]
 
 
 def training_note(fit: dict[str, Any]) -> str:
@@ -103,7 +108,7 @@ def training_note(fit: dict[str, Any]) -> str:
 
 def xcross_entry(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(label, entry) of X-Cross in results.json's models."""
-    return next((label, info) for label, info in report["models"].items() if info["key"] == "x-cross")
+    return next((label, info) for label, info in report["models"].items() if plan_entry(info["key"]).role == "subject")
 
 
 def comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
@@ -168,7 +173,6 @@ def history_buckets(report: dict[str, Any]) -> pd.DataFrame:
 def efficiency_points(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From finished PoC runs of one target: (X-Cross and target LoRA NDCG@10 at each run's budget,
     the target LoRA on 100% of users wherever a run trained it). Runs whose results cannot be read are skipped."""
-    names = {"x-cross": "X-Cross", "lora": "target LoRA"}
     points, full = [], []
     for run in runs:
         try:
@@ -179,9 +183,10 @@ def efficiency_points(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
         for info in report["models"].values():
             estimate = info["metrics"]["ndcg@10"]
             row = {"run": run.name, "fraction": fraction, **{k: estimate[k] for k in ("mean", "low", "high")}}
-            if info["key"] in names:
-                points.append({"model": names[info["key"]], **row})
-            elif info["key"] == "lora-full":
+            entry = plan_entry(info["key"])
+            if entry.role is not None:  # X-Cross and the target LoRA, trained on the run's budget
+                points.append({"model": entry.word, **row})
+            elif entry.users == "all":
                 full.append(row)
     columns = ["model", "run", "fraction", "mean", "low", "high"]
     return pd.DataFrame(points, columns=columns), pd.DataFrame(full, columns=columns[1:])

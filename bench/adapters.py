@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from xcross_core.jobs import train_adapter
 from xcross_core.jobs.hooks import logged
 from xcross_core.jobs.train_adapter import TrainAdapterSpec
 from xcross_core.models.adapters import ADAPTER_LOOP, base_recommender, load_adapter, read_metadata
-from xcross_core.models.registry import make_model
+from xcross_core.models.registry import make_model, training_loop
 from xcross_core.models.text import TextConfig, training_sequences
 from xcross_core.training.events import epoch_logger
 from xcross_core.training.loop import LoopConfig, passes_per_epoch
@@ -92,7 +92,7 @@ def schedule(loop: dict[str, object], split: Split) -> dict[str, object]:
 
 def train_lora(split: Split, out: Path, label: str, args: argparse.Namespace) -> tuple[object, dict[str, object]]:
     """Train (or, with --reuse, load when it matches) the adapter at `out`; its training figures."""
-    loop = replace(ADAPTER_LOOP, seed=args.seed, epochs=args.epochs or ADAPTER_LOOP.epochs)
+    loop = training_loop(ADAPTER_LOOP, seed=args.seed, epochs=args.epochs)
     why = adapter_mismatch(out, split, loop) if args.reuse else "not reusing"
     if why is None:
         log(f"[{split.domain.name}]   {label}: reusing {out} (same split and settings; its recorded training)")

@@ -23,6 +23,7 @@ from xcross_core.jobs.hooks import Hooks, Overall, Stage
 from xcross_core.jobs.lanes import lane_count
 from xcross_core.jobs.poc import PocSpec, plan_keys
 from xcross_core.models.adapters import ADAPTER_LOOP
+from xcross_core.models.registry import Cost
 from xcross_core.models.text import TextConfig, training_sequences
 
 SPEED = Speed(
@@ -42,8 +43,10 @@ def split(sample_electronics):
 
 def test_each_model_is_counted_from_its_sizes(split) -> None:
     full = 3 * len(training_sequences(split))
-    keys = ["x-cross", "lora", "lora-full", "popularity", "sasrec", "/adapters/Sports"]
-    plan = {s.key: s.seconds for s in estimate_poc(keys, split, full, epochs=2, speed=SPEED)}
+    keys = ["x-cross", "lora", "lora-full", "popularity", "sasrec", "static-mix", "gating", "uniform-merge"]
+    keys.append("/adapters/Sports")
+    stages = estimate_poc(keys, split, full, epochs=2, speed=SPEED)
+    plan = {s.key: s.seconds for s in stages}
     n, tests = len(training_sequences(split)), len(split.test)
     valid = min(len(every_next_item(split.valid)), TextConfig.valid_cases)
     passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-n // ADAPTER_LOOP.batch_size))  # small sets pass several times
@@ -51,16 +54,19 @@ def test_each_model_is_counted_from_its_sizes(split) -> None:
     xcross = 2.0 + n * passes * 2 * 0.25 + 3 * valid * 0.02 + 2 * tests * 0.02
     assert plan["x-cross"] == pytest.approx(xcross + catalogue)
     assert plan["lora"] == pytest.approx(2.0 + n * passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
+    assert plan["static-mix"] == plan["gating"] == plan["lora"]  # one stream trains, like a LoRA
     full_passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-full // ADAPTER_LOOP.batch_size))
     assert plan["lora-full"] == pytest.approx(2.0 + full * full_passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
     assert plan["popularity"] == 0.0
     assert plan["sasrec"] == pytest.approx(n * 2 * 0.001)
     assert plan["/adapters/Sports"] == pytest.approx(2.0 + tests * 0.01)  # zero-shot: loaded and tested only
+    assert plan["uniform-merge"] == plan["/adapters/Sports"]
+    assert [s.key for s in stages if s.alone] == ["sasrec"]  # its dropout draws from the global generator
     assert total_seconds(estimate_poc(keys, split, full, 2, SPEED)) == pytest.approx(sum(plan.values()))
 
 
 def test_the_speed_is_measured_without_changing_any_weights(split, source_adapters) -> None:
-    speed = measure_speed(split, source_adapters, sasrec=True, lanes=2, batch_size=8, repeats=1)
+    speed = measure_speed(split, source_adapters, costs={Cost.TRAINS_SASREC}, lanes=2, batch_size=8, repeats=1)
     assert all(value > 0 for value in vars(speed).values())
     assert speed.encode_prompt_s < speed.train_prompt_s  # a forward pass is cheaper than a training step
 
@@ -74,7 +80,7 @@ def test_a_poc_reports_its_estimate_stages_and_one_bar_for_the_whole_run(source_
     assert stages[0].index == 0 and stages[0].estimate_s is None  # measuring the speed comes first
     planned = stages[1:]
     # Two models run at once, so the second may announce itself first.
-    assert sorted(s.index for s in planned) == list(range(1, len(plan_keys(config)) + 1))
+    assert sorted(s.index for s in planned) == list(range(1, len(plan_keys(config.adapters, config.baselines)) + 1))
     assert all(s.estimate_s == planned[0].estimate_s > 0 for s in planned)
     assert report["estimated_seconds"] == pytest.approx(planned[0].estimate_s, abs=0.1)
     fractions = [o.fraction for o in overall]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,11 +26,9 @@ import torch
 
 from xcross_core.evaluation.splits import Split, validation_set
 from xcross_core.memory import release_freed
-from xcross_core.models.text import ADAPTER_LOOP, TextConfig, TextRecommender, training_sequences
+from xcross_core.models.registry import Cost, plan_entry
+from xcross_core.models.text import TextConfig, TextRecommender, training_sequences
 from xcross_core.training.loop import LoopConfig, backward_in_pieces, passes_per_epoch
-
-#: Models whose training encodes prompts with gradients (X-Cross as n streams, the others as one).
-TEXT_TRAINED = ("x-cross", "lora", "lora-full", "static-mix", "gating")
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class StageEstimate:
 
     key: str
     seconds: float
-    alone: bool = False  # it runs with no other model beside it (`Recommender.concurrent` False)
+    alone: bool = False  # it runs with no other model beside it (its registry entry's `alone`)
 
 
 def _median_seconds(step: Callable[[], object], repeats: int) -> float:
@@ -94,14 +92,14 @@ def measure_speed(
     split: Split,
     adapters: Sequence[str | Path],
     *,
-    sasrec: bool = False,
+    costs: Collection[Cost] = (),
     lanes: int = 1,
     batch_size: int = 16,
     repeats: int = 1,
 ) -> Speed:
-    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts, and
-    with more than one of `lanes`, an X-Cross step in one lane while LoRA steps run in another
-    (`Speed.lane_slowdown`).
+    """Time LoRA and X-Cross training steps and prompt encoding on one batch of `split`'s training prompts, a SASRec
+    step when the plan's `costs` hold one, and with more than one of `lanes`, an X-Cross step in one lane while LoRA
+    steps run in another (`Speed.lane_slowdown`).
 
     Each is timed after one warm-up call; per-prompt costs hardly depend on the batch size on a CPU, so a small
     batch keeps the probe to seconds.
@@ -130,7 +128,7 @@ def measure_speed(
         xcross_encode = _median_seconds(lambda: xcross.prompt_vectors([h for h, _ in batch]), repeats) / per
     slowdown = _beside_seconds(xcross, lora, batch, lanes) / per / xcross_train if lanes > 1 else 1.0
     sasrec_s = 0.0
-    if sasrec:
+    if Cost.TRAINS_SASREC in costs:
         from xcross_core.models.sasrec import SASRec
 
         model = SASRec(domain)
@@ -197,39 +195,38 @@ def estimate_poc(
     epochs: int | None,
     speed: Speed,
 ) -> list[StageEstimate]:
-    """Seconds each model of a PoC plan (`keys`, in run order; a path is a zero-shot source) should take.
+    """Seconds each model of a PoC plan (`keys`, in run order; a path is a source run alone) should take, from the
+    cost its registry entry declares, on the training users it trains on (`full_train` sequences for one that
+    trains on all of them).
 
     Counts assume every model runs its full epoch budget: early stopping only makes a run shorter.
     """
-    loop = replace(ADAPTER_LOOP, epochs=epochs or ADAPTER_LOOP.epochs)
     valid_cases = len(validation_set(split, TextConfig.valid_cases, TextConfig.min_valid_cases, 0))
     n_train, n_test = len(training_sequences(split)), len(split.test)
     out = []
     for key in keys:
-        if key == "x-cross":
+        entry = plan_entry(key)
+        size = full_train if entry.users == "all" else n_train
+        loop = entry.training(epochs=epochs)
+        if entry.cost is Cost.TRAINS_XCROSS:
             # The test users are encoded twice: once to rank, once to record their contribution weights.
             seconds = speed.load_s + _text_model_seconds(
-                speed.xcross_prompt_s, speed.xcross_encode_prompt_s, n_train, loop, valid_cases, 2 * n_test
+                speed.xcross_prompt_s, speed.xcross_encode_prompt_s, size, loop, valid_cases, 2 * n_test
             )
-        elif key in TEXT_TRAINED:
-            size = full_train if key == "lora-full" else n_train
+        elif entry.cost is Cost.TRAINS_TEXT:
             seconds = speed.load_s + _text_model_seconds(
                 speed.train_prompt_s, speed.encode_prompt_s, size, loop, valid_cases, n_test
             )
-        elif key == "sasrec":
-            from xcross_core.models.sasrec import SASREC_LOOP
-
-            seconds = n_train * (epochs or SASREC_LOOP.epochs) * speed.sasrec_sequence_s
-            out.append(StageEstimate(key, seconds, alone=True))  # its attention's dropout draws globally
-            continue
-        elif key == "popularity":
+        elif entry.cost is Cost.TRAINS_SASREC:
+            seconds = size * loop.epochs * speed.sasrec_sequence_s
+        elif entry.cost is Cost.COUNTS:
             seconds = 0.0
-        else:  # a source adapter zero-shot, or the uniform merge: loaded and run on the test users only
+        else:  # Cost.SCORES: loaded and run on the test users only
             seconds = speed.load_s + n_test * speed.encode_prompt_s
-        out.append(StageEstimate(key, seconds))
+        out.append(StageEstimate(key, seconds, alone=entry.alone))
     if out:  # the catalogue is encoded once, by the item tower, when the first language model needs it
         catalogue = split.domain.n_items * speed.encode_prompt_s
-        out[0] = StageEstimate(out[0].key, out[0].seconds + catalogue)
+        out[0] = replace(out[0], seconds=out[0].seconds + catalogue)
     return out
 
 

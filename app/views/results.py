@@ -12,7 +12,7 @@ from frames import (
     model_metrics,
     shown_values,
 )
-from messages import GLOSSARY, answer_box, comparison_verdicts, glossary, guarded, verdict_box
+from messages import GLOSSARY, answer_box, comparison_verdicts, glossary, guarded, model_glossary, verdict_box
 from plain import md, plain, plain_table
 from runs import duration, finished_pocs, pick_poc, read_run
 
@@ -56,8 +56,8 @@ else:  # a run written before verdicts had outcomes: its sentences, uncoloured
 for text, outcome in comparison_verdicts(report):
     verdict_box(text, outcome)
 glossary(
-    ["NDCG@10", "Hit@10", "95% CI", "p-value", "verdict", "same", "Inconclusive", "X-Cross", "target LoRA", "LoRA"]
-    + ["zero-shot", "lora-full", "popularity", "kept its start", "trainable parameters"]
+    ["NDCG@10", "Hit@10", "95% CI", "p-value", "verdict", "same", "Inconclusive", *model_glossary(), "LoRA"]
+    + ["kept its start", "trainable parameters"]
 )
 
 st.plotly_chart(charts.metric_bars(model_metrics(report)), width="stretch")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from frames import history_frame, item_label
+from frames import history_frame, item_label, ready_defaults, ready_models
 from loaders import adapter_label, adapter_library, current_domains, domain_data, library_problems, load_model
 from messages import GLOSSARY, guarded
 from plain import md
@@ -45,11 +45,11 @@ else:
     b.text(" → ".join(domain.titles()[i] for i in history[-8:]))
 
 library = adapter_library()
-models = {"popularity": "Popularity (most bought)", "base": "Base language model (no adapter)"}
+models = ready_models()
 models |= {row["path"]: f"Adapter: {adapter_label(row)}" for _, row in library.iterrows()}
 for run in finished_pocs():
     models[str(Path(run.artifact) / "xcross")] = f"X-Cross: {run_label(run)}"
-default = [m for m in models if m == "popularity" or f"— {name} ·" in models[m]][:3]
+default = [m for m in models if m in ready_defaults() or f"— {name} ·" in models[m]][:3]
 c, d = st.columns([3, 1])
 chosen = c.multiselect("Models", list(models), default=default, format_func=models.get, max_selections=4)
 k = d.slider("How many recommendations", 5, 20, 10, key="try-k", help="K: the length of each model's list.")

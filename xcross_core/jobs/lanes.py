@@ -10,7 +10,7 @@ number of threads, and a model's results must not depend on when the other lane'
 Lanes share the process's caches (the item tower, the trunk) and the base's frozen weights, none of which they
 write. A model is made under one lock, since making it seeds torch's global generator; its training then draws
 from a generator of its own (`training.loop`), so it draws the same random numbers in a lane as alone. A model that
-cannot (`Recommender.concurrent` False) runs alone. Only the calling thread talks to the job's hooks: lanes post
+cannot (its registry entry's `alone`) runs alone. Only the calling thread talks to the job's hooks: lanes post
 their progress to it, and it polls the job's cancel hook for them, so hooks need not be thread-safe (the worker's
 run store is not).
 """

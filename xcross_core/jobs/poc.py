@@ -24,7 +24,8 @@ from __future__ import annotations
 import gc
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -48,32 +49,39 @@ from xcross_core.jobs.verdicts import (
     verdict,
     weights_finding,
 )
-from xcross_core.models.adapters import atomic_folder, load_adapter, read_metadata
+from xcross_core.models.adapters import atomic_folder, read_metadata
 from xcross_core.models.recommender import Recommender
-from xcross_core.models.registry import make_model, model_entry, model_names
+from xcross_core.models.registry import Cost, ModelOptions, Names, model_entry, model_names, model_with_role, plan_entry
 from xcross_core.models.text import training_sequences
 from xcross_core.models.xcross import weights_frame
 from xcross_core.models.xcross_run import save_run
 from xcross_core.paths import portable
 from xcross_core.training.events import FitReport
 
-#: Baselines of a proof of concept besides the registry's: two ways of running registered models that only a
-#: proof of concept has (a LoRA on all of the target's training users; each source adapter alone).
-POC_BASELINES = {
-    "lora-full": "a target LoRA trained on all of the target's training users, not only the budget",
-    "zero-shot": "each source adapter alone on the target, as it is (nothing trains)",
-}
-#: Baselines a proof of concept can add next to X-Cross and the same-budget target LoRA (always run).
-BASELINES = (*model_names(baseline=True), *POC_BASELINES)
-DEFAULT_BASELINES = (*(n for n in model_names(baseline=True) if model_entry(n).baseline == "default"), *POC_BASELINES)
-#: The yardstick of the answer: the target's own LoRA trained on the same data budget as X-Cross.
-OWN = "lora"
+#: The model every other is compared with (X-Cross), and the yardstick of the answer (the target's own LoRA
+#: trained on the same data budget): both always run.
+SUBJECT = model_with_role("subject").name
+OWN = model_with_role("yardstick").name
+
+
+def default_baselines() -> tuple[str, ...]:
+    """The registered baselines a proof of concept runs unless told otherwise."""
+    return tuple(n for n in model_names(baseline=True) if model_entry(n).baseline == "default")
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """`BASELINES` (every baseline a proof of concept can add) and `DEFAULT_BASELINES`, read from the registry when
+    imported, so a page that imports them on every rerun offers a model registered after this module loaded."""
+    if name == "BASELINES":
+        return model_names(baseline=True)
+    if name == "DEFAULT_BASELINES":
+        return default_baselines()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def baseline_help(name: str) -> str:
     """What baseline `name` is, in the words the CLI and the studio show."""
-    entry = model_entry(name)
-    return entry.help if entry is not None else POC_BASELINES[name]
+    return model_entry(name).help
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +106,7 @@ class PocSpec(DataSpec):
     )
     epochs: int | None = option("maximum epochs per trained model (early stopping still applies)", 3, minimum=1)
     baselines: tuple[str, ...] = option(
-        "models besides X-Cross and the same-budget target LoRA", DEFAULT_BASELINES, choices=BASELINES
+        "models besides X-Cross and the same-budget target LoRA", default_baselines(), choices=Names(baseline=True)
     )
     seed: int = option("random seed of the split and of training", 0, minimum=0, maximum=2**32 - 1)
 
@@ -108,11 +116,19 @@ class PocSpec(DataSpec):
         check_sources(self.adapters)
 
 
-def plan_keys(spec: PocSpec) -> list[str]:
-    """The models a proof of concept runs, in order: X-Cross, the same-budget target LoRA, the baselines, then
-    each source adapter zero-shot (a folder path) when that baseline is chosen."""
-    plan = ["x-cross", OWN, *[b for b in spec.baselines if b != "zero-shot"]]
-    return plan + ([str(a) for a in spec.adapters] if "zero-shot" in spec.baselines else [])
+def plan_keys(adapters: Sequence[str | Path], baselines: Sequence[str]) -> list[str]:
+    """The models a proof of concept over `adapters` with `baselines` runs, in order: X-Cross, the same-budget
+    target LoRA, the baselines, then each source adapter alone (a folder path) when a baseline that runs per source
+    is chosen."""
+    per_source = [model_entry(b).per_source for b in baselines]
+    plan = [SUBJECT, OWN, *[b for b, each in zip(baselines, per_source, strict=True) if not each]]
+    return plan + ([str(a) for a in adapters] if any(per_source) else [])
+
+
+def probed_baselines(spec: PocSpec) -> tuple[str, ...]:
+    """The chosen baselines whose step the speed probe times besides the language models' (SASRec's): the measured
+    speed depends on these and on no other baseline."""
+    return tuple(b for b in spec.baselines if model_entry(b).cost is Cost.TRAINS_SASREC)
 
 
 def poc_split(spec: PocSpec, domain: DomainData, fraction: float | None = None) -> Split:
@@ -129,14 +145,16 @@ def poc_split(spec: PocSpec, domain: DomainData, fraction: float | None = None) 
 
 
 def poc_splits(spec: PocSpec, domain: DomainData) -> tuple[Split, Split]:
-    """(the budget split every model is tested on, the same split with all training users for lora-full)."""
+    """(the budget split every model is tested on, the same split with all training users for a model that trains
+    on them all)."""
     return poc_split(spec, domain), poc_split(spec, domain, 1.0)
 
 
 def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
     """This machine's speed on the target's prompts, for the PoC's estimate."""
-    split, lanes = poc_splits(spec, domain)[0], lane_count(len(plan_keys(spec)))
-    speed = measure_speed(split, spec.adapters, sasrec="sasrec" in spec.baselines, lanes=lanes)
+    keys = plan_keys(spec.adapters, spec.baselines)
+    split, costs = poc_splits(spec, domain)[0], {plan_entry(key).cost for key in keys}
+    speed = measure_speed(split, spec.adapters, costs=costs, lanes=lane_count(len(keys)))
     gc.collect()  # the probe's models hold reference cycles (forward hooks): free them before the run needs the room
     return speed
 
@@ -144,7 +162,8 @@ def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
 def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed) -> list[StageEstimate]:
     """Seconds each model of the PoC should take here with the machine to itself."""
     split, full = poc_splits(spec, domain)
-    return estimate_poc(plan_keys(spec), split, len(training_sequences(full)), spec.epochs, speed)
+    keys = plan_keys(spec.adapters, spec.baselines)
+    return estimate_poc(keys, split, len(training_sequences(full)), spec.epochs, speed)
 
 
 def poc_seconds(speed: Speed, plan: list[StageEstimate]) -> float:
@@ -165,23 +184,20 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     split, full = poc_splits(spec, domain)
     if split.note:
         hooks.say(split.note)
-    base = read_metadata(spec.adapters[0]).base
-    budget = f"{spec.fraction:.0%} of users"
-    options = {"seed": spec.seed, "epochs": spec.epochs}
-    keys = plan_keys(spec)
-    zero_shot = {str(a) for a in spec.adapters} & set(keys)
+    # The target LoRA sits on the sources' base model; models that combine sources use the adapters' own.
+    options = ModelOptions(spec.seed, spec.epochs, read_metadata(spec.adapters[0]).base, adapters=spec.adapters)
+    keys = plan_keys(spec.adapters, spec.baselines)
+    entries = {key: plan_entry(key) for key in keys}
+    per_source = [key for key in keys if entries[key].per_source]  # source adapter folders, each run alone
+    full_key = next((key for key in keys if entries[key].users == "all"), None)
 
     def build(key: str) -> tuple[str, Recommender, Split]:
         """(display name, model, split it trains on) for one entry of the plan."""
-        if key in zero_shot:
-            return f"{read_metadata(key).domain} adapter (zero-shot)", load_adapter(key, domain), split
-        if key == "x-cross":
-            return f"X-Cross ({budget})", make_model(key, domain, adapters=spec.adapters, **options), split
-        if key == OWN:
-            return f"target LoRA ({budget})", make_model("lora", domain, base=base, **options), split
-        if key == "lora-full":
-            return "target LoRA (100% of users)", make_model("lora", domain, base=base, **options), full
-        return key, make_model(key, domain, adapters=spec.adapters, **options), split
+        entry = entries[key]
+        if entry.per_source:
+            label = entry.row_label(spec.fraction, read_metadata(key).domain)
+            return label, entry.make(domain, replace(options, adapters=(key,))), split
+        return entry.row_label(spec.fraction), entry.make(domain, options), full if entry.users == "all" else split
 
     results: dict[str, EvalResult] = {}
     fits: dict[str, FitReport] = {}
@@ -199,8 +215,8 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
             train_s = time.perf_counter() - t0
             result = results[key] = evaluate(model, split.test, seed=spec.seed)
             models[label] = {
-                "key": portable(key, spec.out) if key in zero_shot else key,
-                "train_users": 0 if key in zero_shot else len(train_split.train),
+                "key": portable(key, spec.out) if key in per_source else key,
+                "train_users": 0 if key in per_source else len(train_split.train),
                 "trainable_parameters": model.trainable_parameters,
                 "train_seconds": round(train_s, 2),
                 "fit": fit.to_dict(),
@@ -208,10 +224,10 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
                 "kept_start": kept_start(fit),
                 **result.to_dict(),
             }
-            if key == "x-cross":
+            if key == SUBJECT:
                 kept[key] = model
 
-        return Task(label, run, alone=not model.concurrent)
+        return Task(label, run, alone=entries[key].alone)
 
     hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
     speed = poc_speed(spec, domain)
@@ -222,14 +238,14 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     # The lanes finish in any order: tables and comparisons follow the plan's.
     results, fits = {k: results[k] for k in keys}, {k: fits[k] for k in keys}
     models = {results[k].model: models[results[k].model] for k in keys}
-    xcross = kept["x-cross"]
-    subject, own = results["x-cross"], results[OWN]
-    by_name = compare_each(subject, [r for k, r in results.items() if k != "x-cross"], seed=spec.seed)
-    tests = {key: by_name[r.model] for key, r in results.items() if key != "x-cross"}
+    xcross = kept[SUBJECT]
+    subject, own = results[SUBJECT], results[OWN]
+    by_name = compare_each(subject, [r for k, r in results.items() if k != SUBJECT], seed=spec.seed)
+    tests = {key: by_name[r.model] for key, r in results.items() if key != SUBJECT}
     margin = same_margin(own.summary["ndcg@10"].mean)
     comparisons = {}
     for key, test in tests.items():
-        pair = [(subject.model, fits["x-cross"]), (results[key].model, fits[key])]
+        pair = [(subject.model, fits[SUBJECT]), (results[key].model, fits[key])]
         comparisons[results[key].model] = test.to_dict() | {
             "outcome": outcome(test, margin),
             "verdict": verdict(
@@ -256,17 +272,17 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
             tests[OWN],
             margin=margin,
             parameter_share=share,
-            xcross_kept_start=kept_start(fits["x-cross"]),
+            xcross_kept_start=kept_start(fits[SUBJECT]),
             own_kept_start=kept_start(fits[OWN]),
-            vs_full=tests.get("lora-full"),
-            full_kept_start="lora-full" in fits and kept_start(fits["lora-full"]),
-            vs_sources={read_metadata(key).domain: tests[key] for key in zero_shot},
+            vs_full=tests.get(full_key),
+            full_kept_start=full_key is not None and kept_start(fits[full_key]),
+            vs_sources={read_metadata(key).domain: tests[key] for key in per_source},
         ),
         "split": split.summary(),
         "reference": subject.model,
         "models": models,
         "comparisons_vs_reference": comparisons,
-        "weights": weights_finding(weights, kept_start(fits["x-cross"])),
+        "weights": weights_finding(weights, kept_start(fits[SUBJECT])),
         "seconds": round(time.perf_counter() - started, 1),
         "estimated_seconds": round(total_s, 1),
     }

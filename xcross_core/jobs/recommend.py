@@ -15,16 +15,18 @@ from xcross_core.jobs.hooks import SILENT, Hooks
 from xcross_core.jobs.inputs import DataSpec, ModelSpec, as_spec_error, domain_of, load_data
 from xcross_core.jobs.outputs import check_output_file
 from xcross_core.jobs.spec import SpecError, option
-from xcross_core.models.popularity import Popularity
 from xcross_core.models.recommender import Recommender, top_k
-from xcross_core.models.registry import check_model_name, make_model, model_entry
+from xcross_core.models.registry import check_model_name, make_model, model_entries, model_entry
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecommendSpec(DataSpec, ModelSpec):
     """Top-K items of a domain for each of its users."""
 
-    model: str = option("'popularity', 'base' (the base language model), an adapter folder or an X-Cross run folder")
+    model: str = option(
+        ", ".join(f"{e.name!r} ({e.help})" for e in model_entries() if e.ready)
+        + ", an adapter folder or an X-Cross run folder"
+    )
     domain: str = option("domain to recommend in")
     k: int = option("items per user", 10, minimum=1)
     out: Path = option("output CSV: user_id,rank,item_id,title,score")
@@ -36,14 +38,16 @@ class RecommendSpec(DataSpec, ModelSpec):
         with as_spec_error():
             check_model_name(self.model)
         entry = model_entry(self.model)
-        if entry is not None and self.model != "popularity" and (entry.trains or entry.sources):
+        if entry is not None and not entry.ready:
+            ready = ", ".join(repr(e.name) for e in model_entries() if e.ready)
             raise SpecError(
                 None,
-                f"`recommend` needs a trained model: 'popularity', 'base' or a saved folder; {self.model!r} is "
+                f"`recommend` needs a trained model: {ready} or a saved folder; {self.model!r} is "
                 "trained on a split by `xcross evaluate`, or saved with `xcross train-adapter` / `xcross train-xcross`",
             )
-        if self.train is not None and self.model != "popularity":
-            raise SpecError("train", "only applies to the popularity model")
+        if self.train is not None and (entry is None or entry.fit_sequences is None):
+            counted = " or ".join(e.name for e in model_entries() if e.fit_sequences is not None)
+            raise SpecError("train", f"only applies to the {counted} model")
         check_output_file("out", self.out, [*self.inputs(), self.train])
 
 
@@ -91,10 +95,11 @@ def run(spec: RecommendSpec, hooks: Hooks = SILENT) -> Recommendations:
 
 
 def _fitted(spec: RecommendSpec, domain: DomainData, hooks: Hooks) -> Recommender:
-    if spec.model == "popularity":
-        model = Popularity(domain)
+    entry = model_entry(spec.model)
+    if entry is not None and entry.fit_sequences is not None:
+        model = make_model(spec.model, domain, base=spec.base, allow_download=spec.download)
         if spec.train is None:
-            return model.fit_sequences(domain.sequences())
+            return entry.fit_sequences(model, domain.sequences())
         train = domain_of(load_data(spec, hooks, spec.train, domain=domain.name), domain.name, usable=False)
         codes = pd.Index(domain.item_ids).get_indexer(train.item_ids[train.items])
         unknown = int((codes < 0).sum())
@@ -102,6 +107,6 @@ def _fitted(spec: RecommendSpec, domain: DomainData, hooks: Hooks) -> Recommende
             hooks.say(
                 f"warning: {unknown} purchases in {spec.train.name} are of items outside the catalogue; not counted"
             )
-        return model.fit_sequences([codes[codes >= 0]])
+        return entry.fit_sequences(model, [codes[codes >= 0]])
     with as_spec_error():
         return make_model(spec.model, domain, base=spec.base, allow_download=spec.download)

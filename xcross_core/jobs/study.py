@@ -23,7 +23,7 @@ from xcross_core.jobs.inputs import DataSpec, check_sources, check_split, domain
 from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import SpecError, option
 from xcross_core.models.adapters import atomic_folder, read_metadata
-from xcross_core.models.registry import make_model
+from xcross_core.models.registry import make_model, model_with_role
 
 METRIC = "ndcg@10"
 
@@ -88,6 +88,7 @@ def _save(result: StudyResult, folder: Path) -> None:
 def study_domain(domain: DomainData, spec: StudySpec, hooks: Hooks = SILENT) -> StudyResult:
     """Train and evaluate X-Cross and a target LoRA at each fraction of `domain`'s training users."""
     base = read_metadata(spec.adapters[0]).base  # the target LoRA sits on the sources' base model
+    xcross, lora = model_with_role("subject").name, model_with_role("yardstick").name
     rows, tests, evaluations = [], [], {}
     fractions = sorted(spec.fractions)
     for step, fraction in enumerate(fractions):
@@ -96,10 +97,9 @@ def study_domain(domain: DomainData, spec: StudySpec, hooks: Hooks = SILENT) -> 
         )
         check_split(split, spec.max_users, ordered=True)
         results: dict[str, EvalResult] = {}
-        for offset, name in enumerate(("x-cross", "lora")):
+        for offset, name in enumerate((xcross, lora)):
             hooks.on_stage(Stage(2 * step + offset + 1, 2 * len(fractions), f"{name} @ {fraction:g}"))
-            extra = {"adapters": spec.adapters} if name == "x-cross" else {"base": base}
-            model = make_model(name, domain, seed=spec.seed, epochs=spec.epochs, **extra)
+            model = make_model(name, domain, seed=spec.seed, epochs=spec.epochs, base=base, adapters=spec.adapters)
             start = time.perf_counter()
             fit = model.fit(split, progress=hooks.progress, cancel=hooks.cancel)
             seconds = time.perf_counter() - start
@@ -118,7 +118,7 @@ def study_domain(domain: DomainData, spec: StudySpec, hooks: Hooks = SILENT) -> 
             for key, est in results[name].summary.items():
                 row |= {key: est.mean, f"{key}_low": est.low, f"{key}_high": est.high}
             rows.append(row)
-        test = compare(results["lora"], results["x-cross"], METRIC, seed=spec.seed)
+        test = compare(results[lora], results[xcross], METRIC, seed=spec.seed)
         tests.append(
             {
                 "fraction": fraction,

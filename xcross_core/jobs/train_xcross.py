@@ -11,6 +11,7 @@ from xcross_core.jobs.hooks import SILENT, Hooks, Stage
 from xcross_core.jobs.inputs import DataSpec, SplitSpec, as_spec_error, check_sources, domain_of, load_data
 from xcross_core.jobs.outputs import check_out, save_or_keep
 from xcross_core.jobs.spec import option
+from xcross_core.models.registry import training_loop
 from xcross_core.models.xcross import XCROSS_LOOP, XCrossRecommender, xcross_recommender
 from xcross_core.models.xcross_run import RUN_CONFIG, save_run
 from xcross_core.training.events import FitReport
@@ -50,7 +51,7 @@ def run(spec: TrainXCrossSpec, hooks: Hooks = SILENT) -> TrainedXCross:
     domain = domain_of(load_data(spec, hooks, domain=spec.target), spec.target)
     split = spec.make_split(domain, tested=False, ordered=True)
     hooks.say(f"split: {json.dumps(split.summary())}")
-    loop = replace(XCROSS_LOOP, epochs=spec.epochs or XCROSS_LOOP.epochs, lr=spec.lr, seed=spec.seed)
+    loop = training_loop(replace(XCROSS_LOOP, lr=spec.lr), seed=spec.seed, epochs=spec.epochs)
     hooks.on_stage(Stage(1, 1, f"x-cross {domain.name}"))
     with as_spec_error():
         model = xcross_recommender(domain, spec.adapters, loop=loop)

@@ -17,7 +17,6 @@ class Popularity(Recommender):
     """Scores = how often each item was bought in the sequences it was fitted on."""
 
     name = "popularity"
-    concurrent = True  # counting draws nothing at random
 
     def __init__(self, domain: DomainData) -> None:
         super().__init__(domain)

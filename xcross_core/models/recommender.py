@@ -23,10 +23,6 @@ class Recommender(ABC):
 
     #: Short name used in tables, metrics files and the run store.
     name: str = "recommender"
-    #: Whether it may train while another model trains in the same process (`jobs.lanes`): its training draws no
-    #: randomness from torch's global generator, which the other would disturb (`training.loop` gives dropout a
-    #: generator of its own; functional dropout, as in `nn.MultiheadAttention`, has none).
-    concurrent: bool = False
 
     def __init__(self, domain: DomainData) -> None:
         self.domain = domain

@@ -127,8 +127,6 @@ class TextEncoder(nn.Module):
 class TextRecommender(Recommender):
     """Scores a domain's catalogue by similarity of history and item text under one encoder."""
 
-    concurrent = True  # its only randomness in training is its adapters' dropout
-
     def __init__(
         self,
         domain: DomainData,
