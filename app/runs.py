@@ -1,6 +1,6 @@
-"""Background runs from the studio's side: a proof of concept's source adapters, users and time before it
-starts, starting one, its live progress with a cancel button, the finished runs and their results, and deleting
-a run."""
+"""Background runs from the studio's side: a proof of concept's source adapters (and the categories it can train one
+for first), users and time before it starts, an adapter training's time, starting one, its live progress with a
+cancel button, the finished runs and their results, and deleting a run."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from state import Dataset, in_workspace, is_sample, store, workspace
 
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds
-from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, poc_split, read_poc
+from xcross_core.jobs.inputs import SplitSpec
+from xcross_core.jobs.poc import PocSpec, poc_estimate, poc_seconds, poc_speed, poc_split, probed_baselines, read_poc
+from xcross_core.jobs.poc_sources import SourcedEstimate, SourcedPocSpec, sourced_estimate
+from xcross_core.jobs.train_adapter import adapter_seconds, adapter_speed
 from xcross_core.models.adapters import ADAPTER_LOOP, catalogue_key, read_metadata
 from xcross_core.models.artifacts import ArtifactError
 from xcross_core.paths import inside, real
@@ -64,6 +67,13 @@ def default_sources(choices: pd.DataFrame, target: str) -> list[str]:
     return others.loc[others["base"] == others["base"].iloc[0], "path"].tolist() if len(others) else []
 
 
+def untrained_categories(choices: pd.DataFrame, domains: list[str], target: str) -> list[str]:
+    """The data's categories but `target` that have no adapter trained on this data among `choices`
+    (`source_choices`): those a proof of concept can train a source adapter for first."""
+    trained = set(choices.loc[choices["here"], "domain"]) if len(choices) else set()
+    return [d for d in domains if d != target and d not in trained]
+
+
 def _trained_on(row: pd.Series) -> str:
     """What a source's label adds: that it was trained on the sample data, or on this data (else nothing)."""
     if row["library"] == "bundled":
@@ -95,21 +105,49 @@ def poc_users(dataset: Dataset, spec: PocSpec) -> dict[str, Any]:
 
 
 @st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts (a few seconds)…")
-def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], sasrec: bool, stamps: tuple) -> Speed:
-    # The speed is measured on the default budget's split: it depends on the prompts, not on the budget.
-    spec = PocSpec(
-        interactions=dataset.interactions, target=target, adapters=sources, baselines=("sasrec",) if sasrec else ()
-    )
+def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], probed: tuple[str, ...], stamps: tuple) -> Speed:
+    # The speed is measured on the default budget's split: it depends on the prompts, not on the budget, and on the
+    # baselines whose step it times (`probed_baselines`), not on the others.
+    spec = PocSpec(interactions=dataset.interactions, target=target, adapters=sources, baselines=probed)
     return poc_speed(spec, domain_data(dataset, target))
 
 
 def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
     """The whole PoC's estimated seconds on this machine (the speed is measured once per target and sources)."""
     domain = domain_data(dataset, spec.target)
-    sasrec = "sasrec" in spec.baselines
     sources = tuple(str(a) for a in spec.adapters)
-    speed = _speed(dataset, spec.target, sources, sasrec, stamp(*sources))
+    speed = _speed(dataset, spec.target, sources, probed_baselines(spec), stamp(*sources))
     return poc_seconds(speed, poc_estimate(spec, domain, speed))
+
+
+@st.cache_resource(show_spinner="Measuring this machine's speed on a category's prompts (a few seconds)…")
+def _adapter_speed(dataset: Dataset, domain: str, base: str | None, stamps: tuple) -> Speed:
+    # At the default LoRA settings: the rank changes a step's cost little.
+    return adapter_speed(domain_data(dataset, domain), base)
+
+
+def adapter_estimate_seconds(dataset: Dataset, domain: str, split: SplitSpec, base: str | None = None) -> float:
+    """An adapter's training on `domain` with `split`'s users and epochs (e.g. the training's own spec), in
+    estimated seconds on this machine (the speed is measured once per category and base model)."""
+    speed = _adapter_speed(dataset, domain, base, stamp(dataset.interactions, dataset.items))
+    return adapter_seconds(split, domain_data(dataset, domain), speed)
+
+
+def sourced_estimate_seconds(dataset: Dataset, spec: SourcedPocSpec) -> SourcedEstimate:
+    """A proof of concept's estimated seconds on this machine when it trains source adapters first: each training,
+    then the proof of concept over every source (speeds measured once per category, target and sources)."""
+    base, stamps = spec.base(), stamp(dataset.interactions, dataset.items)
+    sources = tuple(str(a) for a in spec.adapters)
+    if sources:
+        probe = _speed(dataset, spec.target, sources, probed_baselines(spec), stamp(*sources))
+    else:
+        probe = _adapter_speed(dataset, spec.target, base, stamps)
+    return sourced_estimate(
+        spec,
+        lambda name: domain_data(dataset, name),
+        lambda name: _adapter_speed(dataset, name, base, stamps),
+        probe,
+    )
 
 
 # -- starting, following, cancelling and deleting ------------------------------------------------------------
@@ -120,7 +158,10 @@ def launch_run(kind: str, name: str, params: dict[str, Any]) -> Run | None:
     stay in the workspace (a link there that leads elsewhere is refused)."""
     ws = workspace()
     try:
-        for folder in (ws.adapters if kind == "adapter" else ws.runs, ws.logs):
+        # A proof of concept that trains sources first writes them into the adapter library too.
+        trains = [ws.adapters] if params.get("train_sources") else []
+        folders = [ws.adapters] if kind == "adapter" else [ws.runs, *trains]
+        for folder in (*folders, ws.logs):
             in_workspace(folder)
         run = launch(ws, kind, name, params)
     except USER_ERRORS as err:

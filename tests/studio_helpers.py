@@ -1,5 +1,6 @@
-"""Builders shared by the studio tests (test_app*.py, test_e2e.py): a workspace with tiny adapters and a
-finished proof-of-concept run recorded in its store, on the bundled sample data or on a hostile copy of it."""
+"""Builders shared by the studio tests (test_app*.py, test_e2e.py, test_app_flow.py): a workspace with tiny adapters
+and a finished proof-of-concept run recorded in its store, on the bundled sample data or on a hostile copy of it; a
+small purchase log of two categories; and a full-page screenshot."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tests.conftest import save_tiny_adapters, small_poc_params
@@ -124,3 +126,37 @@ def stop(process: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def category_files(folder: Path, categories: tuple[str, ...], users: int = 100, items: int = 30) -> list[Path]:
+    """One purchase log per category, as a business exports them: `<folder>/<category>.csv`, titles inline and no
+    domain column (the file name says it). Per category `users` customers (ids of their own) each buy 4 to 7 of its
+    `items` items one after another from a random start, so that what follows what can be learned. Seeded."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for c, category in enumerate(categories):
+        rows = []
+        for u in range(users):
+            start, length = rng.integers(items), rng.integers(4, 8)
+            for t in range(length):
+                item = (start + t) % items
+                title = f"{category} product {item} in colour {item % 5} size {item % 3}"
+                rows.append((f"{category[:2].lower()}{u:04d}", f"{c}-{item:03d}", t + 1, title))
+        paths.append(folder / f"{category}.csv")
+        pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "title"]).to_csv(paths[-1], index=False)
+    return paths
+
+
+def screenshot(page, path: Path, width: int, height: int) -> Path:
+    """A screenshot of the whole `page` (a Playwright page of `width` x `height`) to `path`: Streamlit scrolls inside
+    its own container, so the viewport grows to the content for the shot, then shrinks back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = page.evaluate(
+        "() => Math.max(window.innerHeight, ...[...document.querySelectorAll("
+        '\'[data-testid="stMain"], [data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight))'
+    )
+    page.set_viewport_size({"width": width, "height": min(int(content) + 40, 6000)})
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": height})
+    return path

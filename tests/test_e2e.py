@@ -35,6 +35,7 @@ from tests.studio_helpers import (
     TARGET,
     free_port,
     hostile_studio,
+    screenshot,
     stop,
     tiny_adapters,
 )
@@ -136,18 +137,8 @@ def settle(page) -> None:
 
 
 def shoot(page, name: str) -> Path:
-    """A screenshot of the whole page: Streamlit scrolls inside its own container, so grow the viewport."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate(
-        "() => Math.max(window.innerHeight, ...[...document.querySelectorAll("
-        '\'[data-testid="stMain"], [data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight))'
-    )
-    page.set_viewport_size({"width": WIDTH, "height": min(int(height) + 40, 6000)})
-    page.wait_for_timeout(400)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    return path
+    """A screenshot of the whole page, to SHOTS."""
+    return screenshot(page, SHOTS / f"{name}.png", WIDTH, HEIGHT)
 
 
 def no_exception(page) -> None:

@@ -1,4 +1,5 @@
-"""The jobs layer: specs that check themselves and carry their help, and the quick jobs run end to end."""
+"""The jobs layer: specs that check themselves and carry their help, the quick jobs run end to end, and the estimates of
+an adapter's training and of a proof of concept that trains sources first."""
 
 from __future__ import annotations
 
@@ -203,3 +204,61 @@ def test_logged_hooks_print_stages_and_notes(capsys: pytest.CaptureFixture[str])
     hooks.say("split: {}")
     err = capsys.readouterr().err
     assert "[bench] [1/2] x-cross @ 0.5" in err and "[bench] split: {}" in err
+
+
+def test_a_training_and_a_poc_that_trains_a_source_first_are_estimated_before_they_start(
+    tmp_path: Path, tiny_bert: str, source_adapters: list[str]
+) -> None:
+    from tests.conftest import SAMPLE, small_poc_params
+    from xcross_core.data.load import load_interactions
+    from xcross_core.estimate import Speed
+    from xcross_core.jobs import poc, poc_sources
+    from xcross_core.jobs.inputs import SplitSpec
+
+    data = load_interactions(SAMPLE / "interactions.csv", SAMPLE / "items.csv").interactions
+    sports, target = data.domain("Sports"), data.domain("Electronics")
+    speed = train_adapter.adapter_speed(sports, tiny_bert)
+    assert speed.train_prompt_s > 0 and speed.encode_prompt_s > 0 and speed.probe_s > 0
+    one, three = (train_adapter.adapter_seconds(SplitSpec(max_users=60, epochs=e), sports, speed) for e in (1, 3))
+    assert 0 < one < three
+    params = small_poc_params(source_adapters[:1], train_sources=["Sports"], library=tmp_path / "library")
+    spec = poc_sources.SourcedPocSpec(**params, out=tmp_path / "run")
+    (training,) = poc_sources.training_specs(spec)  # with the PoC's cap and epochs, on its source's base model
+    assert (training.domain, training.out, training.max_users, training.epochs) == (
+        "Sports",
+        tmp_path / "library" / "Sports adapter",
+        60,
+        1,
+    )
+    assert training.base == tiny_bert
+    # A speed as measured over the one existing source, X-Cross's step as dear as a LoRA's (on a busy machine a
+    # measured one can make either lane the longer).
+    probe = Speed(
+        train_prompt_s=0.01, xcross_prompt_s=0.01, encode_prompt_s=0.003, xcross_encode_prompt_s=0.003, load_s=1
+    )
+    estimate = poc_sources.sourced_estimate(spec, data.domain, {"Sports": speed}.__getitem__, probe)
+    assert estimate.trainings == (one,)
+    assert estimate.total == pytest.approx(estimate.probe_s + one + estimate.poc)
+    # Its X-Cross runs over two sources: at the same speed, longer than over the one that exists.
+    alone = poc.poc_seconds(probe, poc.poc_estimate(spec.poc(spec.adapters), target, probe))
+    assert estimate.poc > alone
+
+
+def test_adapters_trained_first_get_free_folder_names_and_bad_requests_are_refused(tmp_path: Path, log: Path) -> None:
+    from xcross_core.jobs.poc_sources import SourcedPocSpec, adapter_folder
+
+    assert adapter_folder(tmp_path, "Books") == tmp_path / "Books adapter"
+    (tmp_path / "Books adapter").mkdir()
+    assert adapter_folder(tmp_path, "Books") == tmp_path / "Books adapter 2"
+    assert adapter_folder(tmp_path, "Books", {tmp_path / "Books adapter 2"}) == tmp_path / "Books adapter 3"
+    assert adapter_folder(tmp_path, "Toys/Games\\x") == tmp_path / "Toys_Games_x adapter"
+    base = {"interactions": log, "target": "Books", "adapters": (), "library": tmp_path, "out": tmp_path / "run"}
+    for changes, problem in [
+        ({"train_sources": ("Games", "Games")}, "names 'Games' more than once"),
+        ({"train_sources": ("Books",)}, "names the target 'Books'"),
+        ({"train_sources": ("Games",), "library": None}, "must name the adapter library"),
+        ({"train_sources": ()}, "at least one source adapter"),
+    ]:
+        with pytest.raises(SpecError, match=problem):
+            SourcedPocSpec(**base | changes)
+    assert SourcedPocSpec(**base | {"train_sources": ("Games",)}).base() is None  # no source: the packaged model

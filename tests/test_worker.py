@@ -1,7 +1,9 @@
-"""Background runs in real worker processes: success, cancellation, failure, and a worker killed mid-epoch."""
+"""Background runs in real worker processes: success, cancellation, failure, a worker killed mid-epoch, and a proof
+of concept that trains a missing source adapter first."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE, small_poc_params
+from xcross_core.models.adapters import list_adapters, read_metadata
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace, launch
 
@@ -182,3 +185,56 @@ def test_runs_beyond_the_worker_limit_are_refused(workspace, monkeypatch) -> Non
         with pytest.raises(ValueError, match=f"{MAX_WORKERS_ENV} must be a whole number of at least 1"):
             launch(workspace, "adapter", "one more", ADAPTER_PARAMS)
     assert len(store.list()) == 1
+
+
+def sourced_params(workspace: Workspace, adapters: list[str], **changes: object) -> dict[str, object]:
+    """A small proof of concept that first trains an adapter for the sample's Sports into the workspace's library."""
+    return small_poc_params(adapters, train_sources=["Sports"], library=str(workspace.adapters)) | changes
+
+
+def test_a_poc_trains_a_missing_source_first_saves_it_in_the_library_and_runs_on_it(workspace, source_adapters) -> None:
+    run = launch(workspace, "poc", "with sports", sourced_params(workspace, source_adapters[:1]))
+    store = workspace.store()
+    done = wait_for(store, run.id, lambda r: r.status not in ("queued", "running"))
+    assert done.status == "succeeded", (done.error, (workspace.logs / f"{run.id}.log").read_text()[-2000:])
+    # Saved in the library as the Adapters page saves one, on the other source's base model.
+    trained = workspace.adapters / "Sports adapter"
+    metadata = read_metadata(trained)
+    assert metadata.domain == "Sports" and metadata.base == read_metadata(source_adapters[0]).base
+    assert metadata.data["train_users"] > 0 and metadata.fit["epochs"] == 1
+    assert list(list_adapters(workspace.adapters)["adapter"]) == ["Sports adapter"]
+    # The proof of concept ran on the existing source and the one just trained.
+    report = json.loads((Path(done.artifact) / "results.json").read_text())
+    assert report["sources"] == ["Source0", "Sports"]
+    assert report["config"]["adapters"][-1] == "../../adapters/Sports adapter"  # relative to the run folder
+    # One run in the store, recorded with its paths relative to the workspace, whose progress is the whole job's:
+    # the training is stage 1 of 4, then the proof of concept's three models.
+    assert [r.id for r in store.list()] == [run.id]
+    assert done.params["train_sources"] == ["Sports"] and done.params["library"] == "adapters"
+    assert done.progress["stage_index"] == done.progress["stages"] == 4
+    assert done.progress["overall"] == pytest.approx(1.0) and done.progress["estimate_s"] > 0
+    stages = {point["stage"] for point in done.progress["curve"]}
+    assert "training source 1 of 1: adapter for Sports" in stages and "X-Cross (25% of users)" in stages
+    wait_exit(run.pid)
+
+
+def test_cancelling_while_a_source_trains_stops_the_whole_run_and_leaves_no_folder(workspace, source_adapters) -> None:
+    params = sourced_params(workspace, source_adapters[:1], max_users=400, epochs=50)
+    run = launch(workspace, "poc", "cancel while training", params)
+    store = workspace.store()
+    wait_for(store, run.id, lambda r: training(r) and r.progress["stage"].startswith("training source 1 of 1"))
+    store.cancel(run.id)
+    wait_exit(run.pid)
+    assert store.get(run.id).status == "cancelled"
+    assert not workspace.output("poc", "cancel while training").exists()
+    assert not workspace.adapters.exists() or not any(workspace.adapters.iterdir())  # nor a half-written adapter
+
+
+def test_a_poc_with_a_source_to_train_is_checked_before_anything_starts(workspace, source_adapters) -> None:
+    with pytest.raises(ValueError, match="names the target 'Electronics'"):
+        launch(workspace, "poc", "leak", sourced_params(workspace, source_adapters[:1], train_sources=["Electronics"]))
+    with pytest.raises(ValueError, match="library must name the adapter library"):
+        launch(workspace, "poc", "nowhere", sourced_params(workspace, [], library=None))
+    with pytest.raises(ValueError, match="at least one source adapter"):
+        launch(workspace, "poc", "nothing", sourced_params(workspace, [], train_sources=[]))
+    assert workspace.store().list() == []

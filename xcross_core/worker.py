@@ -9,7 +9,8 @@ worker sees it at its next progress write and stops, leaving no half-written fol
 atomically). A killed worker is marked failed the next time the store is opened, so a browser refresh or an
 app restart never loses track of a run.
 
-Kinds (`JOBS`): `adapter` (`jobs.train_adapter`) and `poc` (`jobs.poc`). A run's recorded parameters are its
+Kinds (`JOBS`): `adapter` (`jobs.train_adapter`) and `poc` (`jobs.poc_sources`: `jobs.poc`, after training the
+adapters of any source categories it names into the adapter library). A run's recorded parameters are its
 spec without the output folder, paths relative to the workspace, so a workspace moved as a whole still runs
 and reads its records.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from xcross_core.data.report import DataError
-from xcross_core.jobs import poc, train_adapter
+from xcross_core.jobs import poc_sources, train_adapter
 from xcross_core.jobs.hooks import Hooks, Overall, Stage
 from xcross_core.jobs.spec import Spec
 from xcross_core.paths import artifact_dir, safe_name
@@ -71,7 +72,7 @@ def _poc_metrics(report: dict[str, Any]) -> dict[str, Any]:
 
 JOBS: dict[str, Job] = {
     "adapter": Job(train_adapter.TrainAdapterSpec, train_adapter.run, _adapter_metrics),
-    "poc": Job(poc.PocSpec, poc.run, _poc_metrics),
+    "poc": Job(poc_sources.SourcedPocSpec, poc_sources.run, _poc_metrics),
 }
 KINDS = tuple(JOBS)
 
@@ -134,8 +135,8 @@ def max_workers() -> int:
 def launch(workspace: Workspace, kind: str, name: str, params: Mapping[str, Any]) -> Run:
     """Record a queued run and start its worker process; returns the run as recorded.
 
-    `params` are the fields of the kind's spec but `out` (e.g. `poc.PocSpec`'s), paths absolute or relative to
-    the workspace. Raises ValueError for an unknown kind, an unsafe name, a name taken by a folder or by an
+    `params` are the fields of the kind's spec but `out` (e.g. `poc_sources.SourcedPocSpec`'s), paths absolute or
+    relative to the workspace. Raises ValueError for an unknown kind, an unsafe name, a name taken by a folder or by an
     active run of the kind (RunRefused), one run too many (RunRefused), or parameters the spec refuses: a bad
     request is refused now, not in the background. Raises OSError when the worker process cannot be started;
     the run is then recorded as failed with that reason.

@@ -1,4 +1,5 @@
-"""Adapters: the library of per-domain LoRA adapters, and training a new one in the background."""
+"""Adapters: the library of per-domain LoRA adapters, and training a new one in the background, with its estimated
+time before it starts."""
 
 from pathlib import Path
 
@@ -6,10 +7,13 @@ import pandas as pd
 import streamlit as st
 from frames import training_note
 from loaders import adapter_library, current_domains
-from messages import GLOSSARY, glossary
+from messages import GLOSSARY, glossary, guarded
 from plain import md
-from runs import EPOCHS_HELP, active_runs, launch_run
+from runs import EPOCHS_HELP, active_runs, adapter_estimate_seconds, launch_run
 from state import current_dataset
+
+from xcross_core.estimate import human_seconds
+from xcross_core.jobs.inputs import SplitSpec
 
 st.title("Adapters")
 st.caption("An adapter teaches the shared language model one product category; X-Cross combines several.")
@@ -63,16 +67,23 @@ st.subheader("Train a new adapter")
 dataset = current_dataset()
 domains = current_domains()
 if domains:
-    with st.form("train-adapter"):
+    with st.container(border=True):
         st.caption(md("From **{}**. Training runs in the background; you can leave this page.", dataset.label))
         a, b, c = st.columns(3)
         domain = a.selectbox("Domain", domains)
-        name = b.text_input("Adapter name", placeholder=f"{domains[0]} adapter")
+        name = b.text_input("Adapter name", placeholder=f"{domain} adapter")
         epochs = c.number_input("Epochs (at most)", 1, 50, 3, help=EPOCHS_HELP)
         fraction = a.slider("Share of the domain's training users", 0.05, 1.0, 1.0, 0.05)
         cap = b.number_input("Cap users (0 = no cap; for a quick trial)", 0, 1_000_000, 0, step=100)
         rank = c.select_slider("LoRA rank", [4, 8, 16, 32], 8, help="The adapter's size: higher can learn more.")
-        if st.form_submit_button("Start training", type="primary"):
+        split = SplitSpec(fraction=fraction, max_users=int(cap) or None, epochs=int(epochs))
+        seconds = guarded(lambda: adapter_estimate_seconds(dataset, domain, split), "Cannot estimate the training")
+        if seconds is not None:
+            st.markdown(
+                f"**Estimated time: about {human_seconds(seconds)}** on this machine, at the full epoch budget (from "
+                "the domain's size and a speed measured here on its own prompts; early stopping can only shorten it)."
+            )
+        if st.button("Start training", type="primary"):
             params = dataset.params() | {
                 "domain": domain,
                 "fraction": fraction,

@@ -1,4 +1,5 @@
-"""PoC run: configure and start a proof of concept for a new domain, and follow the runs in progress."""
+"""PoC run: configure and start a proof of concept for a new domain, from existing source adapters and categories of
+the data to train one for first (one run does both), with its estimated time; and follow the runs in progress."""
 
 from datetime import datetime
 
@@ -16,11 +17,14 @@ from runs import (
     poc_users,
     run_label,
     source_choices,
+    sourced_estimate_seconds,
+    untrained_categories,
 )
-from state import Dataset, current_dataset
+from state import Dataset, current_dataset, workspace
 
 from xcross_core.estimate import human_seconds
 from xcross_core.jobs.poc import BASELINES, DEFAULT_BASELINES, PocSpec, baseline_help
+from xcross_core.jobs.poc_sources import SourcedPocSpec
 from xcross_core.jobs.verdicts import MIN_TEST_USERS
 from xcross_core.models.adapters import ADAPTER_FORMAT
 
@@ -63,6 +67,30 @@ def say_users(dataset: Dataset, spec: PocSpec) -> None:
         )
 
 
+def say_estimate(dataset: Dataset, spec: SourcedPocSpec) -> None:
+    """How long the run should take here, before it starts: with source adapters to train first, each training's
+    time and the proof of concept's."""
+    how = (
+        "at its full epoch budget (from the data's sizes and a speed measured here on the target's own prompts; "
+        "early stopping can only shorten it)"
+    )
+    if not spec.train_sources:
+        seconds = guarded(lambda: poc_estimate_seconds(dataset, spec), "Cannot estimate the run")
+        if seconds is not None:
+            st.markdown(f"**Estimated time: about {human_seconds(seconds)}** on this machine, for every model {how}.")
+        return
+    estimate = guarded(lambda: sourced_estimate_seconds(dataset, spec), "Cannot estimate the run")
+    if estimate is None:
+        return
+    trainings = zip(spec.train_sources, estimate.trainings, strict=True)
+    st.markdown(
+        md("**Estimated time: about {}** on this machine: ", human_seconds(estimate.total))
+        + "training "
+        + ", ".join(md("the adapter of {} (about {})", c, human_seconds(s)) for c, s in trainings)
+        + f", then the proof of concept over every source (about {human_seconds(estimate.poc)}); each model {how}."
+    )
+
+
 st.title("PoC run")
 st.caption(
     "X-Cross is trained on a small share of the new domain's customers and compared with the domain's own LoRA "
@@ -86,20 +114,41 @@ if len(stale):
 
 if not domains:
     st.info("Choose data with at least one usable domain on the **Data** page first.")
-elif library.empty:
-    st.info("No source adapters yet: train one per existing category on the **Adapters** page first.")
 else:
+    if library.empty:
+        st.info(
+            "No source adapters yet: pick below the categories to train one for first, in the same run, or train "
+            "them on the **Adapters** page."
+        )
     target = st.selectbox("New domain (target)", domains, help="The category to bootstrap recommendations for.")
     choices = source_choices(library, dataset, domains)
     labels = dict(zip(choices["path"], choices["label"], strict=True))
-    sources = st.multiselect(
-        "Source adapters",
-        list(labels),
-        default=default_sources(choices, target),
-        format_func=labels.get,
-        key=f"sources-{target}",
-        help="Adapters of existing categories, all on one base model; those trained on this data come first. "
-        "An adapter of the target itself would leak its data.",
+    sources = (
+        st.multiselect(
+            "Source adapters",
+            list(labels),
+            default=default_sources(choices, target),
+            format_func=labels.get,
+            key=f"sources-{target}",
+            help="Adapters of existing categories, all on one base model; those trained on this data come first. "
+            "An adapter of the target itself would leak its data.",
+        )
+        if labels
+        else []
+    )
+    untrained = untrained_categories(choices, domains, target)
+    queued = (
+        st.multiselect(
+            "Source categories to train first",
+            untrained,
+            key=f"train-{target}",
+            help="Categories of this data with no adapter trained on it yet. Starting the run trains an adapter for "
+            "each first, on all its customers up to the cap on users below, for at most the epochs below, and on "
+            "the base model of the source adapters above (else the packaged one); each is saved in the adapter "
+            "library, so later runs use it. Then the proof of concept runs with every source.",
+        )
+        if untrained
+        else []
     )
     synthetic = choices.loc[choices["path"].isin(sources) & choices["synthetic"], "domain"].tolist()
     if synthetic:
@@ -163,19 +212,22 @@ else:
             "baselines": list(baselines),
             "seed": 0,
         }
-        spec = guarded(lambda: PocSpec.from_dict(params), "Cannot use these settings") if sources else None
+        if queued:
+            params |= {"train_sources": list(queued), "library": str(workspace().adapters)}
+        spec = (
+            guarded(lambda: SourcedPocSpec.from_dict(params), "Cannot use these settings")
+            if sources or queued
+            else None
+        )
         if spec is not None:
             say_users(dataset, spec)
-            seconds = guarded(lambda: poc_estimate_seconds(dataset, spec), "Cannot estimate the run")
-            if seconds is not None:
-                st.markdown(
-                    f"**Estimated time: about {human_seconds(seconds)}** on this machine, for every model above "
-                    "at its full epoch budget (from the data's sizes and a speed measured here on the target's "
-                    "own prompts; early stopping can only shorten it)."
-                )
+            say_estimate(dataset, spec)
         start = st.button("Start the proof of concept", type="primary")
     if start and launch_run("poc", name, params):
-        st.success(md("Started **{}**. Its progress shows below; results appear on the **Results** page.", name))
+        first = md("It trains the adapters of {} first. ", ", ".join(queued)) if queued else ""
+        st.success(
+            md("Started **{}**. ", name) + first + "Its progress shows below; results appear on the **Results** page."
+        )
 
 st.subheader("Runs in progress")
 active_runs("poc")
