@@ -20,7 +20,7 @@ from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
 from xcross_core.data.read import SUPPORTED_FORMATS
 from xcross_core.data.report import DataError
-from xcross_core.models.adapters import adapter_problems, list_adapters
+from xcross_core.models.library import adapter_problems, list_adapters
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import make_model, model_entry
 from xcross_core.paths import inside, safe_name

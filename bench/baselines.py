@@ -2,7 +2,7 @@
 
 Runs on the development data (Amazon Beauty and Prime Pantry, ../shared/data/amazon_dev, never
 copied into the repository) and on one domain of the bundled sample data. Leave-one-out by default,
-the protocol of the published SASRec figures that DESIGN.md quotes for orientation.
+the protocol of the published SASRec figures (Kang & McAuley, 2018), for orientation.
 
     python bench/baselines.py                      # everything, leave-one-out
     python bench/baselines.py --split users        # held-out users instead

@@ -19,12 +19,12 @@ from xcross_core.models.adapters import (
     METADATA,
     LoraSettings,
     base_recommender,
-    list_adapters,
     load_adapter,
     lora_recommender,
     train_adapter,
 )
 from xcross_core.models.artifacts import ArtifactError
+from xcross_core.models.library import adapter_problems, list_adapters
 from xcross_core.training.events import Cancelled
 from xcross_core.training.loop import LoopConfig
 
@@ -481,8 +481,6 @@ def test_a_huge_rank_is_refused_within_bounded_memory(hostile, small_split) -> N
 
 def test_a_broken_folder_does_not_hide_the_library(source_adapters, tmp_path) -> None:
     import shutil
-
-    from xcross_core.models.adapters import adapter_problems
 
     for name in ("good", "broken", "spoilt"):
         shutil.copytree(source_adapters[0], tmp_path / name)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE, small_poc_params
-from xcross_core.models.adapters import list_adapters, read_metadata
+from xcross_core.models.adapters import read_metadata
+from xcross_core.models.library import list_adapters
 from xcross_core.store import RunStore
 from xcross_core.worker import Workspace, launch
 

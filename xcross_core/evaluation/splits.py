@@ -1,6 +1,6 @@
 """Train / validation / test splits of one domain, identical for every model compared on it.
 
-Two modes (DESIGN.md, "Evaluation conventions"):
+Two modes (the README's "Evaluation conventions"):
 
 - ``loo`` (leave-one-out): every user's last item is the test target, the second last the
   validation target; training sees everything before the validation item.

@@ -1,4 +1,4 @@
-"""Per-domain LoRA adapters: train one on a domain, save it in peft's format, load it back, list a library.
+"""Per-domain LoRA adapters: train one on a domain, save it in peft's format, load it back (listed: `library`).
 
 An adapter folder is exactly what peft writes (`adapter_config.json`, `adapter_model.safetensors`;
 `PeftModel.from_pretrained` loads it) plus `xcross_adapter.json`: domain, base model, training-data
@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -352,66 +351,3 @@ def _load_head(head: nn.Module, file: Path) -> None:
     except (SafetensorError, OSError) as err:
         raise ArtifactError(file, f"cannot be read: {err}") from None
     head.load_state_dict(state)
-
-
-def list_adapters(library: str | Path) -> pd.DataFrame:
-    """One row per adapter folder directly under `library`: domain, base, data size, metrics, parameters, and
-    `format` (only ADAPTER_FORMAT can be used; older ones need retraining). A folder whose metadata cannot be
-    read is left out (`adapter_problems` says why), so one broken folder does not hide the others."""
-    rows = []
-    for folder in _adapter_folders(library):
-        try:
-            m = read_metadata(folder)
-        except ArtifactError:
-            continue
-        rows.append(
-            {
-                "adapter": folder.name,
-                "path": str(folder),
-                "domain": m.domain,
-                "base": m.base,
-                "train_users": m.data.get("train_users"),
-                "train_interactions": m.data.get("train_interactions"),
-                "valid_ndcg@10": m.metrics.get("valid_ndcg@10"),
-                # 0 with epochs run: no epoch ranked better than the untrained model on validation, which was kept
-                "kept_epoch": m.fit.get("best_epoch"),
-                "epochs": m.fit.get("epochs"),
-                "trainable_parameters": m.trainable_parameters,
-                "rank": m.lora.get("rank"),
-                "created": m.created,
-                "format": m.format,
-            }
-        )
-    columns = [
-        "adapter",
-        "path",
-        "domain",
-        "base",
-        "train_users",
-        "train_interactions",
-        "valid_ndcg@10",
-        "kept_epoch",
-        "epochs",
-        "trainable_parameters",
-        "rank",
-        "created",
-        "format",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def adapter_problems(library: str | Path) -> list[str]:
-    """Why each adapter folder under `library` that this version cannot use is unusable, one message each."""
-    problems = []
-    for folder in _adapter_folders(library):
-        try:
-            current_metadata(folder)
-        except ValueError as err:
-            problems.append(str(err))
-    return problems
-
-
-def _adapter_folders(library: str | Path) -> list[Path]:
-    """The folders directly under `library` that hold adapter metadata."""
-    library = Path(library)
-    return [f for f in sorted(library.iterdir()) if (f / METADATA).is_file()] if library.is_dir() else []
