@@ -76,14 +76,18 @@ def pseudonym(user_id: object) -> str:
     return hashlib.sha1(str(user_id).encode()).hexdigest()[:12]
 
 
-def write_result(folder: Path, name: str, summary: dict[str, object], result: EvalResult, split: Split) -> None:
-    """Keep one model's result: `<name>.json` (the summary with metrics, split and provenance) and `<name>.csv`."""
+def write_result(
+    folder: Path, name: str, summary: dict[str, object], result: EvalResult, split: Split, columns: tuple[str, ...] = ()
+) -> None:
+    """Keep one model's result: `<name>.json` (the summary with metrics, split and provenance) and `<name>.csv`
+    (per test user: history length, NDCG@10 and any more of `result.per_case`'s `columns`)."""
     summary = summary | {
         "metrics": {metric: ci.to_dict() for metric, ci in result.summary.items()},
         "split": split.summary(),
         **provenance(),
     }
-    per_user = result.per_case[["user", "history_length", "ndcg@10"]].assign(user=lambda f: f["user"].map(pseudonym))
+    per_user = result.per_case[["user", "history_length", "ndcg@10", *columns]]
+    per_user = per_user.assign(user=per_user["user"].map(pseudonym))
     folder.mkdir(parents=True, exist_ok=True)
     per_user.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
     (folder / f"{name}.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")

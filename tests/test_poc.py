@@ -266,6 +266,14 @@ def test_the_answer_is_inconclusive_with_too_few_users_or_a_model_that_kept_its_
     assert "more epochs" in kept["reasons"][0]
     own = decide(decisive, own_kept_start=True)
     assert own["outcome"] == "inconclusive" and own["reasons"][0].startswith("Toys's own adapter kept its starting")
+    # What is open is what training adds; the comparison the data did settle is said too, never denied.
+    assert kept["headline"] == (
+        "Inconclusive: X-Cross learned nothing from Toys's users in this run, so it can't say what training X-Cross "
+        "over Books, Games on Toys adds."
+    )
+    assert "As they are, X-Cross over Books, Games ranks significantly better than Toys's own adapter" in kept["text"]
+    assert few["headline"].startswith("Inconclusive: the data can't say whether X-Cross")
+    assert "As they are" not in few["text"]
 
 
 def test_the_answer_notes_the_full_adapter_and_sources_that_match_or_beat_x_cross() -> None:

@@ -10,7 +10,8 @@ The rules (docs/method.md, "How the answer is decided"):
 - The answer is **Inconclusive** with fewer than `MIN_TEST_USERS` test users, when X-Cross or the target's own
   adapter kept its starting weights, or when the interval of X-Cross minus that adapter holds 0 but reaches
   below -margin. Otherwise **No** when the adapter is significantly better, and **Yes** when X-Cross is
-  better or its interval rules out a loss larger than the margin.
+  better or its interval rules out a loss larger than the margin. When only a kept start makes it Inconclusive,
+  the headline says that what training adds is open, and a note says what the comparison did settle.
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ def answer(
             f"validation, so it is not yet a fair yardstick. Give it more training users ({more_users}) or more "
             "epochs."
         )
+    # Reasons about the test itself (too few users, too wide an interval) make the comparison the open question;
+    # otherwise what is open is what training adds, and the comparison, which the data did settle, is said as well.
+    untested = bool(reasons) and vs_own.n < MIN_TEST_USERS
     if not reasons and d.low < -margin and d.high >= 0:
+        untested = True
         reasons.append(
             f"The {vs_own.level:.0%} interval of X-Cross minus {target}'s own adapter, [{d.low:+.4f}, {d.high:+.4f}] "
             f"NDCG@10, holds no difference but reaches below -{margin:.4f} (a loss of {SAME_MARGIN:.0%} of the "
@@ -200,9 +205,24 @@ def answer(
             "cap on users."
         )
     share = f"training {parameter_share:.0%} of its parameters"
-    if reasons:
+    notes = []
+    if reasons and untested:
         result = "inconclusive"
         headline = f"Inconclusive: the data can't say whether X-Cross over {named} ranks as well as {own}."
+    elif reasons:
+        result = "inconclusive"
+        learned_nothing = "X-Cross" if xcross_kept_start else own
+        headline = (
+            f"Inconclusive: {learned_nothing} learned nothing from {target}'s users in this run, so it can't say "
+            f"what training X-Cross over {named} on {target} adds."
+        )
+        settled = {"better": "significantly better than", "worse": "significantly worse than", "same": "as well as"}
+        said = settled.get(outcome(vs_own, margin))
+        if said:
+            notes.append(
+                f"As they are, X-Cross over {named} ranks {said} {own} (NDCG@10 difference {d.mean:+.4f}, "
+                f"{vs_own.level:.0%} CI [{d.low:+.4f}, {d.high:+.4f}])."
+            )
     elif d.high < 0:
         result = "no"
         headline = (
@@ -220,7 +240,7 @@ def answer(
             f"{d.low:+.4f}; the margin is -{margin:.4f})."
         )
     sources_alone = {source: outcome(test, margin) for source, test in (vs_sources or {}).items()}
-    notes = [] if vs_full is None else [_full_note(target, vs_full, margin, full_kept_start)]
+    notes += [] if vs_full is None else [_full_note(target, vs_full, margin, full_kept_start)]
     notes += _source_notes(target, sources_alone)
     return {
         "outcome": result,
