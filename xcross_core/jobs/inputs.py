@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from xcross_core.data.advice import Hint, Message
+from xcross_core.data.advice import Hint, Message, message_of
 from xcross_core.data.clean import OUR_COLUMNS
 from xcross_core.data.dataset import DomainData
 from xcross_core.data.load import ColumnMap, LoadResult, load_interactions
@@ -208,7 +208,7 @@ def as_spec_error(field: str | None = None) -> Iterator[None]:
     except (DataError, SpecError):
         raise
     except (ValueError, FileNotFoundError) as err:
-        raise SpecError(field, str(err)) from None
+        raise SpecError(field, message_of(err) or str(err)) from None  # a Message keeps its hints for the front end
 
 
 def load_data(
