@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE, small_poc_params
+from xcross_core import worker
+from xcross_core.jobs.hooks import Overall, Stage
 from xcross_core.models.adapters import read_metadata
 from xcross_core.models.library import list_adapters
 from xcross_core.store import RunStore
@@ -239,3 +241,32 @@ def test_a_poc_with_a_source_to_train_is_checked_before_anything_starts(workspac
     with pytest.raises(ValueError, match="at least one source adapter"):
         launch(workspace, "poc", "nothing", sourced_params(workspace, [], train_sources=[]))
     assert workspace.store().list() == []
+
+
+def test_the_time_left_follows_the_work_s_pace_and_never_strays_past_its_bounds(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 240 s estimate whose first 100 s are the speed probe: the time left is the estimate's for the work left,
+    scaled by the pace of the work alone and held within PACE_BOUNDS (the rate of the whole run so far, probe
+    included, once extrapolated 5 s of work at 2% into over an hour)."""
+    clock = [0.0]
+    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+    store = workspace.store()
+    run = store.start(store.create("poc", "paced", {}).id)
+    reporter = worker.Reporter(store, run.id)
+    reporter.on_stage(Stage(0, 2, "measuring this machine's speed", estimate_s=240.0))
+    clock[0] = 60.0
+    assert reporter._overall()["overall_eta_s"] == pytest.approx(180.0)  # before any work: the estimate stands
+    clock[0] = 100.0
+    reporter.on_overall(Overall(0.0, ("X-Cross",)))  # the work starts when the probe ends, as planned
+
+    def left_at(seconds: float, done: float) -> float:
+        clock[0] = 100.0 + seconds
+        reporter.overall = Overall(done, ("X-Cross",))
+        return reporter._overall()["overall_eta_s"]
+
+    planned = 140.0  # the estimate's seconds for the work
+    assert left_at(0.5 * planned, 0.5) == pytest.approx(0.5 * planned)  # on pace: the estimate's own
+    assert left_at(0.25 * planned, 0.1) == pytest.approx(0.9 * planned * 2.0)  # 2.5x behind pace: at most doubled
+    assert left_at(3.0, 0.1) == pytest.approx(0.9 * planned * 0.5)  # far ahead of pace: at most halved
+    assert left_at(30.0, 0.02) == pytest.approx(0.98 * planned * 2.0)  # the early case that said "1 h 14 min"
