@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,19 @@ def poc_users(dataset: Dataset, spec: PocSpec) -> dict[str, Any]:
     return poc_split(spec, domain_data(dataset, spec.target)).summary()
 
 
-@st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts (a few seconds)…")
+def speeds_folder() -> Path:
+    """The workspace's speed cache (`PocSpec.speed_cache`): what a page measured, the run it starts reads."""
+    return workspace().root / "speeds"
+
+
+@st.cache_resource(show_spinner="Measuring this machine's speed on the target's prompts…")
 def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], probed: tuple[str, ...], stamps: tuple) -> Speed:
     # The speed is measured on the default budget's split: it depends on the prompts, not on the budget, and on the
-    # baselines whose step it times (`probed_baselines`), not on the others.
-    spec = PocSpec(interactions=dataset.interactions, target=target, adapters=sources, baselines=probed)
-    return poc_speed(spec, domain_data(dataset, target))
+    # baselines whose step it times (`probed_baselines`), not on the others. It is kept in the workspace's speed
+    # cache, from which the run reads it instead of measuring again: the run's estimate has no probe in it, nor this.
+    params = dataset.params() | {"target": target, "adapters": sources, "baselines": probed}
+    spec = PocSpec.from_dict(params | {"speed_cache": str(speeds_folder())})
+    return replace(poc_speed(spec, domain_data(dataset, target)), probe_s=0.0)
 
 
 def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:

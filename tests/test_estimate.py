@@ -105,3 +105,24 @@ def test_the_wall_time_schedules_the_models_in_lanes() -> None:
 )
 def test_times_read_as_people_say_them(seconds, text) -> None:
     assert human_seconds(seconds) == text
+
+
+def test_a_kept_speed_is_read_back_instead_of_measured_and_the_run_starts_from_it(
+    source_adapters, tmp_path, sample_electronics
+) -> None:
+    """What a page measured (kept in a speed cache) is what its run reads: no probe, the same first estimate."""
+    params = small_poc_params(source_adapters[:2], baselines=["popularity"]) | {"speed_cache": str(tmp_path / "s")}
+    page = PocSpec.from_dict(params | {"fraction": 0.5})  # the budget is not part of the key: speed is per prompt
+    assert poc.kept_speed(page) is None
+    measured = poc.poc_speed(page, sample_electronics)
+    assert measured.probe_s > 0 and len(list((tmp_path / "s").glob("speed-*.json"))) == 1
+    config = PocSpec.from_dict(params | {"out": str(tmp_path / "poc")})
+    kept = poc.kept_speed(config)
+    assert kept == replace(measured, probe_s=0.0)  # the measured figures themselves: no second measurement
+    expected = poc.poc_seconds(kept, poc.poc_estimate(config, sample_electronics, kept))
+    stages: list[Stage] = []
+    report = poc.run(config, Hooks(stage=stages.append))
+    assert min(s.index for s in stages) == 1  # no "measuring this machine's speed" stage
+    assert report["estimated_seconds"] == pytest.approx(expected, abs=0.1)
+    other = PocSpec.from_dict(params | {"adapters": [str(a) for a in source_adapters[1:3]]})
+    assert poc.kept_speed(other) is None  # other sources: measured afresh

@@ -18,6 +18,7 @@ from runs import (
     run_label,
     source_choices,
     sourced_estimate_seconds,
+    speeds_folder,
     untrained_categories,
 )
 from state import Dataset, current_dataset, workspace
@@ -211,6 +212,7 @@ else:
             "epochs": int(epochs),
             "baselines": list(baselines),
             "seed": 0,
+            "speed_cache": str(speeds_folder()),  # the run reads the speed this page measured
         }
         if queued:
             params |= {"train_sources": list(queued), "library": str(workspace().adapters)}

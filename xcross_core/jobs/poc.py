@@ -22,15 +22,18 @@ one run folder, atomically:
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from xcross_core.data.dataset import DomainData
+from xcross_core.data.output import atomic_file
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, StageEstimate, estimate_poc, measure_speed, total_seconds, wall_seconds
 from xcross_core.evaluation.protocol import EvalResult, compare_each, comparison_table, evaluate
@@ -50,6 +53,7 @@ from xcross_core.jobs.verdicts import (
     weights_finding,
 )
 from xcross_core.models.adapters import atomic_folder, read_metadata
+from xcross_core.models.lora_files import LORA_WEIGHTS
 from xcross_core.models.recommender import Recommender
 from xcross_core.models.registry import Cost, ModelOptions, Names, model_entry, model_names, model_with_role, plan_entry
 from xcross_core.models.text import training_sequences
@@ -109,6 +113,12 @@ class PocSpec(DataSpec):
         "models besides X-Cross and the same-budget target LoRA", default_baselines(), choices=Names(baseline=True)
     )
     seed: int = option("random seed of the split and of training", 0, minimum=0, maximum=2**32 - 1)
+    speed_cache: Path | None = option(
+        "folder that keeps this machine's measured speed per data file, target, sources and lanes: a proof of "
+        "concept with the same ones reads it instead of measuring again (the studio keeps one in its workspace, so "
+        "a run starts from the speed its page measured)",
+        None,
+    )
 
     def check(self) -> None:
         super().check()
@@ -151,12 +161,53 @@ def poc_splits(spec: PocSpec, domain: DomainData) -> tuple[Split, Split]:
 
 
 def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
-    """This machine's speed on the target's prompts, for the PoC's estimate."""
+    """This machine's speed on the target's prompts, for the PoC's estimate: read from `spec.speed_cache` when it
+    keeps one for the same data, target, sources and lanes (`kept_speed`), else measured (and kept there)."""
+    kept = kept_speed(spec)
+    if kept is not None:
+        return kept
     keys = plan_keys(spec.adapters, spec.baselines)
     split, costs = poc_splits(spec, domain)[0], {plan_entry(key).cost for key in keys}
     speed = measure_speed(split, spec.adapters, costs=costs, lanes=lane_count(len(keys)))
     gc.collect()  # the probe's models hold reference cycles (forward hooks): free them before the run needs the room
+    if spec.speed_cache is not None:
+        with atomic_file(_speed_file(spec)) as tmp:
+            tmp.write_text(json.dumps(asdict(speed), indent=2) + "\n")
     return speed
+
+
+def kept_speed(spec: PocSpec) -> Speed | None:
+    """The speed `spec.speed_cache` keeps for `spec`'s data, target, sources and lanes, or None. Read back, it costs
+    nothing to measure (`probe_s` 0). The budget and the cap are not part of the key: the speed is per prompt."""
+    path = None if spec.speed_cache is None else _speed_file(spec)
+    if path is None or not path.is_file():
+        return None
+    with suppress(OSError, ValueError, TypeError):  # unreadable or from another version: measured again
+        return replace(Speed(**json.loads(path.read_text())), probe_s=0.0)
+    return None
+
+
+def _speed_file(spec: PocSpec) -> Path:
+    keys = plan_keys(spec.adapters, spec.baselines)
+    files = [spec.interactions, spec.items, *(Path(a) / LORA_WEIGHTS for a in spec.adapters)]
+    identity = {
+        "files": [None if f is None else [str(Path(f).resolve()), *_stat(Path(f))] for f in files],
+        "target": spec.target,
+        "columns": sorted(spec.columns.items()),
+        "sasrec": Cost.TRAINS_SASREC in {plan_entry(key).cost for key in keys},  # the only cost it times apart
+        "lanes": lane_count(len(keys)),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return spec.speed_cache / f"speed-{digest}.json"
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    """A file's size and modification time (nanoseconds); (-1, -1) when it cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return -1, -1
+    return info.st_size, info.st_mtime_ns
 
 
 def poc_estimate(spec: PocSpec, domain: DomainData, speed: Speed) -> list[StageEstimate]:
@@ -229,8 +280,10 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
 
         return Task(label, run, alone=entries[key].alone)
 
-    hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
-    speed = poc_speed(spec, domain)
+    speed = kept_speed(spec)
+    if speed is None:
+        hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
+        speed = poc_speed(spec, domain)
     estimates = poc_estimate(spec, domain, speed)
     total_s, work_s = poc_seconds(speed, estimates), total_seconds(estimates)
     shares = [e.seconds / work_s if work_s > 0 else 1 / len(keys) for e in estimates]
