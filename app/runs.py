@@ -19,6 +19,7 @@ from messages import USER_ERRORS
 from plain import md, plain
 from state import Dataset, in_workspace, is_sample, store, workspace
 
+from xcross_core.data.advice import Message
 from xcross_core.data.report import spreadsheet_safe
 from xcross_core.estimate import Speed, human_seconds
 from xcross_core.jobs.inputs import SplitSpec
@@ -266,10 +267,17 @@ def active_runs(kind: str) -> None:
         if status == "succeeded":
             st.success(message)
         elif status == "failed":
-            st.error(f"{message} {plain(run.error or '')}")
+            st.error(f"{message} {plain(run_error(run))}")
         else:
             st.info(message)
         st.session_state["ended"].pop(run_id)
+
+
+def run_error(run: Run) -> str:
+    """Why `run` failed, in the page's words: its message as data where the worker kept one (each setting named by
+    the studio's control, or left out), else the library's words."""
+    kept = (run.progress or {}).get("error_message")
+    return page_message(ValueError(Message.from_dict(kept))) if kept else run.error or ""
 
 
 def delete_run(run: Run, remove_folder: bool) -> None:

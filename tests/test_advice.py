@@ -3,6 +3,7 @@ end's, from the same parts; nothing is rewritten from text."""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 from xcross_core.cli.options import cli_words, describe
@@ -57,3 +58,11 @@ def test_errors_carry_their_message_and_the_cli_describes_both_kinds() -> None:
     assert describe(spec, ValidateSpec, ("interactions",)) == "domain 'Games' is too small (see --min-users)"
     assert str(spec) == "domain 'Games' is too small (see min_users)"
     assert message_of(ValueError("plain")) is None
+
+
+def test_a_message_goes_through_json_and_back_whole() -> None:
+    message = Message(
+        "rows 3, 7: ", Hint("encoding", "try {}", ("cp1252", "latin-1")), " or fix them", file="x.csv", rows=[3, 7]
+    )
+    back = Message.from_dict(json.loads(json.dumps(message.to_dict())))
+    assert (back, back.parts, back.file, back.rows) == (message, message.parts, "x.csv", (3, 7))

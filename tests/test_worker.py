@@ -13,7 +13,10 @@ import pytest
 
 from tests.conftest import SAMPLE, small_poc_params
 from xcross_core import worker
+from xcross_core.cli.options import cli_words
+from xcross_core.data.advice import Message
 from xcross_core.jobs.hooks import Overall, Stage
+from xcross_core.jobs.poc import PocSpec
 from xcross_core.models.adapters import read_metadata
 from xcross_core.models.library import list_adapters
 from xcross_core.store import RunStore
@@ -270,3 +273,16 @@ def test_the_time_left_follows_the_work_s_pace_and_never_strays_past_its_bounds(
     assert left_at(0.25 * planned, 0.1) == pytest.approx(0.9 * planned * 2.0)  # 2.5x behind pace: at most doubled
     assert left_at(3.0, 0.1) == pytest.approx(0.9 * planned * 0.5)  # far ahead of pace: at most halved
     assert left_at(30.0, 0.02) == pytest.approx(0.98 * planned * 2.0)  # the early case that said "1 h 14 min"
+
+
+def test_a_failed_run_keeps_its_message_as_data_for_the_studio_to_word(workspace, source_adapters, tmp_path) -> None:
+    """The store's `error` holds the library's words; the run's progress holds the message itself, whose settings
+    the studio names by its own controls (the command line's flags and the library's parameters never reach it)."""
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text((SAMPLE / "interactions.csv").read_text().replace("user_id", "customer", 1))
+    run = launch(workspace, "poc", "renamed", small_poc_params(source_adapters[:1], interactions=str(renamed)))
+    done = wait_for(workspace.store(), run.id, lambda r: r.status not in ("queued", "running"))
+    assert done.status == "failed" and "customer" in done.error
+    kept = Message.from_dict(done.progress["error_message"])
+    assert kept == done.error and "columns" in kept.options  # the same message, its settings as data
+    assert "--column" not in done.error and "--column" in kept.worded(cli_words(PocSpec))

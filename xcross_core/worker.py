@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from xcross_core.data.advice import Message, message_of
 from xcross_core.data.report import DataError
 from xcross_core.jobs import poc_sources, train_adapter
 from xcross_core.jobs.hooks import Hooks, Overall, Stage
@@ -189,6 +190,7 @@ class Reporter:
         self._event: TrainEvent | None = None
         self._started = time.monotonic()
         self._work_started: float | None = None  # when the job's first share of work began (after its speed probe)
+        self.error: Message | None = None  # why the run failed, as data for the studio to word
 
     def hooks(self) -> Hooks:
         """The job's hooks: stages and steps into the store, cancellation from it, notes to the run's log."""
@@ -216,6 +218,13 @@ class Reporter:
 
     def cancel(self) -> bool:
         return self.cancelled
+
+    def failed(self, message: Message | None) -> None:
+        """Keep why the run failed as data in its progress (`error_message`), beside the library's words that the
+        store's `error` holds, for the studio to word with its own controls."""
+        if message is not None:
+            self.error = message
+            self._write(force=True)
 
     def _overall(self) -> dict[str, Any]:
         """The whole run's progress (0..1) and seconds left, when the job reports it against an estimate.
@@ -250,6 +259,8 @@ class Reporter:
         if self._event is not None:
             event |= asdict(self._event) | {"eta_s": self._event.eta_s}
         event |= self._overall()
+        if self.error is not None:
+            event["error_message"] = self.error.to_dict()
         try:
             self.store.progress(self.run_id, event)
         except RunStateError as err:
@@ -280,6 +291,7 @@ def work(workspace: Workspace, run_id: str) -> int:
         expected = isinstance(err, (DataError, ValueError, KeyError, FileNotFoundError))
         reason = f"{err}" if expected else f"unexpected error ({type(err).__name__}: {err}); see logs/{run_id}.log"
         with suppress(RunStateError):  # cancelled meanwhile: that status stands
+            reporter.failed(message_of(err) if expected else None)
             store.fail(run_id, reason)
         return 1
     try:

@@ -13,7 +13,7 @@ from export import report_html
 from frames import MISSING
 from messages import GLOSSARY, guarded
 from plain import md
-from runs import created, csv_export, delete_run, duration, read_run, run_label
+from runs import created, csv_export, delete_run, duration, read_run, run_error, run_label
 from state import store
 
 st.title("History & export")
@@ -47,7 +47,7 @@ table = pd.DataFrame(
         "created": [created(r) for r in runs],
         "duration": [duration(r) for r in runs],
         "key metrics": [key_metrics(r) for r in runs],
-        "error": [r.error or "" for r in runs],
+        "error": [run_error(r) for r in runs],
     }
 )
 st.dataframe(

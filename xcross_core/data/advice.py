@@ -14,9 +14,9 @@ that code which only prints it, or stores it, keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 #: What a hint's values are: the user's own (the setting at fault), ones to try, or an illustration.
 Role = Literal["given", "suggested", "example"]
@@ -73,6 +73,17 @@ class Message(str):
     def worded(self, words: Wording) -> str:
         """The message with each hint's setting named by `words`; a hint it has no name for is left out."""
         return _join(self.parts, words)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as JSON-ready data (a hint as its fields), for a front end in another process to word."""
+        parts = [p if isinstance(p, str) else {**asdict(p), "values": list(p.values)} for p in self.parts]
+        return {"parts": parts, "file": self.file, "rows": list(self.rows)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        """The message `to_dict` wrote."""
+        parts = [p if isinstance(p, str) else Hint(**{**p, "values": tuple(p["values"])}) for p in data["parts"]]
+        return cls(*parts, file=data.get("file"), rows=data.get("rows", ()))
 
 
 def _rebuild(parts: tuple[str | Hint, ...], file: str | None, rows: tuple[int, ...]) -> Message:
