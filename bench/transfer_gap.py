@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from xcross import ROOT, SAMPLE, log, sample_splits, split_arguments
+from sample_probe import ROOT, SAMPLE, sample_splits, split_arguments
+from xcross import log
 
 from xcross_core.data.dataset import DomainData
 from xcross_core.evaluation.splits import EvalCases

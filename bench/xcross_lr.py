@@ -17,7 +17,7 @@ import sys
 from dataclasses import replace
 
 import numpy as np
-from xcross import probe_arguments, probe_setup
+from sample_probe import probe_arguments, probe_setup
 
 from xcross_core.evaluation.protocol import compare, evaluate
 from xcross_core.models.xcross import XCROSS_LOOP, xcross_recommender
