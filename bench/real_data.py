@@ -8,12 +8,14 @@ id), so paired tests can be rerun from the files and the docs' tables are genera
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -118,6 +120,22 @@ def ndcg_cell(summary: dict[str, object] | None) -> str:
         return "–"
     m = summary["metrics"]["ndcg@10"]
     return f"{m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}]"
+
+
+def table_options(parser: argparse.ArgumentParser) -> None:
+    """--table and --write-docs, which every real-data bench takes (`tables_asked` answers them)."""
+    parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
+    parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
+
+
+def tables_asked(args: argparse.Namespace, marker: str, tables: Callable[[], str]) -> bool:
+    """Print the bench's `tables` (--table) or write them between docs/results.md's `marker`s (--write-docs), when
+    asked; whether they were (the bench then stops instead of running)."""
+    if args.table:
+        print(tables())
+    elif args.write_docs:
+        write_docs(marker, tables())
+    return args.table or args.write_docs
 
 
 def write_docs(marker: str, tables: str) -> None:

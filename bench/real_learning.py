@@ -46,8 +46,9 @@ from real_data import (
     per_user,
     pseudonym,
     split_of,
+    table_options,
+    tables_asked,
     versus,
-    write_docs,
     write_result,
 )
 
@@ -259,16 +260,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--label", default="", help="prefix of this run's result files (e.g. before-)")
     parser.add_argument("--wide", action="store_true", help=f"test again on up to {WIDE_TEST:,} users (see above)")
-    parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
-    parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
+    table_options(parser)
     args = parser.parse_args()
     if args.label and not args.label.endswith("-"):
         args.label += "-"
-    if args.table:
-        print(table())
-        return
-    if args.write_docs:
-        write_docs("real_learning", table())
+    if tables_asked(args, "real_learning", table):
         return
     if args.wide:
         run_wide(args.categories)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 import real_learning
-from real_data import ROOT, log, ndcg_cell, per_user, split_of, versus, write_docs, write_result
+from real_data import ROOT, log, ndcg_cell, per_user, split_of, table_options, tables_asked, versus, write_result
 
 from xcross_core.evaluation.protocol import evaluate
 from xcross_core.evaluation.splits import Split
@@ -283,14 +283,9 @@ def main() -> None:
     parser.add_argument(
         "--levers", nargs="*", choices=list(LEVERS), help="also these levers on X-Cross (LEVERS; none named: all)"
     )
-    parser.add_argument("--table", action="store_true", help="print the results tables from the files and stop")
-    parser.add_argument("--write-docs", action="store_true", help="write the tables into docs/results.md and stop")
+    table_options(parser)
     args = parser.parse_args()
-    if args.table:
-        print(table())
-    elif args.write_docs:
-        write_docs("real_sources", table())
-    else:
+    if not tables_asked(args, "real_sources", table):
         run(args.targets, args.curve, list(LEVERS) if args.levers == [] else args.levers or [])
 
 

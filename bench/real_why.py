@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import real_sources
 import torch
-from real_data import log, per_user, split_of, versus, write_docs, write_result
+from real_data import log, per_user, split_of, table_options, tables_asked, versus, write_result
 
 from xcross_core.data.histories import history_mask
 from xcross_core.evaluation.protocol import evaluate
@@ -166,14 +166,9 @@ def table() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", choices=tuple(real_sources.SOURCES), default=list(real_sources.SOURCES))
-    parser.add_argument("--table", action="store_true", help="print the table from the result files and stop")
-    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/results.md and stop")
+    table_options(parser)
     args = parser.parse_args()
-    if args.table:
-        print(table())
-    elif args.write_docs:
-        write_docs("real_why", table())
-    else:
+    if not tables_asked(args, "real_why", table):
         for target in args.targets:
             if (OUT / target / f"{STAGE}.json").is_file():
                 log(f"[{target}] done already")
