@@ -115,10 +115,9 @@ def speeds_folder() -> Path:
 def _speed(dataset: Dataset, target: str, sources: tuple[str, ...], probed: tuple[str, ...], stamps: tuple) -> Speed:
     # The speed is measured on the default budget's split: it depends on the prompts, not on the budget, and on the
     # baselines whose step it times (`probed_baselines`), not on the others. It is kept in the workspace's speed
-    # cache, from which the run reads it instead of measuring again: the run's estimate has no probe in it, nor this.
+    # cache, from which a run over these sources reads it instead of measuring again.
     params = dataset.params() | {"target": target, "adapters": sources, "baselines": probed}
-    spec = PocSpec.from_dict(params | {"speed_cache": str(speeds_folder())})
-    return replace(poc_speed(spec, domain_data(dataset, target)), probe_s=0.0)
+    return poc_speed(PocSpec.from_dict(params | {"speed_cache": str(speeds_folder())}), domain_data(dataset, target))
 
 
 def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
@@ -126,7 +125,8 @@ def poc_estimate_seconds(dataset: Dataset, spec: PocSpec) -> float:
     domain = domain_data(dataset, spec.target)
     sources = tuple(str(a) for a in spec.adapters)
     speed = _speed(dataset, spec.target, sources, probed_baselines(spec), stamp(*sources))
-    return poc_seconds(speed, poc_estimate(spec, domain, speed))
+    ran = replace(speed, probe_s=0.0)  # the run reads this speed from the workspace's cache: it measures nothing
+    return poc_seconds(ran, poc_estimate(spec, domain, ran))
 
 
 @st.cache_resource(show_spinner="Measuring this machine's speed on a category's prompts (a few seconds)…")

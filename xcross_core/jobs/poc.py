@@ -177,25 +177,24 @@ def poc_speed(spec: PocSpec, domain: DomainData) -> Speed:
 
 
 def kept_speed(spec: PocSpec) -> Speed | None:
-    """The speed `spec.speed_cache` keeps for `spec`'s data, target, sources and lanes, or None. Read back, it costs
-    nothing to measure (`probe_s` 0). The budget and the cap are not part of the key: the speed is per prompt."""
+    """The speed `spec.speed_cache` keeps for `spec`'s data, target, sources and lanes (its `probe_s` what measuring
+    it took), or None. The budget and the cap are not part of the key: the speed is per prompt."""
     path = None if spec.speed_cache is None else _speed_file(spec)
     if path is None or not path.is_file():
         return None
     with suppress(OSError, ValueError, TypeError):  # unreadable or from another version: measured again
-        return replace(Speed(**json.loads(path.read_text())), probe_s=0.0)
+        return Speed(**json.loads(path.read_text()))
     return None
 
 
 def _speed_file(spec: PocSpec) -> Path:
-    keys = plan_keys(spec.adapters, spec.baselines)
     files = [spec.interactions, spec.items, *(Path(a) / LORA_WEIGHTS for a in spec.adapters)]
     identity = {
         "files": [None if f is None else [str(Path(f).resolve()), *_stat(Path(f))] for f in files],
         "target": spec.target,
         "columns": sorted(spec.columns.items()),
-        "sasrec": Cost.TRAINS_SASREC in {plan_entry(key).cost for key in keys},  # the only cost it times apart
-        "lanes": lane_count(len(keys)),
+        "probed": probed_baselines(spec),  # the only baselines whose step it times
+        "lanes": lane_count(len(plan_keys(spec.adapters, spec.baselines))),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     return spec.speed_cache / f"speed-{digest}.json"
@@ -284,6 +283,8 @@ def run(spec: PocSpec, hooks: Hooks = SILENT) -> dict[str, object]:
     if speed is None:
         hooks.on_stage(Stage(0, len(keys), "measuring this machine's speed"))
         speed = poc_speed(spec, domain)
+    else:
+        speed = replace(speed, probe_s=0.0)  # read back: this run spends nothing measuring it
     estimates = poc_estimate(spec, domain, speed)
     total_s, work_s = poc_seconds(speed, estimates), total_seconds(estimates)
     shares = [e.seconds / work_s if work_s > 0 else 1 / len(keys) for e in estimates]

@@ -147,7 +147,9 @@ def sourced_estimate(
     of concept at `probe` (`poc_probe`) scaled to all its sources; `domain(name)` gives a category's data."""
     specs = training_specs(spec)
     trainings = tuple(adapter_seconds(s, domain(s.domain), speed_of(s.domain)) for s in specs)
-    probe_s = probe.probe_s + sum(speed_of(s.domain).probe_s for s in specs)
+    # The job measures first what the estimate needs, but reads the existing sources' speed where it is kept.
+    kept = spec.adapters and poc.kept_speed(spec) is not None
+    probe_s = (0.0 if kept else probe.probe_s) + sum(speed_of(s.domain).probe_s for s in specs)
     speed = scaled_speed(probe, len(spec.adapters) or 1, len(spec.adapters) + len(spec.train_sources))
     keys = final_plan(spec, [s.out for s in specs])
     split, full = poc.poc_splits(spec, domain(spec.target))
