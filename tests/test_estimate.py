@@ -51,12 +51,16 @@ def test_each_model_is_counted_from_its_sizes(split) -> None:
     valid = min(len(every_next_item(split.valid)), TextConfig.valid_cases)
     passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-n // ADAPTER_LOOP.batch_size))  # small sets pass several times
     catalogue = split.domain.n_items * SPEED.encode_prompt_s
-    xcross = 2.0 + n * passes * 2 * 0.25 + 3 * valid * 0.02 + 2 * tests * 0.02
+    calibration = min(n, TextConfig.calibration_cases)  # the item head's starting scale, fitted on training cuts
+    xcross = 2.0 + n * passes * 2 * 0.25 + (calibration + 3 * valid) * 0.02 + 2 * tests * 0.02
     assert plan["x-cross"] == pytest.approx(xcross + catalogue)
-    assert plan["lora"] == pytest.approx(2.0 + n * passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
+    assert plan["lora"] == pytest.approx(2.0 + n * passes * 2 * 0.1 + (calibration + 3 * valid) * 0.01 + tests * 0.01)
     assert plan["static-mix"] == plan["gating"] == plan["lora"]  # one stream trains, like a LoRA
     full_passes = -(-ADAPTER_LOOP.min_epoch_steps // -(-full // ADAPTER_LOOP.batch_size))
-    assert plan["lora-full"] == pytest.approx(2.0 + full * full_passes * 2 * 0.1 + 3 * valid * 0.01 + tests * 0.01)
+    full_calibration = min(full, TextConfig.calibration_cases)
+    assert plan["lora-full"] == pytest.approx(
+        2.0 + full * full_passes * 2 * 0.1 + (full_calibration + 3 * valid) * 0.01 + tests * 0.01
+    )
     assert plan["popularity"] == 0.0
     assert plan["sasrec"] == pytest.approx(n * 2 * 0.001)
     assert plan["/adapters/Sports"] == pytest.approx(2.0 + tests * 0.01)  # zero-shot: loaded and tested only

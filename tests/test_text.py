@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from tests.conftest import FAST_TEXT
 from xcross_core.evaluation.splits import make_split
 from xcross_core.models.adapters import load_adapter, lora_recommender
 from xcross_core.models.recommender import top_k
-from xcross_core.models.text import TextConfig, training_sequences
+from xcross_core.models.text import ItemHead, TextConfig, training_sequences
 from xcross_core.models.xcross import xcross_recommender
-from xcross_core.training.loop import backward_in_pieces
+from xcross_core.training.loop import LoopConfig, backward_in_pieces
 
 
 @pytest.mark.parametrize("kind", ["adapter", "x-cross"])
@@ -98,3 +100,33 @@ def test_training_ranks_as_served_bought_items_are_not_negatives(sample_electron
         kept = np.setdiff1d(np.arange(sample_electronics.n_items), np.setdiff1d(history, [target]))
         expected = -torch.log_softmax(logits[0, torch.from_numpy(kept)], 0)[np.flatnonzero(kept == target)[0]]
         torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_calibration_sets_the_scale_where_the_likelihood_of_the_targets_peaks() -> None:
+    generator = torch.Generator().manual_seed(0)
+    cosines = torch.rand(300, 40, generator=generator) * 2 - 1
+    targets = torch.randint(0, 39, (300,), generator=generator)
+    cosines[torch.arange(300), targets] += 0.6  # the targets stand out, not by much: the peak is a finite scale
+    cosines[:, 39] = -torch.inf  # an item out of every case's ranking
+    head = ItemHead(40, temperature=0.05)
+    head.calibrate(cosines, targets)
+    scales = torch.linspace(0.1, 30, 3000)
+    rows = torch.arange(300)
+    likelihood = torch.stack([(cosines * s).log_softmax(1)[rows, targets].mean() for s in scales])
+    assert head.log_scale.exp().item() == pytest.approx(scales[likelihood.argmax()].item(), abs=0.02)
+    assert 1 < head.log_scale.exp().item() < 20  # neither the start's 1 / 0.05 nor the search's ends
+
+
+def test_training_starts_from_a_calibrated_scale_ranking_as_the_uncalibrated(sample_electronics, tiny_bert) -> None:
+    small_split = make_split(sample_electronics, "users", seed=0, max_users=240)
+    loop = LoopConfig(epochs=1, batch_size=16)
+    reports = {
+        cases: lora_recommender(
+            small_split.domain, tiny_bert, text=replace(FAST_TEXT, calibration_cases=cases), loop=loop
+        ).fit(small_split)
+        for cases in (0, 50)
+    }
+    uncalibrated, calibrated = reports[0], reports[50]
+    assert calibrated.start_valid_mrr == pytest.approx(uncalibrated.start_valid_mrr, abs=1e-9)
+    assert calibrated.start_valid_ndcg10 == pytest.approx(uncalibrated.start_valid_ndcg10, abs=1e-9)
+    assert calibrated.start_valid_log_likelihood > uncalibrated.start_valid_log_likelihood

@@ -181,11 +181,12 @@ def _base_of(adapters: Sequence[str | Path]) -> str:
 def _text_model_seconds(
     train_prompt_s: float, encode_prompt_s: float, n_train: int, loop: LoopConfig, valid_cases: int, test_cases: int
 ) -> float:
-    """Seconds of training `n_train` sequences for `loop`, validating after every epoch and at the start, and
-    encoding the test prompts; loading is counted by the caller."""
+    """Seconds of training `n_train` sequences for `loop`, fitting the item head's starting scale, validating after
+    every epoch and at the start, and encoding the test prompts; loading is counted by the caller."""
     passes = passes_per_epoch(loop, n_train)
     train = n_train * passes * loop.epochs * train_prompt_s
-    return train + ((loop.epochs + 1) * valid_cases + test_cases) * encode_prompt_s
+    calibration = min(TextConfig.calibration_cases, n_train)
+    return train + (calibration + (loop.epochs + 1) * valid_cases + test_cases) * encode_prompt_s
 
 
 def estimate_poc(

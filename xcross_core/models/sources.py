@@ -138,7 +138,15 @@ def _target_text(first: AdapterMetadata) -> TextConfig:
     # The sources fix how prompts and items become text; validation and the item head belong to the training at
     # hand (the target's).
     own = {
-        k: getattr(TextConfig, k) for k in ("valid_cases", "min_valid_cases", "item_head", "item_bias", "train_prior")
+        k: getattr(TextConfig, k)
+        for k in (
+            "valid_cases",
+            "min_valid_cases",
+            "item_head",
+            "item_bias",
+            "train_prior",
+            "calibration_cases",
+        )
     }
     return replace(TextConfig(**first.text), **own)
 

@@ -58,6 +58,11 @@ class TextConfig:
     # data, so the softmax's taste for popular items is met by a fixed prior instead of being learned into the
     # prompts; validation and ranking score without it. 0 turns it off.
     train_prior: float = 0.0
+    # Training cuts (one per training user, at most this many) on which the item head's scale is fitted before
+    # training starts: to where the untrained vectors give the next purchases their highest log-likelihood. A scale
+    # reorders no ranking, so the start ranks as it did; a start too sharp for the data made training flatten the
+    # scores by drawing the users' vectors together, which ranks worse (docs/results.md). 0 starts at `temperature`.
+    calibration_cases: int = 1000
     # Validation cases for early stopping: every held-out validation user's last item, at most this many (a seeded
     # subset); the start and every epoch validate them all, so their number weighs on a run's time.
     valid_cases: int = 1000
@@ -106,6 +111,35 @@ class ItemHead(nn.Module):
         prior = torch.log1p(torch.as_tensor(counts, dtype=self.bias.dtype, device=self.bias.device))
         with torch.no_grad():
             self.bias.copy_(prior - prior.mean())
+
+    def calibrate(self, cosines: torch.Tensor, targets: torch.Tensor) -> None:
+        """Set the scale to the one under which `cosines` ([cases, items]; -inf for an item out of a case's
+        ranking) give the cases' `targets` their highest mean log-likelihood, the bias as it is.
+
+        The log-likelihood is concave in the scale (a linear term minus a log-sum-exp of linear terms), so a
+        golden-section search over the log of the scale finds its peak; a few dozen passes over the matrix.
+        """
+        rows = torch.arange(len(targets), device=cosines.device)
+
+        def likelihood(log_scale: float) -> float:
+            logits = cosines * math.exp(log_scale) + self.bias
+            return float((logits[rows, targets] - logits.logsumexp(1)).mean())
+
+        low, high = math.log(0.1), math.log(1000.0)
+        ratio = (math.sqrt(5) - 1) / 2
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        fa, fb = likelihood(a), likelihood(b)
+        while high - low > 1e-3:
+            if fa < fb:
+                low, a, fa = a, b, fb
+                b = low + ratio * (high - low)
+                fb = likelihood(b)
+            else:
+                high, b, fb = b, a, fa
+                a = high - ratio * (high - low)
+                fa = likelihood(a)
+        with torch.no_grad():
+            self.log_scale.fill_((low + high) / 2)
 
     def forward(self, prompts: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return (prompts * self.log_scale.exp()) @ items.T + self.bias  # the scale on the small side of the product
@@ -263,11 +297,34 @@ class TextRecommender(Recommender):
         logits = self.logits(self.encode_prompts(histories, encoder), encoder)
         if self._train_prior is not None:
             logits = logits + self._train_prior
-        # Ranked as served: the items a user already bought are out of the ranking, so they are not negatives to
-        # push away (on real logs the next purchase is often much like them); a repeat purchase's target stays in.
-        bought = history_mask(histories, self.domain.n_items).to(device)
-        bought[torch.arange(len(batch), device=device), targets] = False
-        return F.cross_entropy(logits.masked_fill(bought, -torch.inf), targets)
+        return F.cross_entropy(logits.masked_fill(self._out_of_ranking(histories, targets), -torch.inf), targets)
+
+    def _out_of_ranking(self, histories: Sequence[np.ndarray], targets: torch.Tensor) -> torch.Tensor:
+        """[len(histories), n_items] True where an item is out of a training case's ranking: ranked as served, the
+        items a user already bought are not negatives to push away (on real logs the next purchase is often much
+        like them); a repeat purchase's target stays in."""
+        bought = history_mask(histories, self.domain.n_items).to(targets.device)
+        bought[torch.arange(len(histories), device=targets.device), targets] = False
+        return bought
+
+    def calibrate_scale(self, sequences: Sequence[np.ndarray]) -> None:
+        """Fit the item head's scale to `config.calibration_cases` training cuts of `sequences` (seeded by the loop's
+        seed), as the model stands (`ItemHead.calibrate`)."""
+        rng = np.random.default_rng(self.loop.seed)
+        chosen = [sequences[i] for i in rng.permutation(len(sequences))[: self.config.calibration_cases]]
+        if not chosen:
+            return
+        (cases,) = self.cut_batches(chosen, len(chosen), rng)
+        histories = [h for h, _ in cases]
+        training = self.encoder.training
+        self.encoder.eval()  # as the start validates and ranks
+        try:
+            vectors = self.prompt_vectors(histories)
+        finally:
+            self.encoder.train(training)
+        targets = torch.tensor([t for _, t in cases], device=vectors.device)
+        cosines = (vectors @ self.item_vectors().T).masked_fill(self._out_of_ranking(histories, targets), -torch.inf)
+        self.encoder.item_head.calibrate(cosines, targets)
 
     def fit(
         self,
@@ -284,6 +341,8 @@ class TextRecommender(Recommender):
         begin = None
         if self.config.item_head:
             head = self.encoder.item_head
+            if self.config.calibration_cases > 0:
+                self.calibrate_scale(sequences)
             head.log_scale.requires_grad_(True)
             if self.config.item_bias:
                 head.bias.requires_grad_(True)
