@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -100,6 +101,17 @@ def per_user(folder: Path, name: str) -> pd.Series | None:
     """A kept result's NDCG@10 by test user (digest), or None when it has not been run."""
     path = folder / f"{name}.csv"
     return pd.read_csv(path, dtype={"user": str}).set_index("user")["ndcg@10"] if path.is_file() else None
+
+
+def tests_as_kept(folder: Path, name: str, result: EvalResult) -> bool:
+    """Whether `result`, tested on a larger set of users, gives the users of the kept result `name` their kept
+    NDCG@10 (all but 1%, whose near-tied scores may swap with another padding of their prompts): the model tested is
+    the one that result reports."""
+    kept = per_user(folder, name)
+    now = result.per_case.set_index(result.per_case["user"].map(pseudonym))["ndcg@10"]
+    if kept is None or not kept.index.isin(now.index).all():
+        return False
+    return bool(np.isclose(now[kept.index], kept, rtol=1e-4, atol=1e-6).mean() >= 0.99)
 
 
 def versus(a: pd.Series | None, b: pd.Series | None, comparisons: int = 1) -> str:

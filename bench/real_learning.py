@@ -44,10 +44,10 @@ from real_data import (
     log,
     ndcg_cell,
     per_user,
-    pseudonym,
     split_of,
     table_options,
     tables_asked,
+    tests_as_kept,
     versus,
     write_result,
 )
@@ -136,8 +136,7 @@ def wide_stage(split: Split, model_name: str) -> None:
         model.fit(split)
     result = evaluate(model, split.test)
     if model_name != "lora":
-        before, now = per_user(folder, model_name), result.per_case.set_index(result.per_case["user"].map(pseudonym))
-        same = before is not None and np.allclose(now.loc[before.index, "ndcg@10"], before, rtol=1e-4, atol=1e-6)
+        same = tests_as_kept(folder, model_name, result)
     if not same:
         raise SystemExit(
             f"[{split.domain.name}] {model_name} is not the model of {model_name}.json: rerun its stage first "
@@ -178,11 +177,12 @@ def table() -> str:
         rows.append(
             f"| {category} | {items:,} | {ndcg_cell(found.get('popularity'))} | "
             f"{ndcg_cell(found.get('sasrec'))} | {ndcg_cell(found.get('base'))} | "
-            f"{ndcg_cell(found.get('before-lora'))} | "
+            f"{ndcg_cell(found.get('before-lora'))} | {ndcg_cell(found.get('uncalibrated-lora'))} | "
             f"**{ndcg_cell(found.get('lora'))}** | {versus(per_user(folder, 'lora'), per_user(folder, 'base'))} | "
             f"{ratio['popularity']} | {ratio['sasrec']} |"
         )
-        for label, summary in (("earlier", found.get("before-lora")), ("now", found.get("lora"))):
+        recipes = {"earlier": "before-lora", "uncalibrated start": "uncalibrated-lora", "now": "lora"}
+        for label, summary in ((label, found.get(stage)) for label, stage in recipes.items()):
             if summary is None:
                 continue
             fit, by_epoch = summary["fit"], summary.get("test_ndcg10_by_epoch", [])
@@ -200,8 +200,9 @@ def table() -> str:
     )
     selection = [_selection_row(category) for category in FILES]
     head = (
-        "| category | items | popularity | SASRec | base, untrained | adapter, earlier recipe | adapter (now) | "
-        "adapter − base (paired) | adapter ÷ popularity | adapter ÷ SASRec |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| category | items | popularity | SASRec | base, untrained | adapter, earlier recipe | adapter, uncalibrated "
+        "start | adapter (now) | adapter − base (paired) | adapter ÷ popularity | adapter ÷ SASRec |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     head2 = (
         "| category | recipe (commit) | ln(catalogue) | training loss by epoch | epoch kept | epoch testing best | "
@@ -214,8 +215,9 @@ def table() -> str:
 
 
 WIDE_HEAD = (
-    "| category | test users (own + outside the draw) | popularity | base, untrained | adapter (now) | "
-    "adapter − base (paired) | adapter ÷ popularity |\n|---|---|---|---|---|---|---|"
+    "| category | test users (own + outside the draw) | popularity | base, untrained | adapter, uncalibrated start | "
+    "adapter (now) | adapter − base (paired) | adapter − adapter, uncalibrated start (paired) | adapter ÷ popularity |"
+    "\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -228,10 +230,14 @@ def _wide_row(category: str) -> str | None:
     summary = {m: json.loads(f.read_text()) for m, f in found.items()}
     split = summary["lora"]["split"]
     mean = {m: s["metrics"]["ndcg@10"]["mean"] for m, s in summary.items()}
+    earlier = folder / "uncalibrated-wide-lora.json"
+    earlier_cell = ndcg_cell(json.loads(earlier.read_text())) if earlier.is_file() else "–"
+    lora = per_user(folder, "wide-lora")
+    gain = versus(lora, per_user(folder, "uncalibrated-wide-lora")) if earlier.is_file() else "–"
     return (
         f"| {category} | {split['test_cases']:,} | {ndcg_cell(summary['popularity'])} | {ndcg_cell(summary['base'])} "
-        f"| **{ndcg_cell(summary['lora'])}** | {versus(per_user(folder, 'wide-lora'), per_user(folder, 'wide-base'))} "
-        f"| {mean['lora'] / mean['popularity']:.2f}× |"
+        f"| {earlier_cell} | **{ndcg_cell(summary['lora'])}** | {versus(lora, per_user(folder, 'wide-base'))} "
+        f"| {gain} | {mean['lora'] / mean['popularity']:.2f}× |"
     )
 
 

@@ -17,6 +17,9 @@ target, with the same held-out users, this bench runs as stages:
     --curve adds lora-10, x-cross-10, lora-50, x-cross-50 and x-cross-100 (the data-efficiency curve)
     --levers [NAME ...] adds X-Cross @25% with other training settings (LEVERS; all when none is named), shown in a
     table of their own
+    --wide tests X-Cross @25% (its saved run), each source alone and the merge again on 5,000 of the target's users
+    (the split's own test users and users outside its draw, none of whom trains; each model checked to test its own
+    users as its kept result), so that gains of a few thousandths can be told from noise
 
 and takes popularity, SASRec @100%, the untrained base and the LoRA @100% from bench/results/real_learning (the same
 split), running any of them that is missing. Every stage keeps its result files when it ends
@@ -26,6 +29,7 @@ bench/out/real_sources/ (`xcross weights --run ...` reads them); their summaries
 
     python bench/real_sources.py                               # both targets, one seed, resumable
     python bench/real_sources.py --targets Prime_Pantry --curve
+    python bench/real_sources.py --wide                        # X-Cross, the sources and the merge on 5,000 users
     python bench/real_sources.py --table                       # the tables, from the result files
     python bench/real_sources.py --write-docs                  # ... written into docs/results.md
 """
@@ -40,7 +44,18 @@ from pathlib import Path
 
 import pandas as pd
 import real_learning
-from real_data import ROOT, log, ndcg_cell, per_user, split_of, table_options, tables_asked, versus, write_result
+from real_data import (
+    ROOT,
+    log,
+    ndcg_cell,
+    per_user,
+    split_of,
+    table_options,
+    tables_asked,
+    tests_as_kept,
+    versus,
+    write_result,
+)
 
 from xcross_core.evaluation.protocol import evaluate
 from xcross_core.evaluation.splits import Split
@@ -49,7 +64,7 @@ from xcross_core.models.adapters import METADATA, load_adapter
 from xcross_core.models.registry import make_model
 from xcross_core.models.sources import sources_text
 from xcross_core.models.xcross import XCROSS_LOOP, weights_frame, xcross_recommender
-from xcross_core.models.xcross_run import save_run
+from xcross_core.models.xcross_run import load_run, save_run
 from xcross_core.training.events import epoch_logger
 
 SOURCES = {
@@ -66,14 +81,14 @@ TRAINED = {f"x-cross-{BUDGET}": ("x-cross", BUDGET), f"lora-{BUDGET}": ("lora", 
 CURVE = {f"{name}-{share}": (name, share) for share in (10, 50) for name in ("lora", "x-cross")} | {
     "x-cross-100": ("x-cross", 100)
 }
-#: Levers measured on why X-Cross keeps its start: (% of users, changes to X-Cross's training settings).
+#: Levers on X-Cross @25%: (% of users, changes to its loop, changes to its text settings). Levers measured on the
+#: earlier, uncalibrated recipe (a learning rate of 1e-4, no item head, a popularity prior in training, a starting
+#: scale of 15) are in commit 6f8640b's LEVERS and result files, and docs/results.md.
 LEVERS = {
-    "x-cross-25-lr1e-4": (BUDGET, {"lr": 1e-4}, {}),
-    "x-cross-25-no-item-head": (BUDGET, {}, {"item_head": False}),  # cosine at the sources' fixed temperature
-    "x-cross-25-prior": (BUDGET, {}, {"train_prior": 1.0}),  # popularity as a fixed prior in training only
-    # The item head's scale started where the sources' own heads ended (about 15, not 20): bench/real_why found one
-    # epoch flattening over-sharp scores by making the users' vectors alike, where the scale learns slowly.
-    "x-cross-25-scale15": (BUDGET, {}, {"temperature": 1 / 15}),
+    # The item head's scale started at 1 / temperature, not fitted to the target's training data.
+    "x-cross-25-uncalibrated": (BUDGET, {}, {"calibration_cases": 0}),
+    # The best epoch replaces the start whenever it validates above it, significantly or not.
+    "x-cross-25-best-epoch": (BUDGET, {"replace_start_p": None}, {}),
 }
 #: From bench/results/real_learning, on the same split: (its stage, the name the tables give it).
 SHARED = {"popularity": "popularity", "sasrec": "SASRec @100%", "base": "base, untrained", "lora": "target LoRA @100%"}
@@ -126,6 +141,40 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
         save_run(model, RUNS / target / stage, adapters, {"data": train.summary(), "fit": summary["fit"]})
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_result(OUT / target, stage, summary, result, test)
+
+
+def wide_stages(target: str) -> list[str]:
+    """The stages `--wide` tests again: X-Cross @25%, then what it must beat (each source alone, the merge)."""
+    return [REFERENCE, *(f"zero-shot-{s}" for s in SOURCES[target]), "uniform-merge"]
+
+
+def run_wide(targets: list[str]) -> None:
+    """Every target's `wide_stages` tested on real_learning.WIDE_TEST users, where the result file is missing."""
+    for target in targets:
+        todo = [s for s in wide_stages(target) if not (OUT / target / f"wide-{s}.json").is_file()]
+        if not todo:
+            continue
+        adapters = adapters_for(target)
+        split = split_of(target, test_users=real_learning.WIDE_TEST)
+        for stage in todo:
+            if not (OUT / target / f"{stage}.json").is_file():
+                raise SystemExit(f"[{target}] {stage} has not run: run `python bench/real_sources.py` first")
+            log(f"[{target}] wide {stage} ...")
+            started = time.perf_counter()
+            if stage == REFERENCE:
+                model = load_run(RUNS / target / stage, split.domain)
+            elif stage.startswith("zero-shot-"):
+                model = load_adapter(real_learning.ADAPTERS / stage.removeprefix("zero-shot-"), split.domain)
+            else:
+                model = make_model(stage, split.domain, adapters=adapters)
+            result = evaluate(model, split.test)
+            if not tests_as_kept(OUT / target, stage, result):
+                raise SystemExit(
+                    f"[{target}] {stage} does not test its own users as {stage}.json reports: rerun its stage first "
+                    "(after moving its result files away)"
+                )
+            summary = {"stage": stage, "seconds": round(time.perf_counter() - started, 1)}
+            write_result(OUT / target, f"wide-{stage}", summary, result, split)
 
 
 def run(targets: list[str], curve: bool, levers: list[str]) -> None:
@@ -239,6 +288,7 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             ll = ", ".join(f"{x:.2f}" for x in [fit["start_valid_log_likelihood"], *fit["valid_log_likelihood"]])
             label = "the defaults" if key == REFERENCE else rows[key].label.split(", ", 1)[1]
             lines.append(f"| {label} | {_kept(rows[key].summary)} | {ndcg_cell(rows[key].summary)} | {mrr} | {ll} |")
+    lines += wide_table(target, rows)
     weights = subject.summary.get("weights", {})
     lines += ["", f"X-Cross @{BUDGET}% on {target}: {weights.get('text', '')}"]
     if weights.get("spread"):
@@ -251,6 +301,29 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             + " | ".join(f"{s['sd']:.3f}" for s in spread)
             + " |",
         ]
+    return lines
+
+
+def wide_table(target: str, rows: dict[str, Row]) -> list[str]:
+    """X-Cross @25% against each source alone and the merge on the wide test users, when all have been tested."""
+    stages = wide_stages(target)
+    paths = [OUT / target / f"wide-{s}.json" for s in stages]
+    if not all(p.is_file() for p in paths):
+        return []
+    summaries = [json.loads(p.read_text()) for p in paths]
+    subject = per_user(OUT / target, f"wide-{REFERENCE}")
+    others = len(stages) - 1
+    lines = [
+        "",
+        f"Tested again on {summaries[0]['split']['test_cases']:,} of {target}'s users (`--wide`: the split's own test "
+        f"users and users outside its draw, none of whom trains; Bonferroni over {others} comparisons):",
+        "",
+        f"| model | NDCG@10 [95% CI] | X-Cross @{BUDGET}% − model |",
+        "|---|---|---|",
+    ]
+    for stage, summary in zip(stages, summaries, strict=True):
+        difference = "" if stage == REFERENCE else versus(subject, per_user(OUT / target, f"wide-{stage}"), others)
+        lines.append(f"| {rows[stage].label} | {ndcg_cell(summary)} | {difference} |")
     return lines
 
 
@@ -283,9 +356,14 @@ def main() -> None:
     parser.add_argument(
         "--levers", nargs="*", choices=list(LEVERS), help="also these levers on X-Cross (LEVERS; none named: all)"
     )
+    parser.add_argument("--wide", action="store_true", help="test X-Cross, the sources and the merge on 5,000 users")
     table_options(parser)
     args = parser.parse_args()
-    if not tables_asked(args, "real_sources", table):
+    if tables_asked(args, "real_sources", table):
+        return
+    if args.wide:
+        run_wide(args.targets)
+    else:
         run(args.targets, args.curve, list(LEVERS) if args.levers == [] else args.levers or [])
 
 

@@ -21,6 +21,7 @@ BENCHES: dict[str, tuple[str, tuple[str, ...]]] = {
     "real-sources": ("real_sources", ()),
     "real-sources-curve": ("real_sources", ("--curve",)),
     "real-sources-levers": ("real_sources", ("--levers",)),
+    "real-sources-wide": ("real_sources", ("--wide",)),
     "real-why": ("real_why", ()),
     "poc": ("perf", ("--parts", "poc")),
     "perf": ("perf", ()),
