@@ -215,7 +215,7 @@ def rows_of(target: str) -> dict[str, Row]:
     for folder, stages in ((real_learning.OUT, SHARED), (OUT, None)):
         for path in sorted((folder / target).glob("*.json")):
             stage = path.stem
-            if stages is not None and stage not in stages:
+            if (stages is not None and stage not in stages) or stage.startswith("wide-"):  # wide: `wide_table`
                 continue
             summary = json.loads(path.read_text())
             if stages is not None:
