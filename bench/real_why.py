@@ -105,6 +105,7 @@ def run_target(target: str, stage: str) -> None:
     if text.calibration_cases:  # the start at the fixed scale, then as training starts from it (fitted)
         moments["start_fixed_scale"], _ = measure(model, test.test, popularity_rank)
         model.calibrate_scale(training_sequences(train))
+        model.config = replace(model.config, calibration_cases=0)  # fitted already: `fit` would encode them again
     before, start_ranks = measure(model, test.test, popularity_rank)
     fit = model.fit(train, progress=epoch_logger(f"  {stage}"))
     after, ranks = measure(model, test.test, popularity_rank)
