@@ -20,6 +20,9 @@ target, with the same held-out users, this bench runs as stages:
     --wide tests X-Cross @25% (its saved run), each source alone and the merge again on 5,000 of the target's users
     (the split's own test users and users outside its draw, none of whom trains; each model checked to test its own
     users as its kept result), so that gains of a few thousandths can be told from noise
+    --seeds N [N ...] adds the budget's trained stages with other training seeds (<stage>-seed<N>: the same split,
+    sources and training users; seed 0 is the stage itself), and a table of them with every test user's NDCG@10
+    averaged over the seeds, paired against each source alone and the merge
 
 and takes popularity, SASRec @100%, the untrained base and the LoRA @100% from bench/results/real_learning (the same
 split), running any of them that is missing. Every stage keeps its result files when it ends
@@ -30,6 +33,7 @@ bench/out/real_sources/ (`xcross weights --run ...` reads them); their summaries
     python bench/real_sources.py                               # both targets, one seed, resumable
     python bench/real_sources.py --targets Prime_Pantry --curve
     python bench/real_sources.py --wide                        # X-Cross, the sources and the merge on 5,000 users
+    python bench/real_sources.py --targets Toys_and_Games --seeds 1 2
     python bench/real_sources.py --table                       # the tables, from the result files
     python bench/real_sources.py --write-docs                  # ... written into docs/results.md
 """
@@ -109,11 +113,18 @@ def adapters_for(target: str) -> tuple[Path, ...]:
     return tuple(real_learning.ADAPTERS / s for s in SOURCES[target])
 
 
+def seeded(stage: str) -> tuple[str, int]:
+    """A stage's name without its training seed, and the seed (0 where the name carries none)."""
+    name, _, seed = stage.partition(SEED)
+    return name, int(seed or 0)
+
+
 def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[int, Split]) -> None:
     """Build, train (if the stage trains) and test one stage on the target's test users; keep its result files."""
     started = time.perf_counter()
     test = splits[100]
     summary: dict[str, object] = {"stage": stage, "sources": list(SOURCES[target])}
+    stage, seed = seeded(stage)
     if stage.startswith("zero-shot-"):
         model, train = load_adapter(real_learning.ADAPTERS / stage.removeprefix("zero-shot-"), test.domain), None
     elif stage == "uniform-merge":
@@ -129,7 +140,8 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
             model = xcross_recommender(test.domain, adapters, text=text, loop=replace(XCROSS_LOOP, **loop))
             summary["lever"] = {"loop": loop, "text": LEVERS[stage][2]}
         else:
-            model = make_model(name, test.domain, adapters=adapters)
+            model = make_model(name, test.domain, adapters=adapters, seed=seed)
+            summary["seed"] = seed
     summary["train_users"] = 0 if train is None else len(train.train)
     if train is not None:
         summary["fit"] = model.fit(train, progress=epoch_logger(f"  {stage}")).to_dict()
@@ -138,9 +150,9 @@ def run_stage(target: str, stage: str, adapters: tuple[Path, ...], splits: dict[
     if stage.startswith("x-cross-"):
         weights = weights_frame(model, test.domain.user_ids[test.test.users], test.test.histories)
         summary["weights"] = weights_finding(weights, kept_start(summary["fit"]))
-        save_run(model, RUNS / target / stage, adapters, {"data": train.summary(), "fit": summary["fit"]})
+        save_run(model, RUNS / target / summary["stage"], adapters, {"data": train.summary(), "fit": summary["fit"]})
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    write_result(OUT / target, stage, summary, result, test)
+    write_result(OUT / target, summary["stage"], summary, result, test)
 
 
 def wide_stages(target: str) -> list[str]:
@@ -177,11 +189,11 @@ def run_wide(targets: list[str]) -> None:
             write_result(OUT / target, f"wide-{stage}", summary, result, split)
 
 
-def run(targets: list[str], curve: bool, levers: list[str]) -> None:
+def run(targets: list[str], curve: bool, levers: list[str], seeds: list[int]) -> None:
     for target in targets:
         adapters = adapters_for(target)
         stages = [f"zero-shot-{s}" for s in SOURCES[target]] + ["uniform-merge", *TRAINED]
-        stages += list(CURVE) * curve + levers
+        stages += list(CURVE) * curve + levers + [f"{stage}{SEED}{n}" for stage in TRAINED for n in seeds if n]
         todo = [s for s in stages if not (OUT / target / f"{s}.json").is_file()]
         if not todo:
             log(f"[{target}] done already")
@@ -193,6 +205,7 @@ def run(targets: list[str], curve: bool, levers: list[str]) -> None:
 
 
 REFERENCE = f"x-cross-{BUDGET}"
+SEED = "-seed"
 
 
 @dataclass(frozen=True)
@@ -215,8 +228,8 @@ def rows_of(target: str) -> dict[str, Row]:
     for folder, stages in ((real_learning.OUT, SHARED), (OUT, None)):
         for path in sorted((folder / target).glob("*.json")):
             stage = path.stem
-            if (stages is not None and stage not in stages) or stage.startswith("wide-"):  # wide: `wide_table`
-                continue
+            if (stages is not None and stage not in stages) or stage.startswith("wide-") or SEED in stage:
+                continue  # wide: `wide_table`; other seeds: `seeds_table`
             summary = json.loads(path.read_text())
             if stages is not None:
                 label, users = stages[stage], 0 if stage == "base" else summary["split"]["train_users"]
@@ -255,7 +268,7 @@ def sources_table() -> list[str]:
 
 def target_table(target: str, rows: dict[str, Row]) -> list[str]:
     subject = rows[REFERENCE]
-    others = [k for k in rows if k != REFERENCE and k not in LEVERS]
+    others = [k for k in rows if k != REFERENCE and k not in LEVERS and k not in CURVE]
     lines = [
         f"**{target}** ← {', '.join(SOURCES[target])}: X-Cross @{BUDGET}% against each model, paired over the same "
         f"{len(subject.users):,} test users, Bonferroni over {len(others)} comparisons.",
@@ -288,7 +301,7 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             ll = ", ".join(f"{x:.2f}" for x in [fit["start_valid_log_likelihood"], *fit["valid_log_likelihood"]])
             label = "the defaults" if key == REFERENCE else rows[key].label.split(", ", 1)[1]
             lines.append(f"| {label} | {_kept(rows[key].summary)} | {ndcg_cell(rows[key].summary)} | {mrr} | {ll} |")
-    lines += wide_table(target, rows)
+    lines += curve_table(target, rows) + seeds_table(target, rows) + wide_table(target, rows)
     weights = subject.summary.get("weights", {})
     lines += ["", f"X-Cross @{BUDGET}% on {target}: {weights.get('text', '')}"]
     if weights.get("spread"):
@@ -301,6 +314,66 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             + " | ".join(f"{s['sd']:.3f}" for s in spread)
             + " |",
         ]
+    return lines
+
+
+def curve_table(target: str, rows: dict[str, Row]) -> list[str]:
+    """X-Cross against the target's LoRA at each share of the training users X-Cross has run at (`--curve`)."""
+    shares = [s for s in (10, BUDGET, 50, 100) if f"x-cross-{s}" in rows]
+    if len(shares) < 2:
+        return []
+    lora = {s: rows.get("lora" if s == 100 else f"lora-{s}") for s in shares}
+    full = lora.get(100) or rows.get("lora")
+    lines = [
+        "",
+        f"Data efficiency (`--curve`): X-Cross and the target's LoRA trained on a share of the {target} training "
+        f"users, paired over the same test users (Bonferroni over {len(shares)} comparisons).",
+        "",
+        "| share | users trained on | X-Cross NDCG@10 | target LoRA NDCG@10 | X-Cross − LoRA | X-Cross ÷ LoRA @100% |",
+        "|---|---|---|---|---|---|",
+    ]
+    for share in shares:
+        x, other = rows[f"x-cross-{share}"], lora[share]
+        difference = versus(x.users, other.users if other else None, len(shares))
+        ratio = f"{x.ndcg / full.ndcg:.2f}×" if full and full.ndcg else "–"
+        lines.append(
+            f"| {share}% | {x.train_users:,} | {ndcg_cell(x.summary)} | {ndcg_cell(other.summary if other else None)} "
+            f"| {difference} | {ratio} |"
+        )
+    return lines
+
+
+def seeds_table(target: str, rows: dict[str, Row]) -> list[str]:
+    """The budget's trained stages over every training seed kept (`--seeds`): NDCG@10 per seed, then every test
+    user's NDCG@10 averaged over the seeds, X-Cross's paired against each model's."""
+    runs: dict[str, dict[int, pd.Series]] = {}
+    for stage in TRAINED:
+        paths = [OUT / target / f"{stage}.json", *sorted((OUT / target).glob(f"{stage}{SEED}*.json"))]
+        kept = {seeded(p.stem)[1]: p.stem for p in paths if p.is_file()}
+        if len(kept) > 1:
+            runs[stage] = {seed: per_user(OUT / target, name) for seed, name in sorted(kept.items())}
+    if REFERENCE not in runs:
+        return []
+    seeds = sorted(runs[REFERENCE])
+    averaged = {stage: pd.concat(by_seed.values(), axis=1).mean(axis=1) for stage, by_seed in runs.items()}
+    fixed = [k for k in rows if k.startswith("zero-shot-") or k == "uniform-merge"]  # no training: no seed
+    others = [k for k in runs if k != REFERENCE] + fixed
+    subject = averaged[REFERENCE]
+    lines = [
+        "",
+        f"Training seeds {', '.join(map(str, seeds))} (`--seeds`: the same split, sources and training users). Each "
+        "test user's NDCG@10 is averaged over the seeds, then paired with X-Cross's averaged the same way (Bonferroni "
+        f"over {len(others)} comparisons); the sources alone and the merge train nothing, so they have no seed.",
+        "",
+        "| model | " + " | ".join(f"seed {n}" for n in seeds) + " | mean over seeds | X-Cross @25% − model |",
+        "|---|" + "---|" * len(seeds) + "---|---|",
+    ]
+    for key in [REFERENCE, *others]:
+        by_seed = runs.get(key, {})
+        cells = [f"{by_seed[n].mean():.4f}" if n in by_seed else "–" for n in seeds]
+        users = averaged.get(key, rows[key].users)
+        difference = "" if key == REFERENCE else versus(subject, users, len(others))
+        lines.append(f"| {rows[key].label} | {' | '.join(cells)} | {users.mean():.4f} | {difference} |")
     return lines
 
 
@@ -357,6 +430,14 @@ def main() -> None:
         "--levers", nargs="*", choices=list(LEVERS), help="also these levers on X-Cross (LEVERS; none named: all)"
     )
     parser.add_argument("--wide", action="store_true", help="test X-Cross, the sources and the merge on 5,000 users")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="also the budget's trained stages with these seeds",
+    )
     table_options(parser)
     args = parser.parse_args()
     if tables_asked(args, "real_sources", table):
@@ -364,7 +445,7 @@ def main() -> None:
     if args.wide:
         run_wide(args.targets)
     else:
-        run(args.targets, args.curve, list(LEVERS) if args.levers == [] else args.levers or [])
+        run(args.targets, args.curve, list(LEVERS) if args.levers == [] else args.levers or [], args.seeds)
 
 
 if __name__ == "__main__":
