@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import real_learning
 from real_data import (
@@ -160,10 +161,17 @@ def wide_stages(target: str) -> list[str]:
     return [REFERENCE, *(f"zero-shot-{s}" for s in SOURCES[target]), "uniform-merge"]
 
 
+def xcross_seeds(target: str) -> list[str]:
+    """The kept runs of X-Cross @25% with other training seeds (`--seeds`)."""
+    return sorted(p.stem for p in (OUT / target).glob(f"{REFERENCE}{SEED}*.json"))
+
+
 def run_wide(targets: list[str]) -> None:
-    """Every target's `wide_stages` tested on real_learning.WIDE_TEST users, where the result file is missing."""
+    """Every target's `wide_stages` and X-Cross's other seeds tested on real_learning.WIDE_TEST users, where the
+    result file is missing."""
     for target in targets:
-        todo = [s for s in wide_stages(target) if not (OUT / target / f"wide-{s}.json").is_file()]
+        stages = [*wide_stages(target), *xcross_seeds(target)]
+        todo = [s for s in stages if not (OUT / target / f"wide-{s}.json").is_file()]
         if not todo:
             continue
         adapters = adapters_for(target)
@@ -173,7 +181,7 @@ def run_wide(targets: list[str]) -> None:
                 raise SystemExit(f"[{target}] {stage} has not run: run `python bench/real_sources.py` first")
             log(f"[{target}] wide {stage} ...")
             started = time.perf_counter()
-            if stage == REFERENCE:
+            if seeded(stage)[0] == REFERENCE:
                 model = load_run(RUNS / target / stage, split.domain)
             elif stage.startswith("zero-shot-"):
                 model = load_adapter(real_learning.ADAPTERS / stage.removeprefix("zero-shot-"), split.domain)
@@ -302,6 +310,7 @@ def target_table(target: str, rows: dict[str, Row]) -> list[str]:
             label = "the defaults" if key == REFERENCE else rows[key].label.split(", ", 1)[1]
             lines.append(f"| {label} | {_kept(rows[key].summary)} | {ndcg_cell(rows[key].summary)} | {mrr} | {ll} |")
     lines += curve_table(target, rows) + seeds_table(target, rows) + wide_table(target, rows)
+    lines += seeds_table(target, rows, "wide-") + overlap_table(target)
     weights = subject.summary.get("weights", {})
     lines += ["", f"X-Cross @{BUDGET}% on {target}: {weights.get('text', '')}"]
     if weights.get("spread"):
@@ -343,12 +352,13 @@ def curve_table(target: str, rows: dict[str, Row]) -> list[str]:
     return lines
 
 
-def seeds_table(target: str, rows: dict[str, Row]) -> list[str]:
-    """The budget's trained stages over every training seed kept (`--seeds`): NDCG@10 per seed, then every test
-    user's NDCG@10 averaged over the seeds, X-Cross's paired against each model's."""
+def seeds_table(target: str, rows: dict[str, Row], prefix: str = "") -> list[str]:
+    """The budget's trained stages over every training seed kept (`--seeds`; with `prefix` "wide-", as tested on the
+    wide users): NDCG@10 per seed, then every test user's NDCG@10 averaged over the seeds, X-Cross's paired against
+    each model's."""
     runs: dict[str, dict[int, pd.Series]] = {}
     for stage in TRAINED:
-        paths = [OUT / target / f"{stage}.json", *sorted((OUT / target).glob(f"{stage}{SEED}*.json"))]
+        paths = [OUT / target / f"{prefix}{stage}.json", *sorted((OUT / target).glob(f"{prefix}{stage}{SEED}*.json"))]
         kept = {seeded(p.stem)[1]: p.stem for p in paths if p.is_file()}
         if len(kept) > 1:
             runs[stage] = {seed: per_user(OUT / target, name) for seed, name in sorted(kept.items())}
@@ -356,24 +366,27 @@ def seeds_table(target: str, rows: dict[str, Row]) -> list[str]:
         return []
     seeds = sorted(runs[REFERENCE])
     averaged = {stage: pd.concat(by_seed.values(), axis=1).mean(axis=1) for stage, by_seed in runs.items()}
-    fixed = [k for k in rows if k.startswith("zero-shot-") or k == "uniform-merge"]  # no training: no seed
-    others = [k for k in runs if k != REFERENCE] + fixed
+    for key in rows:  # the sources alone and the merge train nothing: no seed
+        if key.startswith("zero-shot-") or key == "uniform-merge":
+            averaged[key] = per_user(OUT / target, f"{prefix}{key}")
+    others = [k for k in averaged if k != REFERENCE and averaged[k] is not None]
     subject = averaged[REFERENCE]
+    where = f"tested on {len(subject):,} users (`--wide`), " if prefix else ""
     lines = [
         "",
-        f"Training seeds {', '.join(map(str, seeds))} (`--seeds`: the same split, sources and training users). Each "
-        "test user's NDCG@10 is averaged over the seeds, then paired with X-Cross's averaged the same way (Bonferroni "
-        f"over {len(others)} comparisons); the sources alone and the merge train nothing, so they have no seed.",
+        f"Training seeds {', '.join(map(str, seeds))} (`--seeds`: the same split, sources and training users), "
+        f"{where}each test user's NDCG@10 averaged over the seeds, then paired with X-Cross's averaged the same way "
+        f"(Bonferroni over {len(others)} comparisons); the sources alone and the merge train nothing, so they have "
+        "no seed.",
         "",
-        "| model | " + " | ".join(f"seed {n}" for n in seeds) + " | mean over seeds | X-Cross @25% − model |",
+        "| model | " + " | ".join(f"seed {n}" for n in seeds) + f" | mean over seeds | X-Cross @{BUDGET}% − model |",
         "|---|" + "---|" * len(seeds) + "---|---|",
     ]
     for key in [REFERENCE, *others]:
         by_seed = runs.get(key, {})
         cells = [f"{by_seed[n].mean():.4f}" if n in by_seed else "–" for n in seeds]
-        users = averaged.get(key, rows[key].users)
-        difference = "" if key == REFERENCE else versus(subject, users, len(others))
-        lines.append(f"| {rows[key].label} | {' | '.join(cells)} | {users.mean():.4f} | {difference} |")
+        difference = "" if key == REFERENCE else versus(subject, averaged[key], len(others))
+        lines.append(f"| {rows[key].label} | {' | '.join(cells)} | {averaged[key].mean():.4f} | {difference} |")
     return lines
 
 
@@ -398,6 +411,39 @@ def wide_table(target: str, rows: dict[str, Row]) -> list[str]:
         difference = "" if stage == REFERENCE else versus(subject, per_user(OUT / target, f"wide-{stage}"), others)
         lines.append(f"| {rows[stage].label} | {ndcg_cell(summary)} | {difference} |")
     return lines
+
+
+#: The models that combine the sources, beside the sources in `overlap_table`: (its column, the stage).
+OVERLAP_MIXES = {f"X-Cross @{BUDGET}%": REFERENCE, "uniform merge": "uniform-merge"}
+
+
+def overlap_table(target: str) -> list[str]:
+    """Whether the sources know different customers: the share of test users each source alone ranks the next
+    purchase in its top 10 for (NDCG@10 above 0), any of them, all of them, and X-Cross and the merge; on the wide
+    test users where they have been tested. The per-user best of the sources is an upper bound that picks with
+    hindsight, which no model can."""
+    prefix = "wide-" if (OUT / target / f"wide-{REFERENCE}.csv").is_file() else ""
+    sources = {s: per_user(OUT / target, f"{prefix}zero-shot-{s}") for s in SOURCES[target]}
+    mixes = {name: per_user(OUT / target, f"{prefix}{stage}") for name, stage in OVERLAP_MIXES.items()}
+    if any(v is None for v in (*sources.values(), *mixes.values())):
+        return []
+    frame = pd.DataFrame(sources)
+    hits = frame > 0
+    correlation = frame.corr().to_numpy()[np.triu_indices(len(sources), 1)]
+    cells = [*(f"{h:.1%}" for h in hits.mean()), f"{hits.any(axis=1).mean():.1%}", f"{hits.all(axis=1).mean():.1%}"]
+    cells += [f"{(m > 0).mean():.1%}" for m in mixes.values()]
+    return [
+        "",
+        f"Do the sources know different {target} customers? The share of {len(frame):,} test users whose next purchase "
+        f"each model ranks in its top 10 (per-user NDCG@10 of the sources correlates {correlation.min():.2f}–"
+        f"{correlation.max():.2f} between them). Picking, for every user, the source that ranked their purchase best "
+        f"would score NDCG@10 {frame.max(axis=1).mean():.4f} against the best source's {frame.mean().max():.4f}: "
+        "an upper bound that chooses with hindsight.",
+        "",
+        "| " + " | ".join([*(f"{s} alone" for s in sources), "any source", "every source", *mixes]) + " |",
+        "|---" * (len(cells)) + "|",
+        "| " + " | ".join(cells) + " |",
+    ]
 
 
 def _kept(summary: dict[str, object]) -> str:

@@ -23,6 +23,7 @@ BENCHES: dict[str, tuple[str, tuple[str, ...]]] = {
     "real-sources-levers": ("real_sources", ("--levers",)),
     "real-sources-wide": ("real_sources", ("--wide",)),
     "real-why": ("real_why", ()),
+    "real-poc": ("real_poc", ()),
     "poc": ("perf", ("--parts", "poc")),
     "perf": ("perf", ()),
     "step-ratio": ("step_ratio", ()),
@@ -36,7 +37,7 @@ BENCHES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lora-lr": ("lora_lr", ()),
 }
 #: The scripts whose tables docs/results.md holds, each regenerated with --write-docs.
-DOCS = ("real_learning", "real_sources", "real_why")
+DOCS = ("real_learning", "real_sources", "real_why", "real_poc")
 
 
 def call(script: str, args: list[str]) -> int:
